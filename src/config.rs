@@ -1,0 +1,200 @@
+//! Connection configuration: limits and timers, validated once.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Credit every stream starts with in each direction (spec §"Flow Control").
+pub const DEFAULT_WINDOW: u32 = 256 * 1024;
+
+/// The `yamux` crate rejects frame bodies over 1 MiB, so we never send one.
+pub const MAX_FRAME_BODY: u32 = 1024 * 1024;
+
+/// The spec's limit on outbound streams awaiting their ACK.
+pub const MAX_UNACKED_OUTBOUND: usize = 256;
+
+/// A [`Config`] field out of range.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `initial_stream_window` below the protocol's 256 KiB.
+    #[error("initial_stream_window must be at least 256 KiB")]
+    WindowTooSmall,
+    /// `max_stream_window` below `initial_stream_window`.
+    #[error("max_stream_window must be at least initial_stream_window")]
+    MaxWindowBelowInitial,
+    /// `max_frame_size` is 0 or above 1 MiB.
+    #[error("max_frame_size must be in 1..=1 MiB")]
+    FrameSize,
+    /// `max_unacked_outbound` is 0 or above 256.
+    #[error("max_unacked_outbound must be in 1..=256")]
+    UnackedOutbound,
+    /// `max_streams`, `max_send_buffer` or a queue bound is 0.
+    #[error("limits must be non-zero")]
+    ZeroLimit,
+    /// The connection receive budget cannot give every stream its initial window.
+    #[error("connection_receive_window must cover max_streams initial windows")]
+    BudgetTooSmall,
+}
+
+/// Everything a [`Connection`](crate::Connection) can be tuned with.
+///
+/// Build one with [`Config::default`], change fields, and hand it to
+/// [`Connection::new`](crate::Connection::new), which validates it. Every queue
+/// the peer can grow has its bound here.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Receive window each new stream starts with. Above 256 KiB the excess is
+    /// announced as a Window Update delta on our SYN/ACK (additive, as
+    /// hashicorp does). Default 256 KiB.
+    pub initial_stream_window: u32,
+    /// Ceiling for a stream's receive window when auto-tuning grows it from the
+    /// measured RTT. Equal to `initial_stream_window` disables growth. Also the
+    /// largest Data body we accept. Default 16 MiB.
+    pub max_stream_window: u32,
+    /// Sum of all streams' receive windows: the most received-but-unconsumed
+    /// data the connection can hold. Default 1 GiB.
+    pub connection_receive_window: u64,
+    /// Largest Data frame body we send; data from many streams is interleaved
+    /// in frames of at most this size. Default 64 KiB, at most 1 MiB.
+    pub max_frame_size: u32,
+    /// Most concurrent streams (both directions). Inbound SYNs beyond it are
+    /// refused with RST; the connection stays up. Default 512.
+    pub max_streams: usize,
+    /// Most outbound streams awaiting the peer's ACK; `open` reports
+    /// [`OpenError::Blocked`](crate::OpenError::Blocked) beyond. At most 256.
+    pub max_unacked_outbound: usize,
+    /// Most bytes a stream buffers for sending, whatever the peer's credit.
+    /// Default 256 KiB.
+    pub max_send_buffer: usize,
+    /// Most bytes all streams together buffer for sending. Default 32 MiB.
+    pub max_connection_send_buffer: usize,
+    /// Most Pong answers queued; a ping flood beyond it drops the oldest
+    /// (coalescing). Default 16.
+    pub max_pending_pongs: usize,
+    /// Most of our own pings awaiting their Pong. Default 16.
+    pub max_outstanding_pings: usize,
+    /// Most RST answers to refused SYNs waiting to be transmitted before the
+    /// connection fails with [`FloodError::RefusedStreams`](crate::FloodError).
+    /// Default 1024.
+    pub max_pending_refusals: usize,
+    /// Frames in a row that carry nothing (empty Data, zero Window Update,
+    /// no flags) before the connection fails. Default 10 000.
+    pub max_empty_frames: u32,
+    /// Streams the peer may open and reset within `rapid_reset_window` before
+    /// the connection fails. Default 1 000.
+    pub max_rapid_resets: u32,
+    /// The window over which `max_rapid_resets` is counted. Default 1 s.
+    pub rapid_reset_window: Duration,
+    /// Interval between keep-alive pings; `None` disables them. Default 30 s.
+    pub keep_alive_interval: Option<Duration>,
+    /// How long a ping may go unanswered before the connection is declared
+    /// dead. Default 10 s.
+    pub ping_timeout: Duration,
+    /// How long an outbound stream may wait for its ACK before it alone is
+    /// reset. `None` waits forever. Default 75 s (hashicorp's value).
+    pub open_timeout: Option<Duration>,
+    /// How long a stream we half-closed and stopped reading may wait for the
+    /// peer to finish before it is reset. Default 60 s.
+    pub linger_timeout: Option<Duration>,
+    /// How long queued data may wait on zero send credit before the stream is
+    /// reset. `None` (the default) waits forever.
+    pub send_stall_timeout: Option<Duration>,
+    /// After our go-away, how long streams may take to finish before the
+    /// connection closes anyway. `None` waits forever. Default 60 s.
+    pub go_away_timeout: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            initial_stream_window: DEFAULT_WINDOW,
+            max_stream_window: 16 * 1024 * 1024,
+            connection_receive_window: 1024 * 1024 * 1024,
+            max_frame_size: 64 * 1024,
+            max_streams: 512,
+            max_unacked_outbound: MAX_UNACKED_OUTBOUND,
+            max_send_buffer: 256 * 1024,
+            max_connection_send_buffer: 32 * 1024 * 1024,
+            max_pending_pongs: 16,
+            max_outstanding_pings: 16,
+            max_pending_refusals: 1024,
+            max_empty_frames: 10_000,
+            max_rapid_resets: 1_000,
+            rapid_reset_window: Duration::from_secs(1),
+            keep_alive_interval: Some(Duration::from_secs(30)),
+            ping_timeout: Duration::from_secs(10),
+            open_timeout: Some(Duration::from_secs(75)),
+            linger_timeout: Some(Duration::from_secs(60)),
+            send_stall_timeout: None,
+            go_away_timeout: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl Config {
+    /// Checks every field against its range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.initial_stream_window < DEFAULT_WINDOW {
+            return Err(ConfigError::WindowTooSmall);
+        }
+        if self.max_stream_window < self.initial_stream_window {
+            return Err(ConfigError::MaxWindowBelowInitial);
+        }
+        if self.max_frame_size == 0 || self.max_frame_size > MAX_FRAME_BODY {
+            return Err(ConfigError::FrameSize);
+        }
+        if self.max_unacked_outbound == 0 || self.max_unacked_outbound > MAX_UNACKED_OUTBOUND {
+            return Err(ConfigError::UnackedOutbound);
+        }
+        if self.max_streams == 0
+            || self.max_send_buffer == 0
+            || self.max_connection_send_buffer == 0
+            || self.max_pending_pongs == 0
+            || self.max_outstanding_pings == 0
+            || self.max_pending_refusals == 0
+            || self.max_empty_frames == 0
+            || self.max_rapid_resets == 0
+        {
+            return Err(ConfigError::ZeroLimit);
+        }
+        let baseline = (self.max_streams as u64).saturating_mul(u64::from(self.initial_stream_window));
+        if self.connection_receive_window < baseline {
+            return Err(ConfigError::BudgetTooSmall);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn each_bound_is_checked() {
+        let bad = |f: fn(&mut Config), e: ConfigError| {
+            let mut c = Config::default();
+            f(&mut c);
+            assert_eq!(c.validate(), Err(e));
+        };
+        bad(|c| c.initial_stream_window = DEFAULT_WINDOW - 1, ConfigError::WindowTooSmall);
+        bad(|c| c.max_stream_window = DEFAULT_WINDOW - 1, ConfigError::MaxWindowBelowInitial);
+        bad(
+            |c| {
+                c.initial_stream_window = 2 * DEFAULT_WINDOW;
+                c.max_stream_window = DEFAULT_WINDOW;
+            },
+            ConfigError::MaxWindowBelowInitial,
+        );
+        bad(|c| c.max_frame_size = MAX_FRAME_BODY + 1, ConfigError::FrameSize);
+        bad(|c| c.max_frame_size = 0, ConfigError::FrameSize);
+        bad(|c| c.max_unacked_outbound = 257, ConfigError::UnackedOutbound);
+        bad(|c| c.max_streams = 0, ConfigError::ZeroLimit);
+        bad(|c| c.max_pending_pongs = 0, ConfigError::ZeroLimit);
+        bad(|c| c.connection_receive_window = 1, ConfigError::BudgetTooSmall);
+    }
+}

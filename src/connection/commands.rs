@@ -1,0 +1,215 @@
+//! Commands from the application. Each takes effect at once on the state;
+//! the frames it implies go out with the next `poll_transmit`.
+
+use bytes::Bytes;
+
+use super::stream::Stream;
+use super::timers::Timer;
+use super::Connection;
+use crate::{
+    CloseReason, GoAwayCode, OpenError, PingError, ResetReason, StreamError, StreamId,
+};
+use super::send::SendState;
+
+impl Connection {
+    /// Opens a stream. The SYN goes out with the next transmit; data may be
+    /// sent at once, before the peer's ACK (optimistic open). If the peer
+    /// announced nothing, the stream has 256 KiB of send credit.
+    pub fn open(&mut self) -> Result<StreamId, OpenError> {
+        if self.closed.is_some() {
+            return Err(OpenError::Closed);
+        }
+        if self.go_away_sent {
+            return Err(OpenError::GoingAway);
+        }
+        if self.go_away_received.is_some() {
+            return Err(OpenError::RemoteGoingAway);
+        }
+        let window = self.config.initial_stream_window;
+        if self.live_streams >= self.config.max_streams
+            || self.recv_window_total + u64::from(window) > self.config.connection_receive_window
+        {
+            return Err(OpenError::TooManyStreams);
+        }
+        if self.unacked_outbound >= self.config.max_unacked_outbound {
+            self.open_blocked = true;
+            return Err(OpenError::Blocked);
+        }
+        let Ok(raw) = u32::try_from(self.next_id) else {
+            return Err(OpenError::IdsExhausted);
+        };
+        let id = StreamId(raw);
+        self.next_id += 2;
+        let mut stream = Stream::new(true, window);
+        if let Some(limit) = self.config.open_timeout {
+            self.timers.set(Timer::Open(id), &mut stream.open_deadline, Some(self.now + limit));
+        }
+        self.streams.insert(id, stream);
+        self.live_streams += 1;
+        self.unacked_outbound += 1;
+        self.recv_window_total += u64::from(window);
+        self.stats.streams_opened += 1;
+        self.update_stream(id);
+        Ok(id)
+    }
+
+    /// Queues a copy of `data` on stream `id`. Returns how many bytes were
+    /// taken: at most what the stream's and the connection's send buffers
+    /// allow, whatever the peer's credit. When short, an
+    /// [`Event::Writable`](crate::Event::Writable) follows once space frees.
+    pub fn send(&mut self, id: StreamId, data: &[u8]) -> Result<usize, StreamError> {
+        let n = self.send_capacity(id, data.len())?;
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.send.push_slice(&data[..n]);
+        }
+        self.after_send(id, n);
+        Ok(n)
+    }
+
+    /// Like [`send`](Connection::send), but keeps `data` by reference: the
+    /// transmitted frame bodies are slices of it (small writes are copied so
+    /// they coalesce).
+    pub fn send_bytes(&mut self, id: StreamId, mut data: Bytes) -> Result<usize, StreamError> {
+        let n = self.send_capacity(id, data.len())?;
+        data.truncate(n);
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.send.push_bytes(data);
+        }
+        self.after_send(id, n);
+        Ok(n)
+    }
+
+    /// The application is done with `n` bytes delivered on stream `id`; their
+    /// credit goes back to the peer once half the window is free. Fails if
+    /// fewer bytes are outstanding. After `stop_reading` or a reset it is a
+    /// no-op (those bytes were released already).
+    pub fn consume(&mut self, id: StreamId, n: u32) -> Result<(), StreamError> {
+        let s = self.streams.get_mut(&id).ok_or(StreamError::UnknownStream)?;
+        if s.ended {
+            return Ok(());
+        }
+        s.recv.consume(n).map_err(|()| StreamError::OverConsumed)?;
+        self.update_stream(id);
+        Ok(())
+    }
+
+    /// Half-closes stream `id`: FIN goes out once, after the data already
+    /// queued. Reading continues. Calling it again is a no-op.
+    pub fn close_write(&mut self, id: StreamId) -> Result<(), StreamError> {
+        let s = self.live_stream(id)?;
+        match s.send.state {
+            SendState::Open => s.send.state = SendState::Closing,
+            SendState::Closing | SendState::Finished => return Ok(()),
+            SendState::Reset => return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local))),
+        }
+        self.update_stream(id);
+        Ok(())
+    }
+
+    /// Stops reading stream `id` (the answer to hashicorp/yamux#133).
+    ///
+    /// Undelivered and unconsumed data is released, and from now on incoming
+    /// data is discarded and its credit returned at once, so the peer's
+    /// writer never stalls. Once our write half is finished (FIN sent) and
+    /// everything we sent has been credited back, the stream is reset, so the
+    /// peer's writes fail at once; data we sent is never destroyed before
+    /// the peer could read it. A peer that neither finishes nor credits is
+    /// reset after the linger timeout.
+    pub fn stop_reading(&mut self, id: StreamId) -> Result<(), StreamError> {
+        let s = self.live_stream(id)?;
+        s.recv.stop();
+        self.update_stream(id);
+        Ok(())
+    }
+
+    /// Aborts stream `id` both ways: RST goes out, queued data is dropped,
+    /// received data not yet delivered is released. A no-op on a stream that
+    /// already ended.
+    pub fn reset(&mut self, id: StreamId) -> Result<(), StreamError> {
+        let s = self.streams.get(&id).ok_or(StreamError::UnknownStream)?;
+        if s.ended {
+            return Ok(());
+        }
+        self.reset_stream(id, ResetReason::Local, true, false);
+        Ok(())
+    }
+
+    /// Sends a ping; an [`Event::Pong`](crate::Event::Pong) with the same
+    /// opaque value reports the RTT. Unanswered past `ping_timeout`, the
+    /// connection closes with [`CloseReason::KeepAliveTimeout`].
+    pub fn ping(&mut self) -> Result<u32, PingError> {
+        if self.closed.is_some() {
+            return Err(PingError::Closed);
+        }
+        if self.pings.len() >= self.config.max_outstanding_pings {
+            return Err(PingError::TooMany);
+        }
+        Ok(self.send_ping())
+    }
+
+    /// Graceful shutdown: sends Go Away with `code`, refuses new streams both
+    /// ways, lets existing ones finish. The connection closes with
+    /// [`CloseReason::Drained`] when the last stream ends, or
+    /// [`CloseReason::DrainTimeout`] at the go-away deadline. Idempotent.
+    pub fn go_away(&mut self, code: GoAwayCode) {
+        if self.closed.is_some() || self.go_away_sent {
+            return;
+        }
+        self.go_away_sent = true;
+        self.control.push_back(super::Control::GoAway(code));
+        if self.live_streams == 0 {
+            return self.close_connection(CloseReason::Drained, None);
+        }
+        if let Some(limit) = self.config.go_away_timeout {
+            let deadline = Some(self.now + limit);
+            self.timers.set(Timer::GoAway, &mut self.go_away_deadline, deadline);
+        }
+    }
+
+    /// Closes at once: live streams are reset
+    /// ([`ResetReason::ConnectionClosed`]), Go Away (normal) is the last frame.
+    /// Flush `poll_transmit`, then close the transport.
+    pub fn close(&mut self) {
+        let go_away = (!self.go_away_sent).then_some(GoAwayCode::Normal);
+        self.close_connection(CloseReason::LocalClose, go_away);
+    }
+
+    fn live_stream(&mut self, id: StreamId) -> Result<&mut Stream, StreamError> {
+        match self.streams.get_mut(&id) {
+            None => Err(StreamError::UnknownStream),
+            Some(s) if s.ended => Err(match s.reset {
+                Some(reason) => StreamError::Reset(reason),
+                None => StreamError::WriteClosed,
+            }),
+            Some(s) => Ok(s),
+        }
+    }
+
+    /// How much of `wanted` bytes stream `id` can take now.
+    fn send_capacity(&mut self, id: StreamId, wanted: usize) -> Result<usize, StreamError> {
+        let stream_room = self.config.max_send_buffer;
+        let conn_room = self.config.max_connection_send_buffer.saturating_sub(self.send_buffered_total);
+        let s = self.live_stream(id)?;
+        match s.send.state {
+            SendState::Open => {}
+            SendState::Closing | SendState::Finished => return Err(StreamError::WriteClosed),
+            SendState::Reset => return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local))),
+        }
+        let stream_room = stream_room.saturating_sub(s.send.buffered);
+        let n = wanted.min(stream_room).min(conn_room);
+        if n < wanted && !s.send.blocked {
+            s.send.blocked = true;
+            if conn_room < stream_room {
+                self.send_blocked.push_back(id);
+            }
+        }
+        Ok(n)
+    }
+
+    fn after_send(&mut self, id: StreamId, n: usize) {
+        self.send_buffered_total += n;
+        if n > 0 {
+            self.update_stream(id);
+        }
+    }
+}

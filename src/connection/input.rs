@@ -1,0 +1,245 @@
+//! Inputs: bytes from the transport and the end of the transport.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::recv::DataOutcome;
+use super::stream::Stream;
+use super::timers::Timer;
+use super::{Connection, Control, PendingEvent};
+use crate::frame::{Flags, Frame, FrameType, Header};
+use crate::{CloseReason, Event, FloodError, GoAwayCode, ProtocolError, ResetReason, StreamId};
+
+impl Connection {
+    /// Feeds bytes received from the transport, in any chunking: the same
+    /// bytes give the same events however they are split. Data payloads are
+    /// copied once, into the connection's input buffer; `Data` events are
+    /// slices of it.
+    ///
+    /// A malformed byte stream or a protocol violation closes the connection
+    /// (see [`Event::ConnectionClosed`]); input after that is ignored.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.advance_time(now);
+        if self.closed.is_some() {
+            return;
+        }
+        self.stats.bytes_received += data.len() as u64;
+        self.decoder.extend(data);
+        while self.closed.is_none() {
+            match self.decoder.decode() {
+                Ok(Some(frame)) => {
+                    self.stats.frames_received += 1;
+                    self.on_frame(frame);
+                }
+                Ok(None) => break,
+                Err(e) => self.fail(CloseReason::Protocol(ProtocolError::Frame(e))),
+            }
+        }
+    }
+
+    /// The transport ended (EOF or error). Live streams are reset with
+    /// [`CloseReason::TransportClosed`], after any data already received is
+    /// delivered; nothing more is transmitted.
+    pub fn handle_transport_closed(&mut self) {
+        self.close_connection(CloseReason::TransportClosed, None);
+        self.pongs.clear();
+        self.control.clear();
+        self.pending_refusals = 0;
+    }
+
+    fn on_frame(&mut self, frame: Frame) {
+        let header = frame.header;
+        match header.frame_type {
+            FrameType::Data | FrameType::WindowUpdate => self.on_stream_frame(header, frame.body),
+            FrameType::Ping => self.on_ping(header),
+            FrameType::GoAway => self.on_go_away(header),
+        }
+    }
+
+    /// Data and Window Update frames, with any of SYN/ACK/FIN/RST (both peers'
+    /// habits are accepted on both types: hashicorp puts FIN/RST on Window
+    /// Updates, the `yamux` crate on Data).
+    fn on_stream_frame(&mut self, header: Header, body: Bytes) {
+        let id = header.stream_id;
+        let flags = header.flags;
+        if !self.count_empty_frame(header) {
+            return;
+        }
+        if header.frame_type == FrameType::Data {
+            self.stats.data_received += body.len() as u64;
+        }
+        if flags.contains(Flags::SYN) && !self.accept_syn(id) {
+            self.stats.frames_discarded += 1;
+            return;
+        }
+        let Some(s) = self.streams.get_mut(&id).filter(|s| !s.ended) else {
+            // Races with close make these normal: discard, never answer with RST.
+            self.stats.frames_discarded += 1;
+            return;
+        };
+        let was_acked = s.acked;
+        if flags.contains(Flags::ACK) && s.outbound && !s.acked {
+            s.acked = true;
+            self.timers.set(Timer::Open(id), &mut s.open_deadline, None);
+            self.release_unacked();
+        }
+        if flags.contains(Flags::RST) {
+            self.on_remote_reset(id, header, was_acked);
+            return;
+        }
+        let Some(s) = self.streams.get_mut(&id) else { return };
+        match header.frame_type {
+            FrameType::Data => match s.recv.on_data(body) {
+                DataOutcome::Buffered => {
+                    if !s.in_event_queue {
+                        s.in_event_queue = true;
+                        self.events.push_back(PendingEvent::Data(id));
+                    }
+                }
+                DataOutcome::Discarded | DataOutcome::Ignored => {}
+                DataOutcome::WindowExceeded => {
+                    return self.fail(ProtocolError::WindowExceeded(id).into());
+                }
+                DataOutcome::AfterFin => return self.fail(ProtocolError::DataAfterFin(id).into()),
+            },
+            FrameType::WindowUpdate => {
+                // The delta on a SYN or ACK announces a larger initial window;
+                // any other delta is credit the peer's reader returned.
+                let returned = !flags.contains(Flags::SYN) && !flags.contains(Flags::ACK);
+                if s.send.add_credit(header.length, returned).is_err() {
+                    return self.fail(ProtocolError::CreditOverflow(id).into());
+                }
+                if returned && header.length > 0 {
+                    self.events.push_back(PendingEvent::Ready(Event::CreditsReturned {
+                        id,
+                        amount: header.length,
+                    }));
+                }
+            }
+            FrameType::Ping | FrameType::GoAway => unreachable!("session frames are routed elsewhere"),
+        }
+        if flags.contains(Flags::FIN) && s.recv.on_fin() {
+            self.events.push_back(PendingEvent::Ready(Event::HalfClosed { id }));
+        }
+        self.update_stream(id);
+    }
+
+    /// Counts frames that carry nothing; too many in a row is a flood.
+    /// Returns false if the connection failed.
+    fn count_empty_frame(&mut self, header: Header) -> bool {
+        let empty = header.length == 0 && header.flags == Flags::NONE;
+        if !empty {
+            self.empty_frames = 0;
+            return true;
+        }
+        self.empty_frames += 1;
+        if self.empty_frames > self.config.max_empty_frames {
+            self.fail(FloodError::EmptyFrames.into());
+            return false;
+        }
+        true
+    }
+
+    /// A SYN for `id`. Returns whether the stream now exists to take the
+    /// rest of the frame; refused streams get RST.
+    fn accept_syn(&mut self, id: StreamId) -> bool {
+        if self.streams.contains_key(&id) {
+            self.fail(ProtocolError::StreamIdReused(id).into());
+            return false;
+        }
+        if id.opener() == Some(self.role) || id == StreamId::SESSION {
+            self.fail(ProtocolError::InvalidStreamId(id).into());
+            return false;
+        }
+        let window = self.config.initial_stream_window;
+        let full = self.live_streams >= self.config.max_streams
+            || self.recv_window_total + u64::from(window) > self.config.connection_receive_window;
+        if self.go_away_sent || full {
+            // Refusal is per stream (a limit is not a reason to kill the session).
+            if self.pending_refusals >= self.config.max_pending_refusals {
+                self.fail(FloodError::RefusedStreams.into());
+                return false;
+            }
+            self.pending_refusals += 1;
+            self.stats.streams_refused += 1;
+            self.control.push_back(Control::Refuse(id));
+            return false;
+        }
+        self.streams.insert(id, Stream::new(false, window));
+        self.live_streams += 1;
+        self.recv_window_total += u64::from(window);
+        self.stats.streams_accepted += 1;
+        self.events.push_back(PendingEvent::Ready(Event::StreamOpened { id }));
+        true
+    }
+
+    fn on_remote_reset(&mut self, id: StreamId, header: Header, was_acked: bool) {
+        self.stats.resets_received += 1;
+        let outbound = self.streams.get(&id).is_some_and(|s| s.outbound);
+        let reason = if outbound && !was_acked {
+            ResetReason::Refused
+        } else {
+            // A RST Data frame's length is its (discarded) body; a Window
+            // Update's may carry go-yamux's error code.
+            let code = if header.frame_type == FrameType::WindowUpdate { header.length } else { 0 };
+            ResetReason::Remote { code }
+        };
+        if !outbound && !self.count_rapid_reset() {
+            return;
+        }
+        self.reset_stream(id, reason, false, true);
+    }
+
+    /// Counts peer resets of peer-opened streams per window (the HTTP/2
+    /// "rapid reset" attack). Returns false if the connection failed.
+    fn count_rapid_reset(&mut self) -> bool {
+        if self.now.duration_since(self.rapid_reset_window_start) >= self.config.rapid_reset_window {
+            self.rapid_reset_window_start = self.now;
+            self.rapid_resets = 0;
+        }
+        self.rapid_resets += 1;
+        if self.rapid_resets > self.config.max_rapid_resets {
+            self.fail(FloodError::RapidReset.into());
+            return false;
+        }
+        true
+    }
+
+    /// Ping request: answer (bounded queue, oldest answer dropped under a
+    /// flood). Ping response: match it to ours, or ignore it.
+    fn on_ping(&mut self, header: Header) {
+        if header.flags.contains(Flags::SYN) {
+            if self.pongs.len() >= self.config.max_pending_pongs {
+                self.pongs.pop_front();
+                self.stats.pongs_dropped += 1;
+            }
+            self.pongs.push_back(header.length);
+        } else if header.flags.contains(Flags::ACK) {
+            let Some(pos) = self.pings.iter().position(|(op, _)| *op == header.length) else {
+                return;
+            };
+            let Some((opaque, sent)) = self.pings.remove(pos) else { return };
+            let rtt = self.now.saturating_duration_since(sent);
+            self.rtt = Some(rtt);
+            self.events.push_back(PendingEvent::Ready(Event::Pong { opaque, rtt }));
+            // Re-arm the ping timeout for the oldest ping still unanswered.
+            let next = self.pings.front().map(|&(_, sent)| sent + self.config.ping_timeout);
+            self.timers.set(Timer::PingTimeout, &mut self.ping_deadline, next);
+        }
+    }
+
+    /// Go Away: normal means no new outbound streams; anything else ends
+    /// the connection (existing streams cannot be trusted to finish).
+    fn on_go_away(&mut self, header: Header) {
+        let code = GoAwayCode::from_u32(header.length);
+        if self.go_away_received.is_some() {
+            return;
+        }
+        self.go_away_received = Some(code);
+        self.events.push_back(PendingEvent::Ready(Event::GoAwayReceived { code }));
+        if code != GoAwayCode::Normal {
+            self.close_connection(CloseReason::RemoteGoAway(code), None);
+        }
+    }
+}

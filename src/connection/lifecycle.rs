@@ -1,0 +1,216 @@
+//! Where stream and connection lives are decided. Every change to a stream
+//! ends in [`Connection::update_stream`], which derives from the stream's
+//! state alone what it needs next: queue slots, timers, the #133 reset, its
+//! end. Keeping that in one place is what keeps the halves composable.
+
+use super::send::SendState;
+use super::timers::Timer;
+use super::{Connection, Control, PendingEvent};
+use crate::{CloseReason, Event, GoAwayCode, ResetReason, StreamId};
+
+impl Connection {
+    /// Re-derives what stream `id` needs after any change to it.
+    pub(super) fn update_stream(&mut self, id: StreamId) {
+        let now = self.now;
+        let Some(s) = self.streams.get_mut(&id) else { return };
+        if s.ended {
+            return;
+        }
+        // Stop-reading (DESIGN §5, hashicorp/yamux#133): once our write half
+        // is finished and everything we sent was credited back, nothing of
+        // ours can be unread at the peer, so RST is safe and makes the peer's
+        // writes fail at once instead of running into the void.
+        if s.may_reset_after_stop() {
+            s.send.reset();
+            s.recv.on_local_reset();
+            self.control.push_back(Control::Reset(id));
+        }
+        if s.wants_control() && !s.in_control_queue {
+            s.in_control_queue = true;
+            self.control.push_back(Control::Stream(id));
+        }
+        if s.send.is_sendable() && !s.in_data_queue {
+            s.in_data_queue = true;
+            self.data_queue.push_back(id);
+        }
+        let stalled = s.send.buffered > 0
+            && s.send.credit == 0
+            && matches!(s.send.state, SendState::Open | SendState::Closing);
+        let stall = match (stalled, self.config.send_stall_timeout, s.stall_deadline) {
+            (true, Some(limit), None) => Some(now + limit),
+            (true, Some(_), armed) => armed,
+            _ => None,
+        };
+        self.timers.set(Timer::Stall(id), &mut s.stall_deadline, stall);
+        let linger = match (s.is_lingering(), self.config.linger_timeout, s.linger_deadline) {
+            (true, Some(limit), None) => Some(now + limit),
+            (true, Some(_), armed) => armed,
+            _ => None,
+        };
+        self.timers.set(Timer::Linger(id), &mut s.linger_deadline, linger);
+        if s.is_finished() {
+            self.end_stream(id);
+        }
+    }
+
+    /// Aborts stream `id` in both directions. `send_rst` tells the peer;
+    /// `notify` reports it to the application (not for its own `reset`).
+    pub(super) fn reset_stream(
+        &mut self,
+        id: StreamId,
+        reason: ResetReason,
+        send_rst: bool,
+        notify: bool,
+    ) {
+        let Some(s) = self.streams.get_mut(&id) else { return };
+        if s.ended || s.reset.is_some() {
+            return;
+        }
+        s.reset = Some(reason);
+        self.send_buffered_total -= s.send.reset();
+        match reason {
+            // Data the peer sent before its RST was accepted: deliver it.
+            ResetReason::Remote { .. } | ResetReason::Refused => s.recv.on_remote_reset(),
+            _ => s.recv.on_local_reset(),
+        }
+        if send_rst {
+            self.control.push_back(Control::Reset(id));
+        }
+        if notify {
+            self.events.push_back(PendingEvent::Ready(Event::StreamReset { id, reason }));
+        }
+        self.update_stream(id);
+    }
+
+    /// Stream `id` is finished both ways: release what it held and queue its
+    /// `StreamClosed` event. The record stays until that event is polled, so
+    /// data queued before it is still delivered.
+    fn end_stream(&mut self, id: StreamId) {
+        let Some(s) = self.streams.get_mut(&id) else { return };
+        s.ended = true;
+        self.live_streams -= 1;
+        self.recv_window_total -= u64::from(s.recv.window_size);
+        self.timers.set(Timer::Open(id), &mut s.open_deadline, None);
+        self.timers.set(Timer::Linger(id), &mut s.linger_deadline, None);
+        self.timers.set(Timer::Stall(id), &mut s.stall_deadline, None);
+        let was_unacked = s.outbound && !s.acked;
+        self.events.push_back(PendingEvent::Closed(id));
+        if was_unacked {
+            self.release_unacked();
+        }
+        if self.go_away_sent && self.live_streams == 0 {
+            self.close_connection(CloseReason::Drained, None);
+        }
+    }
+
+    /// One of our streams stopped waiting for its ACK.
+    pub(super) fn release_unacked(&mut self) {
+        self.unacked_outbound -= 1;
+        if self.open_blocked && self.closed.is_none() {
+            self.open_blocked = false;
+            self.events.push_back(PendingEvent::Ready(Event::OpenUnblocked));
+        }
+    }
+
+    /// Ends the connection once: every live stream is reset with the reason,
+    /// `go_away` (if any) is the last frame transmitted, and
+    /// `ConnectionClosed` is the last event.
+    pub(super) fn close_connection(&mut self, reason: CloseReason, go_away: Option<GoAwayCode>) {
+        if self.closed.is_some() {
+            return;
+        }
+        self.closed = Some(reason);
+        let graceful = matches!(reason, CloseReason::Drained | CloseReason::LocalClose);
+        if !graceful {
+            // After a failure only the Go Away goes out: the peer cannot be
+            // trusted with more, and stream resets are implied.
+            self.pongs.clear();
+            self.control.clear();
+            self.pending_refusals = 0;
+        }
+        let mut ids: Vec<StreamId> =
+            self.streams.iter().filter(|(_, s)| !s.ended).map(|(id, _)| *id).collect();
+        ids.sort_unstable(); // determinism: hash order never leaks out
+        for id in ids {
+            self.reset_stream(id, ResetReason::ConnectionClosed(reason), false, true);
+        }
+        self.data_queue.clear();
+        self.timers = Default::default();
+        self.keep_alive_deadline = None;
+        self.ping_deadline = None;
+        self.go_away_deadline = None;
+        if let Some(code) = go_away {
+            self.control.push_back(Control::GoAway(code));
+        }
+        self.events.push_back(PendingEvent::Ready(Event::ConnectionClosed { reason }));
+    }
+
+    /// The peer broke the protocol or a flood limit: Go Away (protocol error).
+    pub(super) fn fail(&mut self, reason: CloseReason) {
+        self.close_connection(reason, Some(GoAwayCode::ProtocolError));
+    }
+
+    /// Queues a ping and tracks it for the ping timeout.
+    pub(super) fn send_ping(&mut self) -> u32 {
+        let opaque = self.next_ping;
+        self.next_ping = self.next_ping.wrapping_add(1);
+        self.pings.push_back((opaque, self.now));
+        self.control.push_back(Control::Ping(opaque));
+        self.stats.pings_sent += 1;
+        if self.ping_deadline.is_none() {
+            let deadline = self.now + self.config.ping_timeout;
+            self.timers.set(Timer::PingTimeout, &mut self.ping_deadline, Some(deadline));
+        }
+        opaque
+    }
+
+    pub(super) fn on_timer(&mut self, timer: Timer) {
+        let now = self.now;
+        match timer {
+            Timer::KeepAlive => {
+                self.keep_alive_deadline = None;
+                if self.pings.len() < self.config.max_outstanding_pings {
+                    self.send_ping();
+                }
+                if let Some(interval) = self.config.keep_alive_interval {
+                    self.timers.set(Timer::KeepAlive, &mut self.keep_alive_deadline, Some(now + interval));
+                }
+            }
+            Timer::PingTimeout => {
+                self.ping_deadline = None;
+                if let Some(&(_, sent)) = self.pings.front() {
+                    let deadline = sent + self.config.ping_timeout;
+                    if deadline <= now {
+                        self.close_connection(CloseReason::KeepAliveTimeout, None);
+                    } else {
+                        self.timers.set(Timer::PingTimeout, &mut self.ping_deadline, Some(deadline));
+                    }
+                }
+            }
+            Timer::GoAway => {
+                self.go_away_deadline = None;
+                self.close_connection(CloseReason::DrainTimeout, None);
+            }
+            Timer::Open(id) => {
+                if let Some(s) = self.streams.get_mut(&id) {
+                    s.open_deadline = None;
+                    if !s.acked {
+                        self.reset_stream(id, ResetReason::OpenTimeout, true, true);
+                    }
+                }
+            }
+            Timer::Linger(id) => {
+                if let Some(s) = self.streams.get_mut(&id) {
+                    s.linger_deadline = None;
+                    self.reset_stream(id, ResetReason::LingerTimeout, true, true);
+                }
+            }
+            Timer::Stall(id) => {
+                if let Some(s) = self.streams.get_mut(&id) {
+                    s.stall_deadline = None;
+                    self.reset_stream(id, ResetReason::SendStall, true, true);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! The yamux state machine: [`Connection`].
+
+mod commands;
+mod input;
+mod lifecycle;
+mod output;
+mod recv;
+mod send;
+mod stream;
+mod timers;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::frame::Decoder;
+use crate::{CloseReason, Config, ConfigError, Event, GoAwayCode, Role, StreamId};
+
+pub use output::Transmit;
+pub use recv::RecvState;
+pub use send::SendState;
+
+use stream::Stream;
+use timers::{Timer, TimerTable};
+
+/// One yamux session: a pure state machine driven by its caller.
+///
+/// # The drive-loop contract
+///
+/// A `Connection` never performs I/O and never reads a clock. The caller owns
+/// the transport and the time, and repeats:
+///
+/// 1. **Input.** Bytes read from the transport go to [`handle_input`], in any
+///    chunking. End of stream or a transport error goes to
+///    [`handle_transport_closed`].
+/// 2. **Timers.** When the time reaches [`poll_timeout`], call
+///    [`handle_timeout`]. Calling it early or late is harmless.
+/// 3. **Events.** Drain [`poll_event`] until `None`. Commands ([`open`],
+///    [`send`], [`consume`], [`close_write`], [`stop_reading`], [`reset`],
+///    [`ping`], [`go_away`], [`close`]) may be issued at any point.
+/// 4. **Output.** Drain [`poll_transmit`] (zero-copy: header plus a `Bytes`
+///    body, ready for `writev`) or [`write_transmits`] (copies into a buffer)
+///    into the transport. Stop when the transport is full: nothing is lost,
+///    frames are produced lazily from stream state when asked for.
+/// 5. **Wait** for the transport, the application, or [`poll_timeout`].
+///
+/// The loop ends after [`Event::ConnectionClosed`] once
+/// [`has_pending_output`] is false (the final Go Away is flushed).
+///
+/// Time: every input carries `now`; commands are stamped with the latest
+/// `now` seen. Time never goes backwards: an earlier `now` is treated as the
+/// latest one.
+///
+/// Guarantees: the same inputs at the same times give the same outputs and
+/// events. Nothing the peer sends can panic the connection or grow its memory
+/// beyond the bounds in [`Config`]; a violation ends the connection with a
+/// typed [`CloseReason`] and a Go Away. Control frames (pongs, window updates,
+/// resets, go-away) are transmitted before data, and data from ready streams
+/// is interleaved round-robin in frames of at most `max_frame_size` bytes.
+///
+/// [`handle_input`]: Connection::handle_input
+/// [`handle_transport_closed`]: Connection::handle_transport_closed
+/// [`poll_timeout`]: Connection::poll_timeout
+/// [`handle_timeout`]: Connection::handle_timeout
+/// [`poll_event`]: Connection::poll_event
+/// [`open`]: Connection::open
+/// [`send`]: Connection::send
+/// [`consume`]: Connection::consume
+/// [`close_write`]: Connection::close_write
+/// [`stop_reading`]: Connection::stop_reading
+/// [`reset`]: Connection::reset
+/// [`ping`]: Connection::ping
+/// [`go_away`]: Connection::go_away
+/// [`close`]: Connection::close
+/// [`poll_transmit`]: Connection::poll_transmit
+/// [`write_transmits`]: Connection::write_transmits
+/// [`has_pending_output`]: Connection::has_pending_output
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    role: Role,
+    now: Instant,
+    decoder: Decoder,
+    /// Streams by id. Never iterated without sorting, so the hash keys (the
+    /// only randomness in the crate) cannot affect outputs.
+    streams: HashMap<StreamId, Stream>,
+    /// Next id we open; u64 so exhaustion is visible.
+    next_id: u64,
+    /// Streams not yet ended (the records of ended ones wait for their
+    /// `StreamClosed` event to be polled).
+    live_streams: usize,
+    unacked_outbound: usize,
+    open_blocked: bool,
+    /// Sum of the receive windows of live streams.
+    recv_window_total: u64,
+    /// Sum of the send buffers of all streams.
+    send_buffered_total: usize,
+    /// Streams whose `send` was cut short by the connection-wide send bound.
+    send_blocked: VecDeque<StreamId>,
+    events: VecDeque<PendingEvent>,
+    /// Pong answers, sent before anything else; bounded, oldest dropped.
+    pongs: VecDeque<u32>,
+    /// Other control frames, in order.
+    control: VecDeque<Control>,
+    /// Streams with data (or a FIN) ready, served round-robin.
+    data_queue: VecDeque<StreamId>,
+    timers: TimerTable,
+    keep_alive_deadline: Option<Instant>,
+    ping_deadline: Option<Instant>,
+    go_away_deadline: Option<Instant>,
+    /// Our pings awaiting their answer, oldest first.
+    pings: VecDeque<(u32, Instant)>,
+    next_ping: u32,
+    rtt: Option<Duration>,
+    pending_refusals: usize,
+    go_away_sent: bool,
+    go_away_received: Option<GoAwayCode>,
+    closed: Option<CloseReason>,
+    empty_frames: u32,
+    rapid_resets: u32,
+    rapid_reset_window_start: Instant,
+    stats: ConnectionStats,
+}
+
+/// An event as queued: data and closings are resolved when polled, so data
+/// is read from the stream at the last moment and small frames coalesce.
+#[derive(Debug)]
+enum PendingEvent {
+    Ready(Event),
+    Data(StreamId),
+    Closed(StreamId),
+}
+
+/// A control frame waiting for transmission.
+#[derive(Clone, Copy, Debug)]
+enum Control {
+    /// Flags (SYN/ACK) and/or returned credit for a live stream, computed
+    /// when transmitted.
+    Stream(StreamId),
+    /// RST for a stream we reset.
+    Reset(StreamId),
+    /// RST refusing a peer's SYN.
+    Refuse(StreamId),
+    Ping(u32),
+    GoAway(GoAwayCode),
+}
+
+/// Counters over the connection's life.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Transport bytes handed to `handle_input`.
+    pub bytes_received: u64,
+    /// Transport bytes handed out by `poll_transmit`/`write_transmits`.
+    pub bytes_sent: u64,
+    /// Frames decoded.
+    pub frames_received: u64,
+    /// Frames produced.
+    pub frames_sent: u64,
+    /// Stream payload bytes received.
+    pub data_received: u64,
+    /// Stream payload bytes sent.
+    pub data_sent: u64,
+    /// Streams we opened.
+    pub streams_opened: u64,
+    /// Streams the peer opened that we accepted.
+    pub streams_accepted: u64,
+    /// Peer SYNs answered with RST (limits, go-away).
+    pub streams_refused: u64,
+    /// RST frames we sent.
+    pub resets_sent: u64,
+    /// RST frames received for known streams.
+    pub resets_received: u64,
+    /// Window Update frames we sent.
+    pub window_updates_sent: u64,
+    /// Pings we sent.
+    pub pings_sent: u64,
+    /// Pong answers dropped because a ping flood exceeded the pong queue.
+    pub pongs_dropped: u64,
+    /// Frames for unknown or closed streams, discarded.
+    pub frames_discarded: u64,
+}
+
+/// A snapshot of one stream, from [`Connection::stream_info`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Where our write half is.
+    pub send_state: SendState,
+    /// Where our read half is.
+    pub recv_state: RecvState,
+    /// Whether the peer acknowledged the stream (always true for inbound).
+    pub acknowledged: bool,
+    /// Bytes we may still send before the peer grants more.
+    pub send_credit: u32,
+    /// Bytes accepted by `send` and not yet transmitted.
+    pub send_buffered: usize,
+    /// Bytes transmitted over the stream's life.
+    pub sent: u64,
+    /// Bytes transmitted that the peer has not credited back (consumed). A
+    /// netchan-style `Drain` waits for `send_buffered == 0 && uncredited == 0`.
+    pub uncredited: u64,
+    /// Credit the peer still holds to send to us.
+    pub recv_window: u32,
+    /// The stream's receive window (grows with auto-tuning).
+    pub recv_window_size: u32,
+    /// Bytes received and not yet consumed (delivered or not).
+    pub recv_unconsumed: u32,
+}
+
+impl Connection {
+    /// A new connection in `role`, starting at time `now`. Fails if `config`
+    /// does not validate.
+    ///
+    /// When window auto-tuning is possible (`max_stream_window` above
+    /// `initial_stream_window`) a first ping measures the RTT at once.
+    pub fn new(config: Config, role: Role, now: Instant) -> Result<Connection, ConfigError> {
+        config.validate()?;
+        let mut conn = Connection {
+            decoder: Decoder::new(config.max_stream_window),
+            role,
+            now,
+            streams: HashMap::new(),
+            next_id: match role {
+                Role::Client => 1,
+                Role::Server => 2,
+            },
+            live_streams: 0,
+            unacked_outbound: 0,
+            open_blocked: false,
+            recv_window_total: 0,
+            send_buffered_total: 0,
+            send_blocked: VecDeque::new(),
+            events: VecDeque::new(),
+            pongs: VecDeque::new(),
+            control: VecDeque::new(),
+            data_queue: VecDeque::new(),
+            timers: TimerTable::default(),
+            keep_alive_deadline: None,
+            ping_deadline: None,
+            go_away_deadline: None,
+            pings: VecDeque::new(),
+            next_ping: 0,
+            rtt: None,
+            pending_refusals: 0,
+            go_away_sent: false,
+            go_away_received: None,
+            closed: None,
+            empty_frames: 0,
+            rapid_resets: 0,
+            rapid_reset_window_start: now,
+            stats: ConnectionStats::default(),
+            config,
+        };
+        if let Some(interval) = conn.config.keep_alive_interval {
+            conn.timers.set(Timer::KeepAlive, &mut conn.keep_alive_deadline, Some(now + interval));
+        }
+        if conn.config.max_stream_window > conn.config.initial_stream_window {
+            conn.send_ping();
+        }
+        Ok(conn)
+    }
+
+    /// The next event, or `None` when there is none. Drain it after every
+    /// input, timeout and command.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            match self.events.pop_front()? {
+                PendingEvent::Ready(event) => return Some(event),
+                PendingEvent::Data(id) => {
+                    let Some(stream) = self.streams.get_mut(&id) else { continue };
+                    match stream.recv.pop_chunk() {
+                        Some(data) => {
+                            if stream.recv.has_undelivered() {
+                                self.events.push_front(PendingEvent::Data(id));
+                            } else {
+                                stream.in_event_queue = false;
+                            }
+                            return Some(Event::Data { id, data });
+                        }
+                        None => stream.in_event_queue = false,
+                    }
+                }
+                PendingEvent::Closed(id) => {
+                    self.streams.remove(&id);
+                    return Some(Event::StreamClosed { id });
+                }
+            }
+        }
+    }
+
+    /// The earliest time [`handle_timeout`](Connection::handle_timeout) has
+    /// work to do, `None` if no timer is armed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// Runs every timer due at `now`: keep-alive pings, ping timeout, open,
+    /// linger and send-stall timeouts, the go-away drain deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance_time(now);
+        while let Some((_, timer)) = self.timers.pop_due(self.now) {
+            self.on_timer(timer);
+        }
+    }
+
+    // ---- getters ----
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Streams open in either direction (not yet ended).
+    pub fn stream_count(&self) -> usize {
+        self.live_streams
+    }
+
+    /// A snapshot of stream `id`, `None` if unknown or closed.
+    pub fn stream_info(&self, id: StreamId) -> Option<StreamInfo> {
+        let s = self.streams.get(&id).filter(|s| !s.ended)?;
+        Some(StreamInfo {
+            send_state: s.send.state,
+            recv_state: s.recv.state,
+            acknowledged: s.acked,
+            send_credit: s.send.credit,
+            send_buffered: s.send.buffered,
+            sent: s.send.sent,
+            uncredited: s.send.uncredited(),
+            recv_window: s.recv.window,
+            recv_window_size: s.recv.window_size,
+            recv_unconsumed: s.recv.undelivered + s.recv.unconsumed,
+        })
+    }
+
+    /// Counters over the connection's life.
+    pub fn stats(&self) -> &ConnectionStats {
+        &self.stats
+    }
+
+    /// The latest RTT measured by a ping, if any.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt
+    }
+
+    /// Whether the connection has ended (the `ConnectionClosed` event is
+    /// queued or was delivered).
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.closed
+    }
+
+    /// Whether the peer sent Go Away, and its code.
+    pub fn remote_go_away(&self) -> Option<GoAwayCode> {
+        self.go_away_received
+    }
+
+    /// Whether [`poll_transmit`](Connection::poll_transmit) would return a
+    /// frame now. When false and every stream's `send_buffered` is 0,
+    /// everything given to the connection has been handed to the transport.
+    pub fn has_pending_output(&self) -> bool {
+        !self.pongs.is_empty()
+            || !self.control.is_empty()
+            || self
+                .data_queue
+                .iter()
+                .any(|id| self.streams.get(id).is_some_and(|s| !s.ended && s.send.is_sendable()))
+    }
+
+    /// Bytes accepted by `send` on all streams and not yet transmitted.
+    pub fn send_buffered(&self) -> usize {
+        self.send_buffered_total
+    }
+
+    /// Checks the internal invariants: the per-stream credit conservation
+    /// (`window_size == window + undelivered + unconsumed + pending_return`),
+    /// buffer counts, connection totals and queue bounds. For tests and fuzzers;
+    /// O(streams).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut live = 0;
+        let mut window_total = 0u64;
+        let mut buffered_total = 0usize;
+        for (id, s) in &self.streams {
+            if !s.recv.check_invariant() {
+                return Err(format!("stream {id}: receive credit not conserved: {:?}", s.recv));
+            }
+            if !s.send.check_invariant() {
+                return Err(format!("stream {id}: send buffer count wrong"));
+            }
+            if s.send.buffered > self.config.max_send_buffer {
+                return Err(format!("stream {id}: send buffer over its bound"));
+            }
+            buffered_total += s.send.buffered;
+            if !s.ended {
+                live += 1;
+                window_total += u64::from(s.recv.window_size);
+            }
+        }
+        if live != self.live_streams {
+            return Err(format!("live streams {} counted as {}", live, self.live_streams));
+        }
+        if window_total != self.recv_window_total {
+            return Err(format!("receive windows {window_total} counted as {}", self.recv_window_total));
+        }
+        if window_total > self.config.connection_receive_window {
+            return Err("receive windows over the connection budget".into());
+        }
+        if buffered_total != self.send_buffered_total
+            || buffered_total > self.config.max_connection_send_buffer
+        {
+            return Err(format!("send buffered {buffered_total} counted as {}", self.send_buffered_total));
+        }
+        if self.pongs.len() > self.config.max_pending_pongs
+            || self.pending_refusals > self.config.max_pending_refusals
+            || self.pings.len() > self.config.max_outstanding_pings
+            || live > self.config.max_streams
+            || self.unacked_outbound > self.config.max_unacked_outbound
+        {
+            return Err("a bounded queue is over its bound".into());
+        }
+        Ok(())
+    }
+
+    fn advance_time(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+}

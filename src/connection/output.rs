@@ -1,0 +1,197 @@
+//! Outputs: frames for the transport, produced on demand.
+//!
+//! Order (DESIGN §4, the lesson of x/net/http2): pongs first, then other
+//! control frames in the order they arose (window updates, SYN/ACK, resets,
+//! pings, go-away), then data, one bounded frame per ready stream in turn.
+//! A slow stream never delays control frames or other streams.
+
+use bytes::Bytes;
+
+use super::recv::RecvState;
+use super::{Connection, Control, PendingEvent};
+use crate::frame::{Flags, Header, HEADER_LEN};
+use crate::{Event, StreamId};
+
+/// One frame ready for the transport: a header and a body that is a slice of
+/// the application's own data (no copy), so the caller may `writev` both.
+/// Write the whole of it before the next one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The 12-byte frame header.
+    pub header: [u8; HEADER_LEN],
+    /// The payload (empty unless Data).
+    pub body: Bytes,
+}
+
+impl Transmit {
+    /// Bytes on the wire: header plus body.
+    pub fn len(&self) -> usize {
+        HEADER_LEN + self.body.len()
+    }
+
+    /// Always false: a frame has at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl Connection {
+    /// The next frame to transmit, `None` when there is nothing to send.
+    /// Frames are built from current state when asked for, so a caller whose
+    /// transport is full simply stops asking.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.next_transmit(self.config.max_frame_size)
+    }
+
+    /// Copies as many whole frames as fit into `out`, up to `max_bytes` more
+    /// bytes (data frames are cut to fit). Returns the bytes written. The
+    /// copying alternative to [`poll_transmit`](Connection::poll_transmit).
+    pub fn write_transmits(&mut self, out: &mut Vec<u8>, max_bytes: usize) -> usize {
+        let mut written = 0;
+        while max_bytes - written > HEADER_LEN {
+            let room = (max_bytes - written - HEADER_LEN).min(u32::MAX as usize) as u32;
+            let Some(t) = self.next_transmit(room.min(self.config.max_frame_size)) else { break };
+            out.extend_from_slice(&t.header);
+            out.extend_from_slice(&t.body);
+            written += t.len();
+        }
+        written
+    }
+
+    /// `max_body` ≥ 1 bounds a Data frame's body.
+    fn next_transmit(&mut self, max_body: u32) -> Option<Transmit> {
+        let t = self.build_next(max_body)?;
+        self.stats.frames_sent += 1;
+        self.stats.bytes_sent += t.len() as u64;
+        Some(t)
+    }
+
+    fn build_next(&mut self, max_body: u32) -> Option<Transmit> {
+        if let Some(opaque) = self.pongs.pop_front() {
+            return Some(frame(Header::ping(Flags::ACK, opaque)));
+        }
+        while let Some(control) = self.control.pop_front() {
+            let header = match control {
+                Control::Stream(id) => match self.stream_control(id, max_body) {
+                    Some(t) => return Some(t),
+                    None => continue,
+                },
+                Control::Reset(id) => {
+                    self.stats.resets_sent += 1;
+                    Header::window_update(id, Flags::RST, 0)
+                }
+                Control::Refuse(id) => {
+                    self.pending_refusals = self.pending_refusals.saturating_sub(1);
+                    self.stats.resets_sent += 1;
+                    Header::window_update(id, Flags::RST, 0)
+                }
+                Control::Ping(opaque) => Header::ping(Flags::SYN, opaque),
+                Control::GoAway(code) => Header::go_away(code.to_u32()),
+            };
+            return Some(frame(header));
+        }
+        while let Some(id) = self.data_queue.pop_front() {
+            if let Some(s) = self.streams.get_mut(&id) {
+                s.in_data_queue = false;
+            }
+            if let Some(t) = self.stream_data(id, max_body) {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// The control frame stream `id` needs: its pending SYN/ACK and any
+    /// credit to return, in one Window Update. Flags alone ride on the
+    /// stream's first Data frame instead when it has one ready.
+    fn stream_control(&mut self, id: StreamId, max_body: u32) -> Option<Transmit> {
+        let s = self.streams.get_mut(&id)?;
+        s.in_control_queue = false;
+        if s.ended || !s.wants_control() {
+            return None;
+        }
+        if s.recv.pending_return == 0 && s.send.is_sendable() {
+            return self.stream_data(id, max_body);
+        }
+        self.maybe_grow_window(id);
+        let s = self.streams.get_mut(&id)?;
+        let flags = std::mem::take(&mut s.pending_flags);
+        let delta = s.recv.take_update();
+        self.stats.window_updates_sent += 1;
+        self.update_stream(id);
+        Some(frame(Header::window_update(id, flags, delta)))
+    }
+
+    /// One Data frame of stream `id`, with any pending flags and the FIN if
+    /// it empties a closing send half.
+    fn stream_data(&mut self, id: StreamId, max_body: u32) -> Option<Transmit> {
+        let max_frame = self.config.max_frame_size.min(max_body);
+        let max_send_buffer = self.config.max_send_buffer;
+        let s = self.streams.get_mut(&id)?;
+        if s.ended {
+            return None;
+        }
+        let piece = s.send.take_piece(max_frame)?;
+        let mut flags = std::mem::take(&mut s.pending_flags);
+        if piece.fin {
+            flags = flags.with(Flags::FIN);
+        }
+        let len = piece.body.len();
+        self.send_buffered_total -= len;
+        self.stats.data_sent += len as u64;
+        if s.send.blocked && s.send.buffered < max_send_buffer {
+            s.send.blocked = false;
+            self.events.push_back(PendingEvent::Ready(Event::Writable { id }));
+        }
+        self.update_stream(id);
+        if len > 0 {
+            self.wake_send_blocked();
+        }
+        Some(Transmit { header: Header::data(id, flags, len as u32).encode(), body: piece.body })
+    }
+
+    /// Streams held back by the connection-wide send bound may write again.
+    fn wake_send_blocked(&mut self) {
+        while self.send_buffered_total < self.config.max_connection_send_buffer {
+            let Some(id) = self.send_blocked.pop_front() else { return };
+            if let Some(s) = self.streams.get_mut(&id).filter(|s| s.send.blocked && !s.ended) {
+                s.send.blocked = false;
+                self.events.push_back(PendingEvent::Ready(Event::Writable { id }));
+            }
+        }
+    }
+
+    /// Window auto-tuning: when a stream returns credit less than two RTTs
+    /// after its previous update, the window (not the reader) limits the
+    /// sender, so the window doubles, up to `max_stream_window` and within
+    /// the connection's receive budget (keeping room for a full set of
+    /// streams at the initial window).
+    fn maybe_grow_window(&mut self, id: StreamId) {
+        let now = self.now;
+        let rtt = self.rtt;
+        let max_window = self.config.max_stream_window;
+        let reserve = (self.config.max_streams.saturating_sub(self.live_streams) as u64)
+            * u64::from(self.config.initial_stream_window);
+        let room = self
+            .config
+            .connection_receive_window
+            .saturating_sub(self.recv_window_total)
+            .saturating_sub(reserve);
+        let Some(s) = self.streams.get_mut(&id) else { return };
+        let last = s.last_update.replace(now);
+        let (Some(rtt), Some(last)) = (rtt, last) else { return };
+        if s.recv.state != RecvState::Open || !s.recv.wants_update() || now.saturating_duration_since(last) >= rtt * 2 {
+            return;
+        }
+        let size = s.recv.window_size;
+        let extra = u64::from(size.min(max_window - size)).min(room) as u32;
+        if extra > 0 {
+            s.recv.grow(extra);
+            self.recv_window_total += u64::from(extra);
+        }
+    }
+}
+
+fn frame(header: Header) -> Transmit {
+    Transmit { header: header.encode(), body: Bytes::new() }
+}

@@ -1,0 +1,267 @@
+//! The receive half of a stream: its state machine and its receive window.
+//!
+//! ```text
+//!            FIN                  (data after FIN is a protocol error)
+//!   Open ──────────────────────► Finished
+//!    │  \ stop_reading               ▲
+//!    │   ▼            FIN            │
+//!    │  Stopped ─────────────────────┘
+//!    │     │
+//!    ▼     ▼  RST (either side), from any state
+//!   Reset ◄──────────────────────────
+//! ```
+//!
+//! Credit accounting (the conservation invariant, checked by
+//! [`RecvHalf::check_invariant`]):
+//!
+//! ```text
+//! window_size == window + undelivered + unconsumed + pending_return
+//! ```
+//!
+//! * `window`: credit the peer still holds (bytes it may send);
+//! * `undelivered`: received, waiting for [`poll_event`](crate::Connection::poll_event);
+//! * `unconsumed`: delivered in `Data` events, not yet consumed;
+//! * `pending_return`: consumed (or discarded), not yet granted back.
+//!
+//! Bytes only move rightwards through these buckets and back into `window` by
+//! a Window Update, so no byte of credit is ever created or lost.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::config::DEFAULT_WINDOW;
+
+/// Payloads shorter than this are copied into one buffer rather than kept as
+/// slices: their header costs more than the copy, and a flood of tiny frames
+/// must not pin a large input buffer per byte.
+const COALESCE_BELOW: usize = 256;
+
+/// Where the receive half is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvState {
+    /// Data is accepted and delivered.
+    Open,
+    /// The application stopped reading: data is discarded and its credit
+    /// returned at once.
+    Stopped,
+    /// The peer sent FIN: no more data will come.
+    Finished,
+    /// The stream was reset (by either side).
+    Reset,
+}
+
+/// What the connection must do after a Data frame arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataOutcome {
+    /// Queued for delivery.
+    Buffered,
+    /// Discarded; its credit is pending return.
+    Discarded,
+    /// Ignored: the half is reset.
+    Ignored,
+    /// The peer sent more than its credit.
+    WindowExceeded,
+    /// The peer sent data after its FIN.
+    AfterFin,
+}
+
+/// Receive half of one stream.
+#[derive(Debug)]
+pub struct RecvHalf {
+    pub state: RecvState,
+    /// Credit the peer still holds.
+    pub window: u32,
+    /// The stream's receive window: what the four buckets add up to.
+    pub window_size: u32,
+    /// Received chunks not yet delivered, oldest first; `small` follows them.
+    chunks: VecDeque<Bytes>,
+    /// Coalesced small payloads, after every chunk in `chunks`.
+    small: BytesMut,
+    pub undelivered: u32,
+    pub unconsumed: u32,
+    pub pending_return: u32,
+}
+
+impl RecvHalf {
+    /// A new half whose window will be `window_size`. The part above the
+    /// protocol's 256 KiB is pending return: it goes out with our SYN or ACK.
+    pub fn new(window_size: u32) -> RecvHalf {
+        RecvHalf {
+            state: RecvState::Open,
+            window: DEFAULT_WINDOW,
+            window_size,
+            chunks: VecDeque::new(),
+            small: BytesMut::new(),
+            undelivered: 0,
+            unconsumed: 0,
+            pending_return: window_size - DEFAULT_WINDOW,
+        }
+    }
+
+    /// A Data frame with `body` arrived.
+    pub fn on_data(&mut self, body: Bytes) -> DataOutcome {
+        let Ok(n) = u32::try_from(body.len()) else {
+            return DataOutcome::WindowExceeded;
+        };
+        if self.state == RecvState::Reset {
+            return DataOutcome::Ignored;
+        }
+        if n == 0 {
+            return DataOutcome::Ignored;
+        }
+        if self.state == RecvState::Finished {
+            return DataOutcome::AfterFin;
+        }
+        let Some(window) = self.window.checked_sub(n) else {
+            return DataOutcome::WindowExceeded;
+        };
+        self.window = window;
+        match self.state {
+            RecvState::Open => {
+                self.undelivered += n;
+                if body.len() < COALESCE_BELOW {
+                    self.small.extend_from_slice(&body);
+                } else {
+                    self.flush_small();
+                    self.chunks.push_back(body);
+                }
+                DataOutcome::Buffered
+            }
+            _ => {
+                self.pending_return += n;
+                DataOutcome::Discarded
+            }
+        }
+    }
+
+    /// The peer sent FIN. Returns whether the application should hear of it.
+    pub fn on_fin(&mut self) -> bool {
+        match self.state {
+            RecvState::Open => {
+                self.state = RecvState::Finished;
+                true
+            }
+            RecvState::Stopped => {
+                self.state = RecvState::Finished;
+                false
+            }
+            RecvState::Finished | RecvState::Reset => false,
+        }
+    }
+
+    /// The stream was reset by the peer: data already received is still
+    /// delivered (its events precede the reset), nothing more is accepted.
+    pub fn on_remote_reset(&mut self) {
+        self.state = RecvState::Reset;
+    }
+
+    /// The application reset the stream: undelivered data is dropped.
+    pub fn on_local_reset(&mut self) {
+        self.state = RecvState::Reset;
+        self.discard_undelivered();
+    }
+
+    /// The application stopped reading. Undelivered and unconsumed data is
+    /// released. Returns whether credit is now pending return.
+    pub fn stop(&mut self) -> bool {
+        match self.state {
+            RecvState::Open => {
+                self.state = RecvState::Stopped;
+                self.discard_undelivered();
+                self.pending_return += self.unconsumed;
+                self.unconsumed = 0;
+                self.pending_return > 0
+            }
+            RecvState::Finished => {
+                self.discard_undelivered();
+                false
+            }
+            RecvState::Stopped | RecvState::Reset => false,
+        }
+    }
+
+    /// The application is done with `n` delivered bytes. `Err(())` if it has
+    /// not been delivered that many. Stopped or reset halves accept anything:
+    /// their bytes were released already.
+    pub fn consume(&mut self, n: u32) -> Result<(), ()> {
+        if matches!(self.state, RecvState::Stopped | RecvState::Reset) {
+            return Ok(());
+        }
+        self.unconsumed = self.unconsumed.checked_sub(n).ok_or(())?;
+        self.pending_return += n;
+        Ok(())
+    }
+
+    /// Whether a Window Update is worth sending now: credit is returned once
+    /// half the window is pending (hashicorp's and the `yamux` crate's rule),
+    /// at once when discarding, never once the peer has finished.
+    pub fn wants_update(&self) -> bool {
+        match self.state {
+            RecvState::Open => self.pending_return > 0 && self.pending_return >= self.window_size / 2,
+            RecvState::Stopped => self.pending_return > 0,
+            RecvState::Finished | RecvState::Reset => false,
+        }
+    }
+
+    /// Grows the window by `extra` bytes (auto-tuning); the growth is granted
+    /// with the next update.
+    pub fn grow(&mut self, extra: u32) {
+        self.window_size += extra;
+        self.pending_return += extra;
+    }
+
+    /// Takes the credit to grant in a Window Update (possibly 0, when only
+    /// flags go out) and adds it to the peer's window.
+    pub fn take_update(&mut self) -> u32 {
+        if matches!(self.state, RecvState::Finished | RecvState::Reset) {
+            return 0;
+        }
+        let delta = self.pending_return;
+        self.pending_return = 0;
+        self.window += delta;
+        delta
+    }
+
+    /// The next undelivered chunk, moving its bytes to `unconsumed`.
+    pub fn pop_chunk(&mut self) -> Option<Bytes> {
+        let chunk = match self.chunks.pop_front() {
+            Some(c) => c,
+            None if !self.small.is_empty() => self.small.split().freeze(),
+            None => return None,
+        };
+        let n = chunk.len() as u32;
+        self.undelivered -= n;
+        self.unconsumed += n;
+        Some(chunk)
+    }
+
+    /// Whether chunks wait for delivery.
+    pub fn has_undelivered(&self) -> bool {
+        self.undelivered > 0
+    }
+
+    /// The credit-conservation invariant (see the module docs) holds, and the
+    /// undelivered count matches the bytes actually queued.
+    pub fn check_invariant(&self) -> bool {
+        let total = u64::from(self.window)
+            + u64::from(self.undelivered)
+            + u64::from(self.unconsumed)
+            + u64::from(self.pending_return);
+        let chunked: usize = self.chunks.iter().map(Bytes::len).sum::<usize>() + self.small.len();
+        total == u64::from(self.window_size) && chunked == self.undelivered as usize
+    }
+
+    fn flush_small(&mut self) {
+        if !self.small.is_empty() {
+            self.chunks.push_back(self.small.split().freeze());
+        }
+    }
+
+    fn discard_undelivered(&mut self) {
+        self.chunks.clear();
+        self.small.clear();
+        self.pending_return += self.undelivered;
+        self.undelivered = 0;
+    }
+}

@@ -1,0 +1,162 @@
+//! The send half of a stream: its state machine, send credit and buffer.
+//!
+//! ```text
+//!         close_write             FIN transmitted
+//!   Open ─────────────► Closing ─────────────────► Finished
+//!    │                     │                          │
+//!    ▼  RST (either side)  ▼                          ▼
+//!   Reset ◄────────────────┴──────────────────────────┘
+//! ```
+//!
+//! `Closing` means the FIN waits behind buffered data: it rides on the last
+//! Data frame, or on an empty one when nothing is left. FIN is sent exactly
+//! once (a duplicate FIN is fatal to a hashicorp session).
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::config::DEFAULT_WINDOW;
+
+/// `Bytes` given to `send` shorter than this are copied into the tail buffer,
+/// so that many small writes become one frame.
+const COPY_BELOW: usize = 512;
+
+/// Where the send half is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendState {
+    /// Accepting data.
+    Open,
+    /// Write half closed; FIN not yet transmitted.
+    Closing,
+    /// FIN transmitted.
+    Finished,
+    /// The stream was reset (by either side).
+    Reset,
+}
+
+/// Send half of one stream.
+#[derive(Debug)]
+pub struct SendHalf {
+    pub state: SendState,
+    /// Credit the peer granted that we have not used.
+    pub credit: u32,
+    /// Buffered chunks, oldest first; `tail` follows them.
+    chunks: VecDeque<Bytes>,
+    /// Small writes coalesced, after every chunk in `chunks`.
+    tail: BytesMut,
+    pub buffered: usize,
+    /// Payload bytes transmitted, over the stream's life.
+    pub sent: u64,
+    /// Credit the peer returned after our initial window, over the stream's life.
+    pub credited: u64,
+    /// `send` fell short: a `Writable` event is owed.
+    pub blocked: bool,
+}
+
+/// One frame's worth of data taken from the buffer.
+pub struct Piece {
+    pub body: Bytes,
+    pub fin: bool,
+}
+
+impl SendHalf {
+    pub fn new() -> SendHalf {
+        SendHalf {
+            state: SendState::Open,
+            credit: DEFAULT_WINDOW,
+            chunks: VecDeque::new(),
+            tail: BytesMut::new(),
+            buffered: 0,
+            sent: 0,
+            credited: 0,
+            blocked: false,
+        }
+    }
+
+    /// Buffers a copy of `data` (the caller checked the state and capacity).
+    pub fn push_slice(&mut self, data: &[u8]) {
+        self.tail.extend_from_slice(data);
+        self.buffered += data.len();
+    }
+
+    /// Buffers `data` by reference unless it is small.
+    pub fn push_bytes(&mut self, data: Bytes) {
+        if data.len() < COPY_BELOW {
+            return self.push_slice(&data);
+        }
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+        self.buffered += data.len();
+        self.chunks.push_back(data);
+    }
+
+    /// Whether a frame could go out now: data with credit, or a pending FIN.
+    pub fn is_sendable(&self) -> bool {
+        match self.state {
+            SendState::Open => self.buffered > 0 && self.credit > 0,
+            SendState::Closing => self.buffered == 0 || self.credit > 0,
+            SendState::Finished | SendState::Reset => false,
+        }
+    }
+
+    /// Takes up to `max` bytes of data (bounded by credit) for one frame,
+    /// with FIN if this empties the buffer of a closing half. `None` if
+    /// nothing can be sent.
+    pub fn take_piece(&mut self, max: u32) -> Option<Piece> {
+        if !self.is_sendable() {
+            return None;
+        }
+        let limit = max.min(self.credit) as usize;
+        let body = if limit == 0 || self.buffered == 0 {
+            Bytes::new()
+        } else if let Some(front) = self.chunks.front_mut() {
+            if front.len() <= limit {
+                self.chunks.pop_front().unwrap_or_default()
+            } else {
+                front.split_to(limit)
+            }
+        } else {
+            let n = limit.min(self.tail.len());
+            self.tail.split_to(n).freeze()
+        };
+        let n = body.len();
+        self.buffered -= n;
+        self.credit -= n as u32;
+        self.sent += n as u64;
+        let fin = self.state == SendState::Closing && self.buffered == 0;
+        if fin {
+            self.state = SendState::Finished;
+        }
+        Some(Piece { body, fin })
+    }
+
+    /// The peer returned `delta` bytes of credit. `Err(())` on overflow.
+    pub fn add_credit(&mut self, delta: u32, returned: bool) -> Result<(), ()> {
+        self.credit = self.credit.checked_add(delta).ok_or(())?;
+        if returned {
+            self.credited += u64::from(delta);
+        }
+        Ok(())
+    }
+
+    /// The stream was reset: buffered data is dropped. Returns the bytes freed.
+    pub fn reset(&mut self) -> usize {
+        self.state = SendState::Reset;
+        self.chunks.clear();
+        self.tail = BytesMut::new();
+        std::mem::take(&mut self.buffered)
+    }
+
+    /// Bytes transmitted that the peer has not yet credited back.
+    pub fn uncredited(&self) -> u64 {
+        self.sent.saturating_sub(self.credited)
+    }
+
+    /// The buffered count matches the bytes actually queued.
+    pub fn check_invariant(&self) -> bool {
+        let queued: usize = self.chunks.iter().map(Bytes::len).sum::<usize>() + self.tail.len();
+        queued == self.buffered
+    }
+}

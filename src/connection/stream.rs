@@ -1,0 +1,84 @@
+//! One stream's record in the connection: its two halves plus the little
+//! bookkeeping that ties them to the connection's queues and timers.
+
+use std::time::Instant;
+
+use crate::frame::Flags;
+use crate::ResetReason;
+
+use super::recv::{RecvHalf, RecvState};
+use super::send::{SendHalf, SendState};
+
+/// A stream as the connection tracks it.
+#[derive(Debug)]
+pub struct Stream {
+    pub send: SendHalf,
+    pub recv: RecvHalf,
+    /// SYN or ACK we still owe the peer; rides on the stream's next frame.
+    pub pending_flags: Flags,
+    /// We opened it (odd ids for a client, even for a server).
+    pub outbound: bool,
+    /// For outbound streams: the peer's ACK arrived.
+    pub acked: bool,
+    /// Listed in the control queue (flags or credit to send).
+    pub in_control_queue: bool,
+    /// Listed in the data round-robin.
+    pub in_data_queue: bool,
+    /// A `Data` marker for this stream sits in the event queue.
+    pub in_event_queue: bool,
+    /// Both halves ended; a `StreamClosed` event is queued. The record stays
+    /// until that event is polled so no queued data is lost.
+    pub ended: bool,
+    /// Set once the stream was reset, by whom and why.
+    pub reset: Option<ResetReason>,
+    /// Deadlines of this stream's timers, mirrored in the timer table.
+    pub open_deadline: Option<Instant>,
+    pub linger_deadline: Option<Instant>,
+    pub stall_deadline: Option<Instant>,
+    /// When we last granted credit or sent SYN/ACK (window auto-tuning).
+    pub last_update: Option<Instant>,
+}
+
+impl Stream {
+    pub fn new(outbound: bool, window: u32) -> Stream {
+        Stream {
+            send: SendHalf::new(),
+            recv: RecvHalf::new(window),
+            pending_flags: if outbound { Flags::SYN } else { Flags::ACK },
+            outbound,
+            acked: !outbound,
+            in_control_queue: false,
+            in_data_queue: false,
+            in_event_queue: false,
+            ended: false,
+            reset: None,
+            open_deadline: None,
+            linger_deadline: None,
+            stall_deadline: None,
+            last_update: None,
+        }
+    }
+
+    /// Both halves are done: nothing more can be sent or received.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.send.state, SendState::Finished | SendState::Reset)
+            && matches!(self.recv.state, RecvState::Finished | RecvState::Reset)
+    }
+
+    /// Whether the control queue should carry a frame for this stream.
+    pub fn wants_control(&self) -> bool {
+        self.pending_flags != Flags::NONE || self.recv.wants_update()
+    }
+
+    /// Stopped reading and our write half finished: what is left is waiting
+    /// for the peer, bounded by the linger timeout.
+    pub fn is_lingering(&self) -> bool {
+        self.recv.state == RecvState::Stopped && self.send.state == SendState::Finished
+    }
+
+    /// The #133 rule: RST is safe once nothing we sent can still be unread
+    /// at the peer (hashicorp drops buffered data when RST arrives).
+    pub fn may_reset_after_stop(&self) -> bool {
+        self.is_lingering() && self.send.uncredited() == 0
+    }
+}

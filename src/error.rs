@@ -1,0 +1,184 @@
+//! Typed errors: one small enum per operation, and the reasons a stream or a
+//! connection ends.
+
+use thiserror::Error;
+
+use crate::{GoAwayCode, StreamId};
+
+/// A byte sequence that is not a valid yamux frame stream.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum FrameError {
+    /// The version byte was not 0.
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u8),
+    /// The type byte was not one of Data, Window Update, Ping, Go Away.
+    #[error("unknown frame type {0}")]
+    UnknownType(u8),
+    /// A Data frame announced a body larger than this side accepts.
+    #[error("frame body of {len} bytes exceeds the maximum of {max}")]
+    BodyTooLarge {
+        /// Announced body length.
+        len: u32,
+        /// Largest body accepted.
+        max: u32,
+    },
+    /// The decoder failed earlier; a yamux byte stream cannot resynchronise.
+    #[error("decoder already failed")]
+    Failed,
+}
+
+/// A rule of the protocol the peer broke. The connection answers with
+/// Go Away (protocol error) and closes.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// The byte stream did not decode.
+    #[error("malformed frame: {0}")]
+    Frame(#[from] FrameError),
+    /// The peer sent more than the credit we granted on a stream.
+    #[error("stream {0}: receive window exceeded")]
+    WindowExceeded(StreamId),
+    /// A Window Update pushed a stream's send credit past `u32::MAX`.
+    #[error("stream {0}: send credit overflow")]
+    CreditOverflow(StreamId),
+    /// Data arrived after the peer's FIN on the same stream.
+    #[error("stream {0}: data after FIN")]
+    DataAfterFin(StreamId),
+    /// SYN for a stream id that is open, or was used before.
+    #[error("stream {0}: duplicate or reused stream id")]
+    StreamIdReused(StreamId),
+    /// SYN with an id of our parity, or id 0.
+    #[error("stream {0}: stream id of the wrong parity")]
+    InvalidStreamId(StreamId),
+}
+
+/// An abusive pattern of otherwise valid frames, counted against a limit in
+/// [`Config`](crate::Config).
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum FloodError {
+    /// Too many frames in a row that carried nothing (empty Data, zero Window
+    /// Update without flags).
+    #[error("too many empty frames")]
+    EmptyFrames,
+    /// Too many streams opened and reset by the peer within one window.
+    #[error("too many streams reset by the peer")]
+    RapidReset,
+    /// Too many refused streams waiting for their RST to be transmitted
+    /// (the peer opens streams faster than it reads our answers).
+    #[error("too many refused streams pending")]
+    RefusedStreams,
+}
+
+/// Why a connection ended. Carried by [`Event::ConnectionClosed`](crate::Event).
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A graceful go-away completed: every stream finished.
+    #[error("drained after go-away")]
+    Drained,
+    /// The application called [`Connection::close`](crate::Connection::close).
+    #[error("closed by the application")]
+    LocalClose,
+    /// The peer sent Go Away with a code other than normal.
+    #[error("peer sent go-away with code {0:?}")]
+    RemoteGoAway(GoAwayCode),
+    /// The application reported the transport closed
+    /// ([`Connection::handle_transport_closed`](crate::Connection::handle_transport_closed)).
+    #[error("transport closed")]
+    TransportClosed,
+    /// A keep-alive ping went unanswered for longer than the ping timeout.
+    #[error("keep-alive timeout: the peer did not answer a ping")]
+    KeepAliveTimeout,
+    /// The go-away drain deadline passed with streams still open.
+    #[error("go-away drain deadline passed")]
+    DrainTimeout,
+    /// The peer broke the protocol; we sent Go Away (protocol error).
+    #[error("protocol violation: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The peer exceeded a flood limit; we sent Go Away (protocol error).
+    #[error("flood limit: {0}")]
+    Flood(#[from] FloodError),
+}
+
+/// Why a stream was aborted. Carried by [`Event::StreamReset`](crate::Event)
+/// and returned by commands on a reset stream.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum ResetReason {
+    /// The application called [`Connection::reset`](crate::Connection::reset).
+    #[error("reset by the application")]
+    Local,
+    /// The peer sent RST; `code` is the frame's length field (0 from
+    /// hashicorp and the `yamux` crate; go-yamux puts an error code there).
+    #[error("reset by the peer (code {code})")]
+    Remote {
+        /// The RST frame's length field.
+        code: u32,
+    },
+    /// The peer answered our SYN with RST: it refused the stream.
+    #[error("refused by the peer")]
+    Refused,
+    /// Our SYN was not acknowledged within the open timeout.
+    #[error("open timeout: no ACK from the peer")]
+    OpenTimeout,
+    /// The stream lingered, half-closed by us and no longer read, past the
+    /// linger timeout.
+    #[error("linger timeout")]
+    LingerTimeout,
+    /// Data sat queued with zero send credit past the send-stall timeout.
+    #[error("send stalled on zero credit")]
+    SendStall,
+    /// The connection ended while the stream was open.
+    #[error("connection closed: {0}")]
+    ConnectionClosed(CloseReason),
+}
+
+/// Why [`Connection::open`](crate::Connection::open) could not open a stream.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum OpenError {
+    /// The connection has ended.
+    #[error("connection closed")]
+    Closed,
+    /// We sent go-away: no new streams.
+    #[error("going away")]
+    GoingAway,
+    /// The peer sent go-away: it accepts no new streams.
+    #[error("peer sent go-away")]
+    RemoteGoingAway,
+    /// Too many of our streams wait for the peer's ACK; an
+    /// [`Event::OpenUnblocked`](crate::Event) follows when one is acknowledged.
+    #[error("too many unacknowledged streams")]
+    Blocked,
+    /// The configured maximum of concurrent streams is reached.
+    #[error("too many streams")]
+    TooManyStreams,
+    /// Every stream id of our parity has been used.
+    #[error("stream ids exhausted")]
+    IdsExhausted,
+}
+
+/// Why a command on a stream failed.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum StreamError {
+    /// No such stream: never opened, or closed and forgotten.
+    #[error("unknown stream")]
+    UnknownStream,
+    /// Our write half is closed (FIN queued or sent).
+    #[error("write half closed")]
+    WriteClosed,
+    /// The stream was reset.
+    #[error("stream reset: {0}")]
+    Reset(ResetReason),
+    /// `consume` was called for more bytes than were delivered and not yet
+    /// consumed.
+    #[error("consumed more than was delivered")]
+    OverConsumed,
+}
+
+/// Why [`Connection::ping`](crate::Connection::ping) could not send a ping.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum PingError {
+    /// The connection has ended.
+    #[error("connection closed")]
+    Closed,
+    /// `max_outstanding_pings` pings already await their answer.
+    #[error("too many outstanding pings")]
+    TooMany,
+}

@@ -1,0 +1,92 @@
+//! What a [`Connection`](crate::Connection) tells its application.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::{CloseReason, GoAwayCode, ResetReason, StreamId};
+
+/// Something the application should know, returned by
+/// [`Connection::poll_event`](crate::Connection::poll_event).
+///
+/// Guarantees, per stream: events come in protocol order; no `Data` after
+/// `HalfClosed` or `StreamReset`; `HalfClosed` at most once; `StreamReset` at
+/// most once; `StreamClosed` exactly once for every stream that was opened
+/// (by either side) and is the last event naming that id. Per connection:
+/// `ConnectionClosed` exactly once, last of all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The peer opened a stream. It is already accepted (we ACK at once);
+    /// reset it to refuse.
+    StreamOpened {
+        /// The new stream.
+        id: StreamId,
+    },
+    /// Bytes received on a stream. They hold receive credit until the
+    /// application calls [`consume`](crate::Connection::consume).
+    Data {
+        /// The stream.
+        id: StreamId,
+        /// The payload: a zero-copy slice of the input for large frames,
+        /// small frames are coalesced into one buffer.
+        data: Bytes,
+    },
+    /// The peer half-closed (FIN): no more data will arrive on this stream.
+    /// We may keep sending.
+    HalfClosed {
+        /// The stream.
+        id: StreamId,
+    },
+    /// The stream was aborted, in both directions. Not reported for resets the
+    /// application requested itself with [`reset`](crate::Connection::reset).
+    StreamReset {
+        /// The stream.
+        id: StreamId,
+        /// By whom and why.
+        reason: ResetReason,
+    },
+    /// The peer consumed data and returned send credit (a Window Update).
+    CreditsReturned {
+        /// The stream.
+        id: StreamId,
+        /// Bytes of credit returned.
+        amount: u32,
+    },
+    /// A stream whose `send` fell short can take more data now (buffer space
+    /// or credit became available). Reported once per shortfall.
+    Writable {
+        /// The stream.
+        id: StreamId,
+    },
+    /// The stream is finished in both directions and forgotten; its id will
+    /// not be reported again.
+    StreamClosed {
+        /// The stream.
+        id: StreamId,
+    },
+    /// [`open`](crate::Connection::open) returned
+    /// [`OpenError::Blocked`](crate::OpenError::Blocked) earlier; it may succeed now.
+    OpenUnblocked,
+    /// A ping we sent was answered.
+    Pong {
+        /// The opaque value of the ping.
+        opaque: u32,
+        /// Time from the ping being handed out to its answer being received,
+        /// by the times the caller passed in.
+        rtt: Duration,
+    },
+    /// The peer sent Go Away. With [`GoAwayCode::Normal`] existing streams go
+    /// on and only new outbound streams are refused; other codes are followed
+    /// by `ConnectionClosed`.
+    GoAwayReceived {
+        /// The peer's code.
+        code: GoAwayCode,
+    },
+    /// The connection has ended: no further events. Transmit what
+    /// [`poll_transmit`](crate::Connection::poll_transmit) still returns (such
+    /// as our Go Away), then close the transport.
+    ConnectionClosed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
