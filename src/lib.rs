@@ -59,6 +59,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
+pub mod adapter;
 mod config;
 mod connection;
 mod error;

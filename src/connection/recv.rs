@@ -265,3 +265,7 @@ impl RecvHalf {
         self.undelivered = 0;
     }
 }
+
+#[cfg(test)]
+#[path = "recv_tests.rs"]
+mod tests;

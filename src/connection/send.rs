@@ -160,3 +160,7 @@ impl SendHalf {
         queued == self.buffered
     }
 }
+
+#[cfg(test)]
+#[path = "send_tests.rs"]
+mod tests;

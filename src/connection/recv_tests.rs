@@ -1,0 +1,1 @@
+//! Every (state, input) pair of the receive half.

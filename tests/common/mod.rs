@@ -1,0 +1,284 @@
+//! The pair harness: two `Connection`s wired back to back over a virtual
+//! network with virtual time. Knobs: input chunking, one-way delay, stalling
+//! a direction, and injecting hand-built frames.
+//!
+//! Applications on each side are simulated minimally: events are recorded,
+//! received data is collected per stream and (unless `auto_consume` is off)
+//! consumed at once.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use yamux_proto::frame::{Flags, Header};
+use yamux_proto::{Config, Connection, Event, Role, StreamId};
+
+/// Which end of the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+}
+
+/// One end: its connection plus what its application saw.
+pub struct End {
+    pub conn: Connection,
+    /// Every event, in order.
+    pub events: Vec<Event>,
+    /// Data received per stream, in order.
+    pub received: BTreeMap<StreamId, Vec<u8>>,
+    /// Consume data as soon as it is delivered.
+    pub auto_consume: bool,
+    /// Stop delivering input to this end (its transport is not read).
+    pub stalled: bool,
+    /// Bytes delivered to this end's `handle_input` at a time (0 = all).
+    pub chunk: usize,
+    /// Frames in flight towards this end: (deliverable at, bytes).
+    inbox: VecDeque<(Instant, Bytes)>,
+}
+
+pub struct Pair {
+    pub client: End,
+    pub server: End,
+    pub start: Instant,
+    pub now: Instant,
+    /// One-way latency of the virtual network.
+    pub delay: Duration,
+}
+
+impl Pair {
+    pub fn new() -> Pair {
+        Pair::with_configs(quiet_config(), quiet_config())
+    }
+
+    pub fn with_configs(client: Config, server: Config) -> Pair {
+        let start = Instant::now();
+        let end = |config, role| End {
+            conn: Connection::new(config, role, start).expect("valid config"),
+            events: Vec::new(),
+            received: BTreeMap::new(),
+            auto_consume: true,
+            stalled: false,
+            chunk: 0,
+            inbox: VecDeque::new(),
+        };
+        Pair {
+            client: end(client, Role::Client),
+            server: end(server, Role::Server),
+            start,
+            now: start,
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn end(&mut self, side: Side) -> &mut End {
+        match side {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        }
+    }
+
+    pub fn conn(&mut self, side: Side) -> &mut Connection {
+        &mut self.end(side).conn
+    }
+
+    /// Time since the pair started.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// One round at the current time: both ends transmit, due bytes are
+    /// delivered, events are collected. Returns whether anything moved.
+    pub fn step(&mut self) -> bool {
+        let mut moved = false;
+        for side in [Side::Client, Side::Server] {
+            moved |= self.transmit(side);
+        }
+        for side in [Side::Client, Side::Server] {
+            moved |= self.deliver(side);
+            moved |= self.collect(side);
+        }
+        moved
+    }
+
+    /// Steps until nothing moves at the current time.
+    pub fn drive(&mut self) {
+        for _ in 0..1_000_000 {
+            if !self.step() {
+                return;
+            }
+        }
+        panic!("pair did not quiesce");
+    }
+
+    /// Lets `d` of virtual time pass, visiting every deadline and delivery
+    /// time on the way and driving at each.
+    pub fn advance(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.drive();
+        loop {
+            let next = [self.next_wakeup(Side::Client), self.next_wakeup(Side::Server)]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t <= until)
+                .min();
+            let Some(t) = next else { break };
+            self.now = self.now.max(t);
+            self.client.conn.handle_timeout(self.now);
+            self.server.conn.handle_timeout(self.now);
+            self.drive();
+        }
+        self.now = until;
+        self.client.conn.handle_timeout(self.now);
+        self.server.conn.handle_timeout(self.now);
+        self.drive();
+    }
+
+    /// Bytes in flight towards `side`.
+    pub fn in_flight(&self, side: Side) -> usize {
+        let end = match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        };
+        end.inbox.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    /// Puts raw bytes on the wire towards `to`, as if its peer sent them.
+    pub fn inject(&mut self, to: Side, bytes: &[u8]) {
+        let at = self.now;
+        self.end(to).inbox.push_back((at, Bytes::copy_from_slice(bytes)));
+    }
+
+    /// Puts one hand-built frame on the wire towards `to`.
+    pub fn inject_frame(&mut self, to: Side, header: Header, body: &[u8]) {
+        let mut raw = header.encode().to_vec();
+        raw.extend_from_slice(body);
+        self.inject(to, &raw);
+    }
+
+    /// Takes the events `side` recorded so far.
+    pub fn take_events(&mut self, side: Side) -> Vec<Event> {
+        std::mem::take(&mut self.end(side).events)
+    }
+
+    /// Opens a stream on `side`, sends `data`, optionally half-closes.
+    pub fn open_with(&mut self, side: Side, data: &[u8], fin: bool) -> StreamId {
+        let conn = self.conn(side);
+        let id = conn.open().expect("open");
+        assert_eq!(conn.send(id, data).expect("send"), data.len());
+        if fin {
+            conn.close_write(id).expect("close_write");
+        }
+        id
+    }
+
+    /// Sends all of `data` on `id` from `side`, driving the pair whenever the
+    /// send buffer is full. Panics if no progress is possible.
+    pub fn send_all(&mut self, side: Side, id: StreamId, mut data: &[u8]) {
+        let mut idle = 0;
+        while !data.is_empty() {
+            let n = self.conn(side).send(id, data).expect("send");
+            data = &data[n..];
+            if n == 0 {
+                idle += 1;
+                assert!(idle < 1000, "send made no progress");
+            } else {
+                idle = 0;
+            }
+            self.drive();
+        }
+    }
+
+    fn next_wakeup(&self, side: Side) -> Option<Instant> {
+        let end = match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        };
+        let delivery = if end.stalled { None } else { end.inbox.front().map(|(t, _)| *t) };
+        [delivery, end.conn.poll_timeout()].into_iter().flatten().min()
+    }
+
+    fn transmit(&mut self, from: Side) -> bool {
+        let at = self.now + self.delay;
+        let mut out = Vec::new();
+        while let Some(t) = self.conn(from).poll_transmit() {
+            out.extend_from_slice(&t.header);
+            out.extend_from_slice(&t.body);
+        }
+        if out.is_empty() {
+            return false;
+        }
+        self.end(from.other()).inbox.push_back((at, Bytes::from(out)));
+        true
+    }
+
+    fn deliver(&mut self, to: Side) -> bool {
+        let now = self.now;
+        let end = self.end(to);
+        if end.stalled {
+            return false;
+        }
+        let mut moved = false;
+        while end.inbox.front().is_some_and(|(t, _)| *t <= now) {
+            let (_, bytes) = end.inbox.pop_front().unwrap();
+            let chunk = if end.chunk == 0 { bytes.len().max(1) } else { end.chunk };
+            for piece in bytes.chunks(chunk) {
+                end.conn.handle_input(now, piece);
+            }
+            moved = true;
+        }
+        moved
+    }
+
+    fn collect(&mut self, side: Side) -> bool {
+        let end = self.end(side);
+        let mut moved = false;
+        while let Some(event) = end.conn.poll_event() {
+            moved = true;
+            if let Event::Data { id, data } = &event {
+                end.received.entry(*id).or_default().extend_from_slice(data);
+                if end.auto_consume {
+                    end.conn.consume(*id, data.len() as u32).expect("consume");
+                }
+            }
+            end.events.push(event);
+        }
+        moved
+    }
+}
+
+/// A config without timers or the start-up RTT ping, so scenarios see only
+/// the frames they cause. Tests that exercise timers turn them on.
+pub fn quiet_config() -> Config {
+    Config {
+        keep_alive_interval: None,
+        max_stream_window: yamux_proto::DEFAULT_WINDOW,
+        ..Config::default()
+    }
+}
+
+/// `n` bytes of a checkable pattern, different per `seed`.
+pub fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed).wrapping_add((i / 251) as u8)).collect()
+}
+
+/// A Data frame header.
+pub fn data(id: u32, flags: Flags, len: u32) -> Header {
+    Header::data(StreamId(id), flags, len)
+}
+
+/// A Window Update header.
+pub fn window_update(id: u32, flags: Flags, delta: u32) -> Header {
+    Header::window_update(StreamId(id), flags, delta)
+}
