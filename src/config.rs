@@ -157,7 +157,8 @@ impl Config {
         {
             return Err(ConfigError::ZeroLimit);
         }
-        let baseline = (self.max_streams as u64).saturating_mul(u64::from(self.initial_stream_window));
+        let baseline =
+            (self.max_streams as u64).saturating_mul(u64::from(self.initial_stream_window));
         if self.connection_receive_window < baseline {
             return Err(ConfigError::BudgetTooSmall);
         }

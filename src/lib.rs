@@ -68,9 +68,7 @@ mod event;
 pub mod frame;
 
 pub use config::{Config, ConfigError, DEFAULT_WINDOW, MAX_FRAME_BODY, MAX_UNACKED_OUTBOUND};
-pub use connection::{
-    Connection, ConnectionStats, RecvState, SendState, StreamInfo, Transmit,
-};
+pub use connection::{Connection, ConnectionStats, RecvState, SendState, StreamInfo, Transmit};
 pub use error::{
     CloseReason, FloodError, FrameError, OpenError, PingError, ProtocolError, ResetReason,
     StreamError,

@@ -3,13 +3,11 @@
 
 use bytes::Bytes;
 
+use super::send::SendState;
 use super::stream::Stream;
 use super::timers::Timer;
 use super::Connection;
-use crate::{
-    CloseReason, GoAwayCode, OpenError, PingError, ResetReason, StreamError, StreamId,
-};
-use super::send::SendState;
+use crate::{CloseReason, GoAwayCode, OpenError, PingError, ResetReason, StreamError, StreamId};
 
 impl Connection {
     /// Opens a stream. The SYN goes out with the next transmit; data may be
@@ -100,7 +98,9 @@ impl Connection {
         match s.send.state {
             SendState::Open => s.send.state = SendState::Closing,
             SendState::Closing | SendState::Finished => return Ok(()),
-            SendState::Reset => return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local))),
+            SendState::Reset => {
+                return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local)))
+            }
         }
         self.update_stream(id);
         Ok(())
@@ -188,12 +188,15 @@ impl Connection {
     /// How much of `wanted` bytes stream `id` can take now.
     fn send_capacity(&mut self, id: StreamId, wanted: usize) -> Result<usize, StreamError> {
         let stream_room = self.config.max_send_buffer;
-        let conn_room = self.config.max_connection_send_buffer.saturating_sub(self.send_buffered_total);
+        let conn_room =
+            self.config.max_connection_send_buffer.saturating_sub(self.send_buffered_total);
         let s = self.live_stream(id)?;
         match s.send.state {
             SendState::Open => {}
             SendState::Closing | SendState::Finished => return Err(StreamError::WriteClosed),
-            SendState::Reset => return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local))),
+            SendState::Reset => {
+                return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local)))
+            }
         }
         let stream_room = stream_room.saturating_sub(s.send.buffered);
         let n = wanted.min(stream_room).min(conn_room);

@@ -117,7 +117,9 @@ impl Connection {
                     }));
                 }
             }
-            FrameType::Ping | FrameType::GoAway => unreachable!("session frames are routed elsewhere"),
+            FrameType::Ping | FrameType::GoAway => {
+                unreachable!("session frames are routed elsewhere")
+            }
         }
         if flags.contains(Flags::FIN) && s.recv.on_fin() {
             self.events.push_back(PendingEvent::Ready(Event::HalfClosed { id }));
@@ -194,7 +196,8 @@ impl Connection {
     /// Counts peer resets of peer-opened streams per window (the HTTP/2
     /// "rapid reset" attack). Returns false if the connection failed.
     fn count_rapid_reset(&mut self) -> bool {
-        if self.now.duration_since(self.rapid_reset_window_start) >= self.config.rapid_reset_window {
+        if self.now.duration_since(self.rapid_reset_window_start) >= self.config.rapid_reset_window
+        {
             self.rapid_reset_window_start = self.now;
             self.rapid_resets = 0;
         }

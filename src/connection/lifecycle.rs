@@ -173,7 +173,11 @@ impl Connection {
                     self.send_ping();
                 }
                 if let Some(interval) = self.config.keep_alive_interval {
-                    self.timers.set(Timer::KeepAlive, &mut self.keep_alive_deadline, Some(now + interval));
+                    self.timers.set(
+                        Timer::KeepAlive,
+                        &mut self.keep_alive_deadline,
+                        Some(now + interval),
+                    );
                 }
             }
             Timer::PingTimeout => {
@@ -183,7 +187,11 @@ impl Connection {
                     if deadline <= now {
                         self.close_connection(CloseReason::KeepAliveTimeout, None);
                     } else {
-                        self.timers.set(Timer::PingTimeout, &mut self.ping_deadline, Some(deadline));
+                        self.timers.set(
+                            Timer::PingTimeout,
+                            &mut self.ping_deadline,
+                            Some(deadline),
+                        );
                     }
                 }
             }

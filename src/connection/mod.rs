@@ -401,7 +401,10 @@ impl Connection {
             return Err(format!("live streams {} counted as {}", live, self.live_streams));
         }
         if window_total != self.recv_window_total {
-            return Err(format!("receive windows {window_total} counted as {}", self.recv_window_total));
+            return Err(format!(
+                "receive windows {window_total} counted as {}",
+                self.recv_window_total
+            ));
         }
         if window_total > self.config.connection_receive_window {
             return Err("receive windows over the connection budget".into());
@@ -409,7 +412,10 @@ impl Connection {
         if buffered_total != self.send_buffered_total
             || buffered_total > self.config.max_connection_send_buffer
         {
-            return Err(format!("send buffered {buffered_total} counted as {}", self.send_buffered_total));
+            return Err(format!(
+                "send buffered {buffered_total} counted as {}",
+                self.send_buffered_total
+            ));
         }
         if self.pongs.len() > self.config.max_pending_pongs
             || self.pending_refusals > self.config.max_pending_refusals

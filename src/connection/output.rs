@@ -180,7 +180,10 @@ impl Connection {
         let Some(s) = self.streams.get_mut(&id) else { return };
         let last = s.last_update.replace(now);
         let (Some(rtt), Some(last)) = (rtt, last) else { return };
-        if s.recv.state != RecvState::Open || !s.recv.wants_update() || now.saturating_duration_since(last) >= rtt * 2 {
+        if s.recv.state != RecvState::Open
+            || !s.recv.wants_update()
+            || now.saturating_duration_since(last) >= rtt * 2
+        {
             return;
         }
         let size = s.recv.window_size;

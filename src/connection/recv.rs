@@ -198,7 +198,9 @@ impl RecvHalf {
     /// at once when discarding, never once the peer has finished.
     pub fn wants_update(&self) -> bool {
         match self.state {
-            RecvState::Open => self.pending_return > 0 && self.pending_return >= self.window_size / 2,
+            RecvState::Open => {
+                self.pending_return > 0 && self.pending_return >= self.window_size / 2
+            }
             RecvState::Stopped => self.pending_return > 0,
             RecvState::Finished | RecvState::Reset => false,
         }

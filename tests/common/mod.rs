@@ -270,7 +270,9 @@ pub fn quiet_config() -> Config {
 
 /// `n` bytes of a checkable pattern, different per `seed`.
 pub fn pattern(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed).wrapping_add((i / 251) as u8)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed).wrapping_add((i / 251) as u8))
+        .collect()
 }
 
 /// A Data frame header.

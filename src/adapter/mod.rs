@@ -1,0 +1,1 @@
+//! Async adapters over [`Connection`](crate::Connection), behind features.
