@@ -79,7 +79,10 @@ impl Connection {
             return;
         };
         let was_acked = s.acked;
-        if flags.contains(Flags::ACK) && s.outbound && !s.acked {
+        // Any frame but RST from the peer establishes our stream, not only
+        // ACK: hashicorp never ACKs a stream whose FIN arrived before its
+        // application accepted it (observed with the Go peer).
+        if s.outbound && !s.acked && !flags.contains(Flags::RST) {
             s.acked = true;
             self.timers.set(Timer::Open(id), &mut s.open_deadline, None);
             self.release_unacked();
