@@ -67,7 +67,8 @@ pub enum Event {
     /// [`open`](crate::Connection::open) returned
     /// [`OpenError::Blocked`](crate::OpenError::Blocked) earlier; it may succeed now.
     OpenUnblocked,
-    /// A ping we sent was answered.
+    /// A ping we sent was answered: one from [`ping`](crate::Connection::ping),
+    /// a keep-alive ping, or the start-up RTT probe.
     Pong {
         /// The opaque value of the ping.
         opaque: u32,

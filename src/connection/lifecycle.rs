@@ -22,7 +22,7 @@ impl Connection {
         // writes fail at once instead of running into the void.
         if s.may_reset_after_stop() {
             s.send.reset();
-            s.recv.on_local_reset();
+            s.recv.on_reset(false);
             self.control.push_back(Control::Reset(id));
         }
         if s.wants_control() && !s.in_control_queue {
@@ -68,11 +68,10 @@ impl Connection {
         }
         s.reset = Some(reason);
         self.send_buffered_total -= s.send.reset();
-        match reason {
-            // Data the peer sent before its RST was accepted: deliver it.
-            ResetReason::Remote { .. } | ResetReason::Refused => s.recv.on_remote_reset(),
-            _ => s.recv.on_local_reset(),
-        }
+        // Data received before the reset was accepted and is still delivered
+        // (its events precede the reset), unless the application itself
+        // asked to abort the stream.
+        s.recv.on_reset(reason != ResetReason::Local);
         if send_rst {
             self.control.push_back(Control::Reset(id));
         }

@@ -150,16 +150,14 @@ impl RecvHalf {
         }
     }
 
-    /// The stream was reset by the peer: data already received is still
-    /// delivered (its events precede the reset), nothing more is accepted.
-    pub fn on_remote_reset(&mut self) {
+    /// The stream was reset. With `keep_undelivered`, data already received
+    /// is still delivered (its events precede the reset); otherwise (the
+    /// application aborted) it is dropped and its credit released.
+    pub fn on_reset(&mut self, keep_undelivered: bool) {
         self.state = RecvState::Reset;
-    }
-
-    /// The application reset the stream: undelivered data is dropped.
-    pub fn on_local_reset(&mut self) {
-        self.state = RecvState::Reset;
-        self.discard_undelivered();
+        if !keep_undelivered {
+            self.discard_undelivered();
+        }
     }
 
     /// The application stopped reading. Undelivered and unconsumed data is
