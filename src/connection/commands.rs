@@ -38,11 +38,10 @@ impl Connection {
         };
         let id = StreamId(raw);
         self.next_id += 2;
-        let mut stream = Stream::new(true, window);
         if let Some(limit) = self.config.open_timeout {
-            self.timers.set(Timer::Open(id), &mut stream.open_deadline, Some(self.now + limit));
+            self.timers.set(Timer::Open(id), Some(self.now + limit));
         }
-        self.streams.insert(id, stream);
+        self.streams.insert(id, Stream::new(true, window));
         self.live_streams += 1;
         self.unacked_outbound += 1;
         self.recv_window_total += u64::from(window);
@@ -161,8 +160,7 @@ impl Connection {
             return self.close_connection(CloseReason::Drained, None);
         }
         if let Some(limit) = self.config.go_away_timeout {
-            let deadline = Some(self.now + limit);
-            self.timers.set(Timer::GoAway, &mut self.go_away_deadline, deadline);
+            self.timers.set(Timer::GoAway, Some(self.now + limit));
         }
     }
 

@@ -84,7 +84,7 @@ impl Connection {
         // application accepted it (observed with the Go peer).
         if s.outbound && !s.acked && !flags.contains(Flags::RST) {
             s.acked = true;
-            self.timers.set(Timer::Open(id), &mut s.open_deadline, None);
+            self.timers.set(Timer::Open(id), None);
             self.release_unacked();
         }
         if flags.contains(Flags::RST) {
@@ -231,7 +231,7 @@ impl Connection {
             self.events.push_back(PendingEvent::Ready(Event::Pong { opaque, rtt }));
             // Re-arm the ping timeout for the oldest ping still unanswered.
             let next = self.pings.front().map(|&(_, sent)| sent + self.config.ping_timeout);
-            self.timers.set(Timer::PingTimeout, &mut self.ping_deadline, next);
+            self.timers.set(Timer::PingTimeout, next);
         }
     }
 

@@ -4,7 +4,9 @@
 //! end. Keeping that in one place is what keeps the halves composable.
 
 use super::send::SendState;
-use super::timers::Timer;
+use std::time::{Duration, Instant};
+
+use super::timers::{Timer, TimerTable};
 use super::{Connection, Control, PendingEvent};
 use crate::{CloseReason, Event, GoAwayCode, ResetReason, StreamId};
 
@@ -36,19 +38,11 @@ impl Connection {
         let stalled = s.send.buffered > 0
             && s.send.credit == 0
             && matches!(s.send.state, SendState::Open | SendState::Closing);
-        let stall = match (stalled, self.config.send_stall_timeout, s.stall_deadline) {
-            (true, Some(limit), None) => Some(now + limit),
-            (true, Some(_), armed) => armed,
-            _ => None,
-        };
-        self.timers.set(Timer::Stall(id), &mut s.stall_deadline, stall);
-        let linger = match (s.is_lingering(), self.config.linger_timeout, s.linger_deadline) {
-            (true, Some(limit), None) => Some(now + limit),
-            (true, Some(_), armed) => armed,
-            _ => None,
-        };
-        self.timers.set(Timer::Linger(id), &mut s.linger_deadline, linger);
-        if s.is_finished() {
+        let lingering = s.is_lingering();
+        let finished = s.is_finished();
+        arm_while(&mut self.timers, Timer::Stall(id), stalled, self.config.send_stall_timeout, now);
+        arm_while(&mut self.timers, Timer::Linger(id), lingering, self.config.linger_timeout, now);
+        if finished {
             self.end_stream(id);
         }
     }
@@ -89,9 +83,9 @@ impl Connection {
         s.ended = true;
         self.live_streams -= 1;
         self.recv_window_total -= u64::from(s.recv.window_size);
-        self.timers.set(Timer::Open(id), &mut s.open_deadline, None);
-        self.timers.set(Timer::Linger(id), &mut s.linger_deadline, None);
-        self.timers.set(Timer::Stall(id), &mut s.stall_deadline, None);
+        for timer in [Timer::Open(id), Timer::Linger(id), Timer::Stall(id)] {
+            self.timers.set(timer, None);
+        }
         let was_unacked = s.outbound && !s.acked;
         self.events.push_back(PendingEvent::Closed(id));
         if was_unacked {
@@ -134,10 +128,7 @@ impl Connection {
             self.reset_stream(id, ResetReason::ConnectionClosed(reason), false, true);
         }
         self.data_queue.clear();
-        self.timers = Default::default();
-        self.keep_alive_deadline = None;
-        self.ping_deadline = None;
-        self.go_away_deadline = None;
+        self.timers.clear();
         if let Some(code) = go_away {
             self.control.push_back(Control::GoAway(code));
         }
@@ -156,10 +147,7 @@ impl Connection {
         self.pings.push_back((opaque, self.now));
         self.control.push_back(Control::Ping(opaque));
         self.stats.pings_sent += 1;
-        if self.ping_deadline.is_none() {
-            let deadline = self.now + self.config.ping_timeout;
-            self.timers.set(Timer::PingTimeout, &mut self.ping_deadline, Some(deadline));
-        }
+        self.timers.set_if_unarmed(Timer::PingTimeout, self.now + self.config.ping_timeout);
         opaque
     }
 
@@ -167,57 +155,46 @@ impl Connection {
         let now = self.now;
         match timer {
             Timer::KeepAlive => {
-                self.keep_alive_deadline = None;
                 if self.pings.len() < self.config.max_outstanding_pings {
                     self.send_ping();
                 }
                 if let Some(interval) = self.config.keep_alive_interval {
-                    self.timers.set(
-                        Timer::KeepAlive,
-                        &mut self.keep_alive_deadline,
-                        Some(now + interval),
-                    );
+                    self.timers.set(Timer::KeepAlive, Some(now + interval));
                 }
             }
             Timer::PingTimeout => {
-                self.ping_deadline = None;
                 if let Some(&(_, sent)) = self.pings.front() {
                     let deadline = sent + self.config.ping_timeout;
                     if deadline <= now {
                         self.close_connection(CloseReason::KeepAliveTimeout, None);
                     } else {
-                        self.timers.set(
-                            Timer::PingTimeout,
-                            &mut self.ping_deadline,
-                            Some(deadline),
-                        );
+                        self.timers.set(Timer::PingTimeout, Some(deadline));
                     }
                 }
             }
-            Timer::GoAway => {
-                self.go_away_deadline = None;
-                self.close_connection(CloseReason::DrainTimeout, None);
-            }
+            Timer::GoAway => self.close_connection(CloseReason::DrainTimeout, None),
             Timer::Open(id) => {
-                if let Some(s) = self.streams.get_mut(&id) {
-                    s.open_deadline = None;
-                    if !s.acked {
-                        self.reset_stream(id, ResetReason::OpenTimeout, true, true);
-                    }
+                if self.streams.get(&id).is_some_and(|s| !s.acked) {
+                    self.reset_stream(id, ResetReason::OpenTimeout, true, true);
                 }
             }
-            Timer::Linger(id) => {
-                if let Some(s) = self.streams.get_mut(&id) {
-                    s.linger_deadline = None;
-                    self.reset_stream(id, ResetReason::LingerTimeout, true, true);
-                }
-            }
-            Timer::Stall(id) => {
-                if let Some(s) = self.streams.get_mut(&id) {
-                    s.stall_deadline = None;
-                    self.reset_stream(id, ResetReason::SendStall, true, true);
-                }
-            }
+            Timer::Linger(id) => self.reset_stream(id, ResetReason::LingerTimeout, true, true),
+            Timer::Stall(id) => self.reset_stream(id, ResetReason::SendStall, true, true),
         }
+    }
+}
+
+/// Keeps `timer` armed while `condition` holds: armed at `now + limit` when
+/// it starts holding (not moved while it keeps holding), cancelled when not.
+fn arm_while(
+    timers: &mut TimerTable,
+    timer: Timer,
+    condition: bool,
+    limit: Option<Duration>,
+    now: Instant,
+) {
+    match (condition, limit) {
+        (true, Some(limit)) => timers.set_if_unarmed(timer, now + limit),
+        _ => timers.set(timer, None),
     }
 }

@@ -104,9 +104,6 @@ pub struct Connection {
     /// Streams with data (or a FIN) ready, served round-robin.
     data_queue: VecDeque<StreamId>,
     timers: TimerTable,
-    keep_alive_deadline: Option<Instant>,
-    ping_deadline: Option<Instant>,
-    go_away_deadline: Option<Instant>,
     /// Our pings awaiting their answer, oldest first.
     pings: VecDeque<(u32, Instant)>,
     next_ping: u32,
@@ -233,9 +230,6 @@ impl Connection {
             control: VecDeque::new(),
             data_queue: VecDeque::new(),
             timers: TimerTable::default(),
-            keep_alive_deadline: None,
-            ping_deadline: None,
-            go_away_deadline: None,
             pings: VecDeque::new(),
             next_ping: 0,
             rtt: None,
@@ -250,7 +244,7 @@ impl Connection {
             config,
         };
         if let Some(interval) = conn.config.keep_alive_interval {
-            conn.timers.set(Timer::KeepAlive, &mut conn.keep_alive_deadline, Some(now + interval));
+            conn.timers.set(Timer::KeepAlive, Some(now + interval));
         }
         if conn.config.max_stream_window > conn.config.initial_stream_window {
             conn.send_ping();
@@ -296,7 +290,7 @@ impl Connection {
     /// linger and send-stall timeouts, the go-away drain deadline.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance_time(now);
-        while let Some((_, timer)) = self.timers.pop_due(self.now) {
+        while let Some(timer) = self.timers.pop_due(self.now) {
             self.on_timer(timer);
         }
     }
@@ -416,6 +410,10 @@ impl Connection {
                 "send buffered {buffered_total} counted as {}",
                 self.send_buffered_total
             ));
+        }
+        // Connection timers plus at most open, linger and stall per stream.
+        if self.timers.len() > 3 + 3 * self.streams.len() {
+            return Err(format!("{} timers armed", self.timers.len()));
         }
         if self.pongs.len() > self.config.max_pending_pongs
             || self.pending_refusals > self.config.max_pending_refusals

@@ -31,10 +31,6 @@ pub struct Stream {
     pub ended: bool,
     /// Set once the stream was reset, by whom and why.
     pub reset: Option<ResetReason>,
-    /// Deadlines of this stream's timers, mirrored in the timer table.
-    pub open_deadline: Option<Instant>,
-    pub linger_deadline: Option<Instant>,
-    pub stall_deadline: Option<Instant>,
     /// When we last granted credit or sent SYN/ACK (window auto-tuning).
     pub last_update: Option<Instant>,
 }
@@ -52,9 +48,6 @@ impl Stream {
             in_event_queue: false,
             ended: false,
             reset: None,
-            open_deadline: None,
-            linger_deadline: None,
-            stall_deadline: None,
             last_update: None,
         }
     }
@@ -80,5 +73,19 @@ impl Stream {
     /// at the peer (hashicorp drops buffered data when RST arrives).
     pub fn may_reset_after_stop(&self) -> bool {
         self.is_lingering() && self.send.uncredited() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "Stream {} SendHalf {} RecvHalf {} ResetReason {}",
+            std::mem::size_of::<super::Stream>(),
+            std::mem::size_of::<super::SendHalf>(),
+            std::mem::size_of::<super::RecvHalf>(),
+            std::mem::size_of::<crate::ResetReason>()
+        );
     }
 }

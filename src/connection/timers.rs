@@ -1,13 +1,16 @@
 //! One table for every timer of a connection: the earliest deadline is
 //! [`Connection::poll_timeout`](crate::Connection::poll_timeout).
+//!
+//! The table owns the deadlines, so an idle stream (no timer armed) costs
+//! nothing here. Setting, moving and cancelling are O(log n).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use crate::StreamId;
 
 /// What a deadline is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Timer {
     /// Send the next keep-alive ping.
     KeepAlive,
@@ -23,49 +26,69 @@ pub enum Timer {
     Stall(StreamId),
 }
 
-/// Deadlines ordered by time. Owners keep their own deadline in a slot so a
-/// timer can be moved or cancelled in O(log n).
+/// Armed timers, ordered by deadline.
 #[derive(Debug, Default)]
 pub struct TimerTable {
-    set: BTreeSet<(Instant, Timer)>,
+    by_time: BTreeSet<(Instant, Timer)>,
+    armed: HashMap<Timer, Instant>,
 }
 
 impl TimerTable {
-    /// Moves `timer` from the deadline in `slot` to `deadline` (either may
-    /// be `None`) and records the new deadline in `slot`.
-    pub fn set(&mut self, timer: Timer, slot: &mut Option<Instant>, deadline: Option<Instant>) {
-        if *slot == deadline {
+    /// Arms `timer` at `deadline`, moving it if armed; `None` cancels it.
+    pub fn set(&mut self, timer: Timer, deadline: Option<Instant>) {
+        let old = match deadline {
+            Some(at) => self.armed.insert(timer, at),
+            None => self.armed.remove(&timer),
+        };
+        if old == deadline {
             return;
         }
-        if let Some(old) = slot.take() {
-            self.set.remove(&(old, timer));
+        if let Some(old) = old {
+            self.by_time.remove(&(old, timer));
         }
-        if let Some(new) = deadline {
-            self.set.insert((new, timer));
+        if let Some(at) = deadline {
+            self.by_time.insert((at, timer));
         }
-        *slot = deadline;
+    }
+
+    /// Arms `timer` at `deadline` unless it is already armed.
+    pub fn set_if_unarmed(&mut self, timer: Timer, deadline: Instant) {
+        if !self.armed.contains_key(&timer) {
+            self.set(timer, Some(deadline));
+        }
+    }
+
+    /// When `timer` fires, if armed.
+    #[cfg(test)]
+    pub fn deadline(&self, timer: Timer) -> Option<Instant> {
+        self.armed.get(&timer).copied()
     }
 
     /// The earliest deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.set.first().map(|(t, _)| *t)
+        self.by_time.first().map(|(t, _)| *t)
     }
 
-    /// Removes and returns a timer due at or before `now`. The owner's slot
-    /// still names the deadline; the caller clears it.
-    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, Timer)> {
-        let first = *self.set.first()?;
-        if first.0 > now {
+    /// Disarms and returns a timer due at or before `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<Timer> {
+        let &(at, timer) = self.by_time.first()?;
+        if at > now {
             return None;
         }
-        self.set.remove(&first);
-        Some(first)
+        self.by_time.remove(&(at, timer));
+        self.armed.remove(&timer);
+        Some(timer)
+    }
+
+    /// Disarms everything.
+    pub fn clear(&mut self) {
+        self.by_time.clear();
+        self.armed.clear();
     }
 
     /// Number of armed timers.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.armed.len()
     }
 }
 
@@ -75,18 +98,22 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn earliest_first_and_moves() {
+    fn earliest_first_moves_and_cancels() {
         let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
         let mut table = TimerTable::default();
-        let (mut a, mut b) = (None, None);
-        table.set(Timer::KeepAlive, &mut a, Some(t0 + Duration::from_secs(5)));
-        table.set(Timer::GoAway, &mut b, Some(t0 + Duration::from_secs(3)));
-        assert_eq!(table.next_deadline(), Some(t0 + Duration::from_secs(3)));
-        table.set(Timer::GoAway, &mut b, None);
-        assert_eq!(table.next_deadline(), Some(t0 + Duration::from_secs(5)));
+        table.set(Timer::KeepAlive, Some(s(5)));
+        table.set(Timer::GoAway, Some(s(3)));
+        assert_eq!(table.next_deadline(), Some(s(3)));
+        table.set(Timer::GoAway, None);
+        assert_eq!(table.next_deadline(), Some(s(5)));
+        table.set(Timer::KeepAlive, Some(s(7)));
+        table.set_if_unarmed(Timer::KeepAlive, s(1));
+        assert_eq!(table.deadline(Timer::KeepAlive), Some(s(7)));
         assert_eq!(table.len(), 1);
-        assert!(table.pop_due(t0 + Duration::from_secs(4)).is_none());
-        assert_eq!(table.pop_due(t0 + Duration::from_secs(5)).map(|x| x.1), Some(Timer::KeepAlive));
+        assert!(table.pop_due(s(6)).is_none());
+        assert_eq!(table.pop_due(s(7)), Some(Timer::KeepAlive));
         assert_eq!(table.len(), 0);
+        assert_eq!(table.next_deadline(), None);
     }
 }
