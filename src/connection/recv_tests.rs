@@ -1,1 +1,329 @@
 //! Every (state, input) pair of the receive half.
+//!
+//! The table below is the receive half's state machine as specified in
+//! DESIGN.md §5 ("Credits", "Half-close", "Reset", "Stop reading"): received
+//! data holds credit until consumed, credit goes back in a Window Update once
+//! half the window is pending (at once when stopped, never once the peer has
+//! finished), reset and stop release undelivered data, data after FIN is a
+//! protocol error. Each row starts from a half in `state` holding some bytes
+//! in every credit bucket, applies `input`, and gives the resulting state,
+//! the half's answer and the four buckets. After every row the
+//! credit-conservation invariant (`window_size == window + undelivered +
+//! unconsumed + pending_return`) must still hold.
+
+use super::*;
+
+const W: u32 = DEFAULT_WINDOW;
+
+/// The four credit buckets of a half (see the module docs of `recv.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Buckets {
+    window: u32,
+    undelivered: u32,
+    unconsumed: u32,
+    pending_return: u32,
+}
+
+const fn b(window: u32, undelivered: u32, unconsumed: u32, pending_return: u32) -> Buckets {
+    Buckets { window, undelivered, unconsumed, pending_return }
+}
+
+fn buckets(h: &RecvHalf) -> Buckets {
+    b(h.window, h.undelivered, h.unconsumed, h.pending_return)
+}
+
+/// The fixture every row starts from, before it is moved to its state:
+/// 300 bytes received and delivered, 50 of them consumed, then 100 more
+/// received and not yet delivered.
+const FIXTURE: Buckets = b(W - 400, 100, 250, 50);
+/// The fixture after `stop`: everything not granted back is pending return.
+const STOPPED: Buckets = b(W - 400, 0, 0, 400);
+
+/// Bytes of the `within` data input.
+const WITHIN: u32 = 1000;
+
+fn fixture() -> RecvHalf {
+    let mut h = RecvHalf::new(W);
+    assert_eq!(h.on_data(Bytes::from(vec![1u8; 300])), DataOutcome::Buffered);
+    assert_eq!(h.pop_chunk().map(|c| c.len()), Some(300));
+    h.consume(50).unwrap();
+    assert_eq!(h.on_data(Bytes::from(vec![2u8; 100])), DataOutcome::Buffered);
+    assert_eq!(buckets(&h), FIXTURE);
+    h
+}
+
+/// A half in `state`, reached the way the connection reaches it.
+fn half_in(state: RecvState) -> RecvHalf {
+    let mut h = fixture();
+    match state {
+        RecvState::Open => {}
+        RecvState::Stopped => assert!(h.stop()),
+        RecvState::Finished => assert!(h.on_fin()),
+        // A peer reset keeps the received data for delivery.
+        RecvState::Reset => h.on_reset(true),
+    }
+    assert_eq!(h.state, state);
+    assert!(h.check_invariant());
+    h
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Input {
+    /// A Data frame of `WITHIN` bytes (the window has room).
+    DataWithin,
+    /// A Data frame one byte larger than the credit the peer holds.
+    DataBeyond,
+    /// A Data frame with an empty body.
+    DataEmpty,
+    Fin,
+    /// Peer RST (`on_reset(true)`: received data stays deliverable).
+    RemoteReset,
+    /// Application reset (`on_reset(false)`: undelivered data dropped).
+    LocalReset,
+    Stop,
+    /// `consume(10)`: less than was delivered.
+    ConsumeWithin,
+    /// `consume(unconsumed + 1)`.
+    ConsumeOver,
+    TakeUpdate,
+}
+
+/// What the half answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Out {
+    Data(DataOutcome),
+    /// `on_fin`: whether the application hears of it; `stop`: whether credit
+    /// is pending return.
+    Bool(bool),
+    Consume(Result<(), ()>),
+    /// `take_update`: the credit granted.
+    Update(u32),
+    Unit,
+}
+
+struct Row {
+    state: RecvState,
+    input: Input,
+    next: RecvState,
+    out: Out,
+    after: Buckets,
+    /// `wants_update()` afterwards: whether a Window Update should go out.
+    wants_update: bool,
+}
+
+const fn row(
+    state: RecvState,
+    input: Input,
+    next: RecvState,
+    out: Out,
+    after: Buckets,
+    wants_update: bool,
+) -> Row {
+    Row { state, input, next, out, after, wants_update }
+}
+
+use DataOutcome::*;
+use Input::*;
+use RecvState::{Finished, Open, Reset, Stopped};
+
+const F: Buckets = FIXTURE;
+const S: Buckets = STOPPED;
+
+#[rustfmt::skip]
+const TABLE: &[Row] = &[
+    // ---- Open: data is buffered for delivery and holds credit.
+    row(Open, DataWithin,    Open,     Out::Data(Buffered),       b(F.window - WITHIN, 100 + WITHIN, 250, 50), false),
+    row(Open, DataBeyond,    Open,     Out::Data(WindowExceeded), F, false),
+    row(Open, DataEmpty,     Open,     Out::Data(Ignored),        F, false),
+    row(Open, Fin,           Finished, Out::Bool(true),           F, false),
+    row(Open, RemoteReset,   Reset,    Out::Unit,                 F, false),
+    row(Open, LocalReset,    Reset,    Out::Unit,                 b(F.window, 0, 250, 150), false),
+    row(Open, Stop,          Stopped,  Out::Bool(true),           S, true),
+    row(Open, ConsumeWithin, Open,     Out::Consume(Ok(())),      b(F.window, 100, 240, 60), false),
+    row(Open, ConsumeOver,   Open,     Out::Consume(Err(())),     F, false),
+    row(Open, TakeUpdate,    Open,     Out::Update(50),           b(F.window + 50, 100, 250, 0), false),
+    // ---- Stopped: data is discarded and its credit is returned at once.
+    row(Stopped, DataWithin,    Stopped, Out::Data(Discarded),      b(S.window - WITHIN, 0, 0, 400 + WITHIN), true),
+    row(Stopped, DataBeyond,    Stopped, Out::Data(WindowExceeded), S, true),
+    row(Stopped, DataEmpty,     Stopped, Out::Data(Ignored),        S, true),
+    row(Stopped, Fin,           Finished, Out::Bool(false),         S, false),
+    row(Stopped, RemoteReset,   Reset,   Out::Unit,                 S, false),
+    row(Stopped, LocalReset,    Reset,   Out::Unit,                 S, false),
+    row(Stopped, Stop,          Stopped, Out::Bool(false),          S, true),
+    row(Stopped, ConsumeWithin, Stopped, Out::Consume(Ok(())),      S, true),
+    row(Stopped, ConsumeOver,   Stopped, Out::Consume(Ok(())),      S, true),
+    row(Stopped, TakeUpdate,    Stopped, Out::Update(400),          b(W, 0, 0, 0), false),
+    // ---- Finished: the peer sent FIN; data after it is a protocol error,
+    // delivered data can still be consumed, no credit goes back.
+    row(Finished, DataWithin,    Finished, Out::Data(AfterFin), F, false),
+    row(Finished, DataBeyond,    Finished, Out::Data(AfterFin), F, false),
+    row(Finished, DataEmpty,     Finished, Out::Data(Ignored),  F, false),
+    row(Finished, Fin,           Finished, Out::Bool(false),    F, false),
+    row(Finished, RemoteReset,   Reset,    Out::Unit,           F, false),
+    row(Finished, LocalReset,    Reset,    Out::Unit,           b(F.window, 0, 250, 150), false),
+    row(Finished, Stop,          Finished, Out::Bool(false),    b(F.window, 0, 250, 150), false),
+    row(Finished, ConsumeWithin, Finished, Out::Consume(Ok(())), b(F.window, 100, 240, 60), false),
+    row(Finished, ConsumeOver,   Finished, Out::Consume(Err(())), F, false),
+    row(Finished, TakeUpdate,    Finished, Out::Update(0),      F, false),
+    // ---- Reset (by the peer here): nothing more is accepted or granted;
+    // what was received stays deliverable.
+    row(Reset, DataWithin,    Reset, Out::Data(Ignored),     F, false),
+    row(Reset, DataBeyond,    Reset, Out::Data(Ignored),     F, false),
+    row(Reset, DataEmpty,     Reset, Out::Data(Ignored),     F, false),
+    row(Reset, Fin,           Reset, Out::Bool(false),       F, false),
+    row(Reset, RemoteReset,   Reset, Out::Unit,              F, false),
+    row(Reset, LocalReset,    Reset, Out::Unit,              b(F.window, 0, 250, 150), false),
+    row(Reset, Stop,          Reset, Out::Bool(false),       F, false),
+    row(Reset, ConsumeWithin, Reset, Out::Consume(Ok(())),   F, false),
+    row(Reset, ConsumeOver,   Reset, Out::Consume(Ok(())),   F, false),
+    row(Reset, TakeUpdate,    Reset, Out::Update(0),         F, false),
+];
+
+fn apply(h: &mut RecvHalf, input: Input) -> Out {
+    match input {
+        DataWithin => Out::Data(h.on_data(Bytes::from(vec![3u8; WITHIN as usize]))),
+        DataBeyond => Out::Data(h.on_data(Bytes::from(vec![4u8; h.window as usize + 1]))),
+        DataEmpty => Out::Data(h.on_data(Bytes::new())),
+        Fin => Out::Bool(h.on_fin()),
+        RemoteReset => {
+            h.on_reset(true);
+            Out::Unit
+        }
+        LocalReset => {
+            h.on_reset(false);
+            Out::Unit
+        }
+        Stop => Out::Bool(h.stop()),
+        ConsumeWithin => Out::Consume(h.consume(10)),
+        ConsumeOver => Out::Consume(h.consume(h.unconsumed + 1)),
+        TakeUpdate => Out::Update(h.take_update()),
+    }
+}
+
+#[test]
+fn table_covers_every_state_input_pair() {
+    let states = [Open, Stopped, Finished, Reset];
+    let inputs = [
+        DataWithin,
+        DataBeyond,
+        DataEmpty,
+        Fin,
+        RemoteReset,
+        LocalReset,
+        Stop,
+        ConsumeWithin,
+        ConsumeOver,
+        TakeUpdate,
+    ];
+    assert_eq!(TABLE.len(), states.len() * inputs.len());
+    for s in states {
+        for i in inputs {
+            let n = TABLE.iter().filter(|r| r.state == s && r.input == i).count();
+            assert_eq!(n, 1, "({s:?}, {i:?}) must have exactly one row");
+        }
+    }
+}
+
+#[test]
+fn every_state_input_pair() {
+    for (n, r) in TABLE.iter().enumerate() {
+        let mut h = half_in(r.state);
+        let what = format!("row {n}: ({:?}, {:?})", r.state, r.input);
+        let out = apply(&mut h, r.input);
+        assert_eq!(out, r.out, "{what}: output");
+        assert_eq!(h.state, r.next, "{what}: next state");
+        assert_eq!(buckets(&h), r.after, "{what}: credit buckets");
+        assert_eq!(h.window_size, W, "{what}: window size never changes here");
+        assert!(h.check_invariant(), "{what}: credit not conserved: {h:?}");
+        assert_eq!(h.wants_update(), r.wants_update, "{what}: wants_update");
+    }
+}
+
+/// What is still deliverable after each row: the undelivered bytes come out
+/// of `pop_chunk` in order, and popping moves exactly them to `unconsumed`.
+#[test]
+fn undelivered_bytes_match_the_count_after_every_row() {
+    for (n, r) in TABLE.iter().enumerate() {
+        let mut h = half_in(r.state);
+        apply(&mut h, r.input);
+        let undelivered = h.undelivered;
+        let unconsumed = h.unconsumed;
+        let mut got = Vec::new();
+        while let Some(c) = h.pop_chunk() {
+            got.extend_from_slice(&c);
+        }
+        assert_eq!(got.len() as u32, undelivered, "row {n}");
+        assert_eq!(h.unconsumed, unconsumed + undelivered, "row {n}");
+        assert!(!h.has_undelivered(), "row {n}");
+        assert!(h.check_invariant(), "row {n}");
+        // The fixture's undelivered bytes (value 2) come first, then the
+        // row's own data (value 3), never anything else.
+        let expect: Vec<u8> = match (r.after.undelivered, r.input) {
+            (0, _) => vec![],
+            (100, _) => vec![2; 100],
+            (_, DataWithin) => [vec![2u8; 100], vec![3u8; WITHIN as usize]].concat(),
+            other => panic!("row {n}: unexpected {other:?}"),
+        };
+        assert_eq!(got, expect, "row {n}");
+    }
+}
+
+#[test]
+fn credit_goes_back_only_after_half_the_window_is_consumed() {
+    let mut h = RecvHalf::new(W);
+    assert_eq!(h.on_data(Bytes::from(vec![0u8; W as usize])), DataOutcome::Buffered);
+    assert_eq!(h.window, 0);
+    h.pop_chunk().unwrap();
+    h.consume(W / 2 - 1).unwrap();
+    assert!(!h.wants_update(), "one byte short of half the window");
+    h.consume(1).unwrap();
+    assert!(h.wants_update());
+    assert_eq!(h.take_update(), W / 2, "exactly the consumed credit comes back");
+    assert_eq!(h.window, W / 2);
+    assert!(!h.wants_update());
+    assert!(h.check_invariant());
+}
+
+#[test]
+fn larger_initial_window_is_pending_for_the_syn_or_ack() {
+    let h = RecvHalf::new(4 * W);
+    assert_eq!(h.window, W, "the peer starts with the protocol's 256 KiB");
+    assert_eq!(h.pending_return, 3 * W, "the rest rides on our SYN/ACK");
+    assert!(h.wants_update());
+    assert!(h.check_invariant());
+}
+
+#[test]
+fn grow_adds_pending_credit() {
+    let mut h = RecvHalf::new(W);
+    h.grow(W);
+    assert_eq!((h.window_size, h.pending_return), (2 * W, W));
+    assert!(h.check_invariant());
+    assert_eq!(h.take_update(), W);
+    assert_eq!(h.window, 2 * W);
+}
+
+#[test]
+fn small_payloads_coalesce_and_keep_order_with_large_ones() {
+    let mut h = RecvHalf::new(W);
+    let large = Bytes::from(vec![9u8; COALESCE_BELOW]);
+    h.on_data(Bytes::from_static(b"ab"));
+    h.on_data(Bytes::from_static(b"cd"));
+    h.on_data(large.clone());
+    h.on_data(Bytes::from_static(b"ef"));
+    let first = h.pop_chunk().unwrap();
+    assert_eq!(&first[..], b"abcd", "small payloads before a large one are one chunk");
+    let second = h.pop_chunk().unwrap();
+    assert_eq!(second.as_ptr(), large.as_ptr(), "large payloads are not copied");
+    assert_eq!(&h.pop_chunk().unwrap()[..], b"ef");
+    assert!(h.pop_chunk().is_none());
+    assert!(h.check_invariant());
+}
+
+#[test]
+fn exactly_the_window_is_accepted_one_more_byte_is_not() {
+    let mut h = RecvHalf::new(W);
+    assert_eq!(h.on_data(Bytes::from(vec![0u8; W as usize])), DataOutcome::Buffered);
+    assert_eq!(h.on_data(Bytes::from_static(b"x")), DataOutcome::WindowExceeded);
+    assert!(h.check_invariant());
+}
