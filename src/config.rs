@@ -91,7 +91,12 @@ pub struct Config {
     /// dead. Default 10 s.
     pub ping_timeout: Duration,
     /// How long an outbound stream may wait for its ACK before it alone is
-    /// reset. `None` waits forever. Default 75 s (hashicorp's value).
+    /// reset with [`ResetReason::OpenTimeout`](crate::ResetReason). `None`
+    /// (the default) waits forever: the `yamux` crate ACKs only with the
+    /// first frame its application sends, so a healthy stream to a libp2p
+    /// peer can stay un-ACKed indefinitely. Against hashicorp peers (which
+    /// ACK on accept) 75 s matches their `StreamOpenTimeout`. Any frame from
+    /// the peer on the stream counts as its ACK.
     pub open_timeout: Option<Duration>,
     /// How long a stream we half-closed and stopped reading may wait for the
     /// peer to finish before it is reset. Default 60 s.
@@ -123,7 +128,7 @@ impl Default for Config {
             rapid_reset_window: Duration::from_secs(1),
             keep_alive_interval: Some(Duration::from_secs(30)),
             ping_timeout: Duration::from_secs(10),
-            open_timeout: Some(Duration::from_secs(75)),
+            open_timeout: None,
             linger_timeout: Some(Duration::from_secs(60)),
             send_stall_timeout: None,
             go_away_timeout: Some(Duration::from_secs(60)),
