@@ -92,8 +92,8 @@ impl Connection {
             return;
         }
         let Some(s) = self.streams.get_mut(&id) else { return };
-        match header.frame_type {
-            FrameType::Data => match s.recv.on_data(body) {
+        if header.frame_type == FrameType::Data {
+            match s.recv.on_data(body) {
                 DataOutcome::Buffered => {
                     if !s.in_event_queue {
                         s.in_event_queue = true;
@@ -105,23 +105,17 @@ impl Connection {
                     return self.fail(ProtocolError::WindowExceeded(id).into());
                 }
                 DataOutcome::AfterFin => return self.fail(ProtocolError::DataAfterFin(id).into()),
-            },
-            FrameType::WindowUpdate => {
-                // The delta on a SYN or ACK announces a larger initial window;
-                // any other delta is credit the peer's reader returned.
-                let returned = !flags.contains(Flags::SYN) && !flags.contains(Flags::ACK);
-                if s.send.add_credit(header.length, returned).is_err() {
-                    return self.fail(ProtocolError::CreditOverflow(id).into());
-                }
-                if returned && header.length > 0 {
-                    self.events.push_back(PendingEvent::Ready(Event::CreditsReturned {
-                        id,
-                        amount: header.length,
-                    }));
-                }
             }
-            FrameType::Ping | FrameType::GoAway => {
-                unreachable!("session frames are routed elsewhere")
+        } else {
+            // The delta on a SYN or ACK announces a larger initial window;
+            // any other delta is credit the peer's reader returned.
+            let returned = !flags.contains(Flags::SYN) && !flags.contains(Flags::ACK);
+            if s.send.add_credit(header.length, returned).is_err() {
+                return self.fail(ProtocolError::CreditOverflow(id).into());
+            }
+            if returned && header.length > 0 {
+                let amount = header.length;
+                self.events.push_back(PendingEvent::Ready(Event::CreditsReturned { id, amount }));
             }
         }
         if flags.contains(Flags::FIN) && s.recv.on_fin() {
