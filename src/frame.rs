@@ -181,6 +181,8 @@ pub struct Decoder {
     max_body: u32,
     header: Option<Header>,
     failed: bool,
+    /// Bytes taken out of `buf` as frames, over the decoder's life.
+    consumed: u64,
 }
 
 /// Smallest allocation the decoder makes when it needs room: amortises the
@@ -190,7 +192,7 @@ const MIN_RESERVE: usize = 64 * 1024;
 impl Decoder {
     /// A decoder that rejects Data bodies larger than `max_body` bytes.
     pub fn new(max_body: u32) -> Decoder {
-        Decoder { buf: BytesMut::new(), max_body, header: None, failed: false }
+        Decoder { buf: BytesMut::new(), max_body, header: None, failed: false, consumed: 0 }
     }
 
     /// Appends received bytes (one copy, into the decoder's buffer).
@@ -201,9 +203,23 @@ impl Decoder {
         self.buf.extend_from_slice(input);
     }
 
+    /// The buffer input is appended to, for callers that read the transport
+    /// straight into it (no copy); call [`Decoder::decode`] afterwards.
+    pub fn buffer_mut(&mut self) -> &mut BytesMut {
+        if self.buf.capacity() - self.buf.len() < MIN_RESERVE / 4 {
+            self.buf.reserve(MIN_RESERVE);
+        }
+        &mut self.buf
+    }
+
     /// Bytes held that do not yet form a whole frame.
     pub fn buffered(&self) -> usize {
         self.buf.len() + if self.header.is_some() { HEADER_LEN } else { 0 }
+    }
+
+    /// Every byte given to the decoder so far, decoded or not.
+    pub fn total_input(&self) -> u64 {
+        self.consumed + self.buffered() as u64
     }
 
     /// Whether a frame has been started but not finished.
@@ -244,6 +260,7 @@ impl Decoder {
             return Ok(None);
         }
         self.header = None;
+        self.consumed += (HEADER_LEN + body_len) as u64;
         let body = if body_len == 0 { Bytes::new() } else { self.buf.split_to(body_len).freeze() };
         Ok(Some(Frame { header, body }))
     }

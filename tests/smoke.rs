@@ -35,3 +35,49 @@ fn large_transfer() {
     assert!(p.server.received[&id] == data);
     let _ = StreamId(1);
 }
+
+/// Reading straight into `input_buffer` gives the same events and stats as
+/// `handle_input`, whatever the chunking.
+#[test]
+fn input_buffer_path_matches_handle_input() {
+    use yamux_proto::{Connection, Role};
+    let mut p = Pair::new();
+    let a = p.open_with(Side::Client, &pattern(100_000, 1), true);
+    let b = p.open_with(Side::Client, b"tiny", false);
+    let mut wire = Vec::new();
+    p.conn(Side::Client).write_transmits(&mut wire, usize::MAX);
+    let t = p.now;
+
+    let mut reference = Connection::new(quiet_config(), Role::Server, t).unwrap();
+    reference.handle_input(t, &wire);
+    let mut expected = Vec::new();
+    while let Some(e) = reference.poll_event() {
+        expected.push(e);
+    }
+
+    for chunk in [1, 7, 12, 13, 4096, wire.len()] {
+        let mut conn = Connection::new(quiet_config(), Role::Server, t).unwrap();
+        let mut data = Vec::new();
+        let mut others = Vec::new();
+        for piece in wire.chunks(chunk) {
+            conn.input_buffer().extend_from_slice(piece);
+            conn.process_input(t);
+            while let Some(e) = conn.poll_event() {
+                match e {
+                    Event::Data { id, data: d } => data.push((id, d)),
+                    e => others.push(e),
+                }
+            }
+        }
+        assert_eq!(conn.stats().bytes_received, wire.len() as u64, "chunk {chunk}");
+        assert_eq!(conn.stats(), reference.stats(), "chunk {chunk}");
+        let joined = |id: StreamId| -> Vec<u8> {
+            data.iter().filter(|(i, _)| *i == id).flat_map(|(_, d)| d.to_vec()).collect()
+        };
+        assert_eq!(joined(a), pattern(100_000, 1));
+        assert_eq!(joined(b), b"tiny");
+        let expected_others: Vec<_> =
+            expected.iter().filter(|e| !matches!(e, Event::Data { .. })).cloned().collect();
+        assert_eq!(others, expected_others, "chunk {chunk}");
+    }
+}

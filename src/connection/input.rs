@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::recv::DataOutcome;
 use super::stream::Stream;
@@ -24,8 +24,31 @@ impl Connection {
         if self.closed.is_some() {
             return;
         }
-        self.stats.bytes_received += data.len() as u64;
         self.decoder.extend(data);
+        self.decode_frames();
+    }
+
+    /// The input buffer, for reading the transport straight into it without
+    /// the copy [`handle_input`](Connection::handle_input) makes, e.g. with
+    /// tokio's `read_buf`. It always has some spare capacity; reserve more if
+    /// you like. Then call [`process_input`](Connection::process_input).
+    /// Bytes written here are part of the stream: write only transport bytes.
+    pub fn input_buffer(&mut self) -> &mut BytesMut {
+        self.decoder.buffer_mut()
+    }
+
+    /// Processes what was written into [`input_buffer`](Connection::input_buffer)
+    /// since the last call. Equivalent to `handle_input` for those bytes.
+    pub fn process_input(&mut self, now: Instant) {
+        self.advance_time(now);
+        if self.closed.is_some() {
+            return;
+        }
+        self.decode_frames();
+    }
+
+    fn decode_frames(&mut self) {
+        self.stats.bytes_received = self.decoder.total_input();
         while self.closed.is_none() {
             match self.decoder.decode() {
                 Ok(Some(frame)) => {
