@@ -1,0 +1,430 @@
+//! Spawning and reading the hashicorp/yamux peer (`tests/go-peer`).
+//!
+//! The binary is built once per test binary with `tests/go-peer/build.sh`.
+//! Its stdout protocol (`LISTENING`, `RESULT k=v ...`, `DONE ...`) is parsed
+//! here; see `tests/go-peer/README.md` for the scenarios and line formats.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The Go peer's yamux role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoRole {
+    /// `-role client`: Go opens odd ids; we are the server.
+    Client,
+    /// `-role server`: Go opens even ids; we are the client.
+    Server,
+}
+
+impl GoRole {
+    fn flag(self) -> &'static str {
+        match self {
+            GoRole::Client => "client",
+            GoRole::Server => "server",
+        }
+    }
+
+    /// Our role, the opposite one.
+    pub fn ours(self) -> yamux_proto::Role {
+        match self {
+            GoRole::Client => yamux_proto::Role::Server,
+            GoRole::Server => yamux_proto::Role::Client,
+        }
+    }
+}
+
+/// Who listens for the TCP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dial {
+    /// The Go peer listens (`-listen`), we connect.
+    GoListens,
+    /// We listen, the Go peer connects (`-connect`).
+    WeListen,
+}
+
+/// The two setups every scenario runs in: Go as yamux server listening,
+/// and Go as yamux client dialling us. Together they cover both yamux roles
+/// on both sides and both TCP directions.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    /// Go's yamux role.
+    pub go_role: GoRole,
+    /// Who listens.
+    pub dial: Dial,
+}
+
+impl Setup {
+    /// Go is the yamux server and listens; we are the client.
+    pub const GO_SERVER: Setup = Setup { go_role: GoRole::Server, dial: Dial::GoListens };
+    /// Go is the yamux client and dials us; we are the server.
+    pub const GO_CLIENT: Setup = Setup { go_role: GoRole::Client, dial: Dial::WeListen };
+}
+
+static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// The Go peer binary, built on first use. Panics with instructions if Go or
+/// hashicorp/yamux is missing.
+pub fn binary() -> &'static Path {
+    let built = BINARY.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let script = root.join("tests/go-peer/build.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed ({}):\n{}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let path = root.join("target/go-peer/yamux-go-peer");
+        if path.exists() {
+            Ok(path)
+        } else {
+            Err(format!("{} did not produce {}", script.display(), path.display()))
+        }
+    });
+    match built {
+        Ok(p) => p,
+        Err(e) => panic!(
+            "the hashicorp/yamux Go peer is unavailable: {e}\n\
+             Install Go and hashicorp/yamux (apt-get install -y golang-go \
+             golang-github-hashicorp-yamux-dev) and run tests/go-peer/build.sh \
+             (CI installs them)."
+        ),
+    }
+}
+
+/// One `RESULT` line: its keys and values (quoted values unquoted).
+#[derive(Clone, Debug, Default)]
+pub struct ResultLine {
+    /// The key of the first pair: what kind of line it is.
+    pub kind: String,
+    /// Every pair.
+    pub kv: BTreeMap<String, String>,
+    /// The line as printed.
+    pub raw: String,
+}
+
+impl ResultLine {
+    /// The value of `key`; panics (with the line) if absent.
+    pub fn get(&self, key: &str) -> &str {
+        self.kv
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("RESULT line has no {key}: {}", self.raw))
+    }
+
+    /// `key` parsed as an integer.
+    pub fn int(&self, key: &str) -> i64 {
+        let v = self.get(key);
+        v.parse().unwrap_or_else(|_| panic!("{key}={v} is not an integer in: {}", self.raw))
+    }
+
+    /// `key` as a boolean.
+    pub fn flag(&self, key: &str) -> bool {
+        match self.get(key) {
+            "true" => true,
+            "false" => false,
+            v => panic!("{key}={v} is not a boolean in: {}", self.raw),
+        }
+    }
+}
+
+fn parse_result(line: &str) -> Option<ResultLine> {
+    let rest = line.strip_prefix("RESULT ")?;
+    let mut kv = BTreeMap::new();
+    let mut kind = String::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        let mut key = String::new();
+        for c in chars.by_ref() {
+            if c == '=' {
+                break;
+            }
+            key.push(c);
+        }
+        if key.is_empty() {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => match chars.next() {
+                        Some('n') => value.push('\n'),
+                        Some('t') => value.push('\t'),
+                        Some(other) => value.push(other),
+                        None => break,
+                    },
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ' ' {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        if kind.is_empty() {
+            kind = key.clone();
+        }
+        kv.insert(key, value);
+    }
+    Some(ResultLine { kind, kv, raw: line.to_string() })
+}
+
+/// The Go peer's frame summary for one direction (its view of the wire).
+#[derive(Clone, Debug)]
+pub struct GoFrames(pub ResultLine);
+
+/// What the Go peer printed by the time it exited.
+#[derive(Debug)]
+pub struct GoOutput {
+    /// Every RESULT line, in order.
+    pub results: Vec<ResultLine>,
+    /// The final line (`DONE ok`, `DONE fail ...`).
+    pub done: String,
+    /// Everything on stderr (hashicorp's logs and the peer's own).
+    pub stderr: String,
+}
+
+impl GoOutput {
+    /// Whether the peer ended with `DONE ok`.
+    pub fn ok(&self) -> bool {
+        self.done == "DONE ok"
+    }
+
+    /// RESULT lines whose first key is `kind`.
+    pub fn lines(&self, kind: &str) -> Vec<&ResultLine> {
+        self.results.iter().filter(|r| r.kind == kind).collect()
+    }
+
+    /// The only RESULT line whose first key is `kind` and that has key `with`.
+    pub fn line(&self, kind: &str, with: &str) -> &ResultLine {
+        let found: Vec<_> =
+            self.results.iter().filter(|r| r.kind == kind && r.kv.contains_key(with)).collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one RESULT {kind}=.. {with}=.. line:\n{}",
+            self.dump()
+        );
+        found[0]
+    }
+
+    /// Per-stream lines (first key `stream`) that have key `with`.
+    pub fn streams_with(&self, with: &str) -> Vec<&ResultLine> {
+        self.results.iter().filter(|r| r.kind == "stream" && r.kv.contains_key(with)).collect()
+    }
+
+    /// The frame summary of what Go received (`in`) or sent (`out`).
+    pub fn frames(&self, dir: &str) -> &ResultLine {
+        self.results
+            .iter()
+            .find(|r| r.kind == "frames" && r.get("frames") == dir)
+            .unwrap_or_else(|| panic!("no frames={dir} summary:\n{}", self.dump()))
+    }
+
+    /// Everything, for failure messages.
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        for r in &self.results {
+            s.push_str(&r.raw);
+            s.push('\n');
+        }
+        s.push_str(&self.done);
+        s.push_str("\n--- go stderr ---\n");
+        s.push_str(&self.stderr);
+        s
+    }
+}
+
+/// A running Go peer.
+pub struct GoPeer {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    results: Vec<ResultLine>,
+    /// The command line, for messages.
+    pub cmdline: String,
+}
+
+impl GoPeer {
+    /// Starts the Go peer in `setup` with `scenario` and extra flags, and
+    /// returns it with our end of the TCP connection.
+    pub fn start(setup: Setup, scenario: &str, extra: &[&str]) -> (GoPeer, TcpStream) {
+        let bin = binary();
+        let mut args: Vec<String> = vec![
+            "-role".into(),
+            setup.go_role.flag().into(),
+            "-scenario".into(),
+            scenario.into(),
+            "-timeout".into(),
+            "40s".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let listener = match setup.dial {
+            Dial::GoListens => {
+                args.extend(["-listen".into(), "127.0.0.1:0".into()]);
+                None
+            }
+            Dial::WeListen => {
+                let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+                args.extend(["-connect".into(), l.local_addr().expect("addr").to_string()]);
+                Some(l)
+            }
+        };
+        let cmdline = format!("{} {}", bin.display(), args.join(" "));
+        let mut child = Command::new(bin)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {cmdline}: {e}"));
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let err_sink = stderr.clone();
+        let mut err_pipe = child.stderr.take().expect("stderr");
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                err_sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut peer = GoPeer { child, lines, stderr, results: Vec::new(), cmdline };
+        let sock = match listener {
+            None => {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let addr = loop {
+                    let line = peer.next_line(deadline).unwrap_or_else(|| {
+                        panic!("Go peer printed no LISTENING line:\n{}", peer.stderr())
+                    });
+                    if let Some(addr) = line.strip_prefix("LISTENING ") {
+                        break addr.to_string();
+                    }
+                    peer.note(&line);
+                };
+                TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"))
+            }
+            Some(l) => {
+                l.set_nonblocking(true).expect("nonblocking");
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    match l.accept() {
+                        Ok((s, _)) => {
+                            s.set_nonblocking(false).expect("blocking");
+                            break s;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            assert!(
+                                Instant::now() < deadline,
+                                "Go peer did not connect within 10 s:\n{}",
+                                peer.stderr()
+                            );
+                            thread::sleep(Duration::from_millis(5));
+                        }
+                        Err(e) => panic!("accept: {e}"),
+                    }
+                }
+            }
+        };
+        (peer, sock)
+    }
+
+    fn next_line(&mut self, deadline: Instant) -> Option<String> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match self.lines.recv_timeout(wait) {
+            Ok(l) => Some(l),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    fn note(&mut self, line: &str) {
+        if let Some(r) = parse_result(line) {
+            self.results.push(r);
+        }
+    }
+
+    /// Hashicorp's and the peer's log so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// RESULT lines printed so far (non-blocking).
+    pub fn poll_results(&mut self) -> &[ResultLine] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.note(&line);
+        }
+        &self.results
+    }
+
+    /// Waits (up to `limit`) for the peer's DONE line and exit.
+    pub fn wait(mut self, limit: Duration) -> GoOutput {
+        let deadline = Instant::now() + limit;
+        let done = loop {
+            match self.next_line(deadline) {
+                Some(line) if line.starts_with("DONE") => break line,
+                Some(line) => self.note(&line),
+                None => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    thread::sleep(Duration::from_millis(50));
+                    panic!(
+                        "Go peer did not finish within {limit:?} ({})\nresults so far:\n{}\n--- go stderr ---\n{}",
+                        self.cmdline,
+                        self.results.iter().map(|r| r.raw.as_str()).collect::<Vec<_>>().join("\n"),
+                        self.stderr()
+                    );
+                }
+            }
+        };
+        let _ = self.child.wait();
+        // Let the stderr reader catch up with the last lines.
+        thread::sleep(Duration::from_millis(20));
+        GoOutput { results: std::mem::take(&mut self.results), done, stderr: self.stderr() }
+    }
+}
+
+impl Drop for GoPeer {
+    fn drop(&mut self) {
+        // Only our own child, by handle: a panicking test must not leave it running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
