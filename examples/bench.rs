@@ -1,0 +1,1413 @@
+//! Benchmarks side by side with the `yamux` crate (issue 5).
+//!
+//! ```text
+//! cargo run --release --example bench --all-features            # everything
+//! cargo run --release --example bench --all-features -- --quick # scaled down
+//! cargo run --release --example bench --all-features -- bulk small  # a subset
+//! ```
+//!
+//! Two levels:
+//!
+//! * **core**: two of our `Connection`s back to back in one thread. A
+//!   "transport" moves bytes from one's `write_transmits` into a buffer and
+//!   from the buffer into the other's `handle_input`: two copies per byte, as
+//!   a socket makes (into the kernel, out of it). The `yamux` crate gets the
+//!   same: two `yamux::Connection`s over `tokio::io::duplex` (also two copies
+//!   per byte), driven in one thread by `futures::executor::LocalPool`, the
+//!   lightest single-threaded executor there is.
+//! * **adapter**: our tokio adapter over `tokio::io::duplex` against the
+//!   `yamux` crate over the same duplex, both on a current-thread tokio
+//!   runtime (compiled only with the `tokio` feature).
+//!
+//! Every workload does the same work on both sides and verifies the data on
+//! the receiving side (every byte is compared with what was sent). Each
+//! measurement is repeated (after a warm-up run), ours and theirs alternating
+//! so that noise on the shared machine hits both alike; the median is shown.
+//! Memory is measured with a counting global allocator, switched on only
+//! around memory measurements.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use futures::channel::{mpsc, oneshot};
+use futures::executor::{LocalPool, LocalSpawner};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use futures::task::LocalSpawnExt;
+use futures::StreamExt;
+use tokio_util::compat::TokioAsyncReadCompatExt;
+use yamux_proto::{Config, Connection, Event, OpenError, Role, StreamId};
+
+// ---------------------------------------------------------------------------
+// Counting allocator
+// ---------------------------------------------------------------------------
+
+/// Counts live heap bytes while `COUNTING` is on. Off, it costs one relaxed
+/// load per call, so it does not tilt the timing workloads.
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counters are only bookkeeping.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() && COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc_zeroed(layout);
+        if !p.is_null() && COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() && COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Net heap growth while `f` runs (frees of older blocks count as negative).
+fn heap_growth<R>(f: impl FnOnce() -> R) -> (R, isize) {
+    LIVE.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    let r = f();
+    COUNTING.store(false, Ordering::SeqCst);
+    (r, LIVE.load(Ordering::SeqCst))
+}
+
+// ---------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+/// Bulk writes are this big.
+const BLOCK: usize = 64 * KIB;
+/// Small messages, request/response and per-frame messages are this big.
+const MSG: usize = 64;
+/// Most bytes the in-memory transport moves per write (for us: per
+/// `write_transmits`; for the yamux crate: the duplex buffer size).
+const WIRE: usize = 256 * KIB;
+
+/// Workload sizes; `--quick` divides them.
+#[derive(Clone, Debug)]
+struct Scale {
+    bulk_bytes: usize,
+    small_msgs: usize,
+    rr_trips: usize,
+    churn_streams: usize,
+    churn_bytes: usize,
+    churn_concurrency: usize,
+    fanout_streams: usize,
+    fanout_rounds: usize,
+    fanout_msg: usize,
+    idle_streams: usize,
+    frame_counts: Vec<usize>,
+    /// Largest stream count the yamux crate is measured with for the
+    /// per-frame cost (opening is O(n) per stream there: O(n²) in total).
+    yamux_frame_max: usize,
+    frames: usize,
+    reps: usize,
+    adapter_bulk_bytes: usize,
+}
+
+impl Scale {
+    fn full() -> Scale {
+        Scale {
+            bulk_bytes: 512 * MIB,
+            small_msgs: 1_000_000,
+            rr_trips: 100_000,
+            churn_streams: 10_000,
+            churn_bytes: KIB,
+            churn_concurrency: 256,
+            fanout_streams: 10_000,
+            fanout_rounds: 16,
+            fanout_msg: KIB,
+            idle_streams: 10_000,
+            frame_counts: vec![1, 1_000, 100_000],
+            yamux_frame_max: 10_000,
+            frames: 200_000,
+            reps: 5,
+            adapter_bulk_bytes: 512 * MIB,
+        }
+    }
+
+    fn quick() -> Scale {
+        Scale {
+            bulk_bytes: 64 * MIB,
+            small_msgs: 125_000,
+            rr_trips: 10_000,
+            churn_streams: 2_000,
+            fanout_streams: 2_000,
+            fanout_rounds: 4,
+            idle_streams: 2_000,
+            frame_counts: vec![1, 1_000, 10_000],
+            yamux_frame_max: 1_000,
+            frames: 50_000,
+            reps: 3,
+            adapter_bulk_bytes: 64 * MIB,
+            ..Scale::full()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Data and verification
+// ---------------------------------------------------------------------------
+
+/// The bulk source: a pseudo-random buffer; write `i` is a 64 KiB slice of
+/// it at an offset that depends on `i`, so reordered or repeated blocks are
+/// caught by the receiver.
+struct Pattern {
+    buf: Bytes,
+}
+
+impl Pattern {
+    const SPAN: usize = MIB;
+
+    fn new() -> Pattern {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let buf: Vec<u8> = (0..Self::SPAN + BLOCK)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        Pattern { buf: Bytes::from(buf) }
+    }
+
+    fn offset(i: usize) -> usize {
+        (i * 4099) % Self::SPAN
+    }
+
+    /// Write number `i`, by reference.
+    fn block(&self, i: usize) -> Bytes {
+        let off = Self::offset(i);
+        self.buf.slice(off..off + BLOCK)
+    }
+}
+
+/// Checks a bulk byte stream against the pattern, byte for byte.
+struct BulkVerifier<'a> {
+    pat: &'a Pattern,
+    pos: usize,
+    total: usize,
+}
+
+impl<'a> BulkVerifier<'a> {
+    fn new(pat: &'a Pattern, total: usize) -> Self {
+        BulkVerifier { pat, pos: 0, total }
+    }
+
+    fn feed(&mut self, mut chunk: &[u8]) {
+        assert!(self.pos + chunk.len() <= self.total, "bulk: more bytes than sent");
+        while !chunk.is_empty() {
+            let (block, within) = (self.pos / BLOCK, self.pos % BLOCK);
+            let take = chunk.len().min(BLOCK - within);
+            let off = Pattern::offset(block) + within;
+            assert!(chunk[..take] == self.pat.buf[off..off + take], "bulk: corrupt data");
+            self.pos += take;
+            chunk = &chunk[take..];
+        }
+    }
+
+    fn finish(&self) {
+        assert_eq!(self.pos, self.total, "bulk: bytes missing");
+    }
+}
+
+/// A 64-byte message: its tag, little-endian, eight times.
+fn message(tag: u64) -> [u8; MSG] {
+    let mut m = [0u8; MSG];
+    for w in m.chunks_exact_mut(8) {
+        w.copy_from_slice(&tag.to_le_bytes());
+    }
+    m
+}
+
+/// Checks a stream of 64-byte messages whose tags are `first`, `first +
+/// stride`, `first + 2 * stride`, …, whatever the chunking.
+#[derive(Clone)]
+struct MsgVerifier {
+    carry: [u8; MSG],
+    carry_len: usize,
+    count: u64,
+    first: u64,
+    stride: u64,
+}
+
+impl MsgVerifier {
+    fn new(first: u64, stride: u64) -> Self {
+        MsgVerifier { carry: [0; MSG], carry_len: 0, count: 0, first, stride }
+    }
+
+    fn feed(&mut self, mut chunk: &[u8]) {
+        if self.carry_len > 0 {
+            let take = chunk.len().min(MSG - self.carry_len);
+            self.carry[self.carry_len..self.carry_len + take].copy_from_slice(&chunk[..take]);
+            self.carry_len += take;
+            chunk = &chunk[take..];
+            if self.carry_len < MSG {
+                return;
+            }
+            let m = self.carry;
+            self.check(&m);
+            self.carry_len = 0;
+        }
+        let mut whole = chunk.chunks_exact(MSG);
+        for m in &mut whole {
+            self.check(m);
+        }
+        let rest = whole.remainder();
+        self.carry[..rest.len()].copy_from_slice(rest);
+        self.carry_len = rest.len();
+    }
+
+    fn check(&mut self, m: &[u8]) {
+        let tag = self.first + self.count * self.stride;
+        assert!(m == message(tag), "message {tag}: corrupt or out of order");
+        self.count += 1;
+    }
+
+    /// Whole messages seen (and no partial one pending).
+    fn messages(&self) -> u64 {
+        assert_eq!(self.carry_len, 0, "partial message at the end");
+        self.count
+    }
+}
+
+/// The filler tagged payloads are made of (after their 8-byte tag).
+fn filler() -> &'static [u8] {
+    static FILLER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    FILLER.get_or_init(|| (0..BLOCK).map(|i| (i as u8).wrapping_mul(151).wrapping_add(7)).collect())
+}
+
+/// A payload of `len` bytes tagged with `tag` (its first 8 bytes) over a
+/// fixed filler, so the receiver can tell streams and rounds apart.
+fn tagged(tag: u64, len: usize) -> Vec<u8> {
+    let mut v = filler()[..len].to_vec();
+    let t = tag.to_le_bytes();
+    let n = len.min(8);
+    v[..n].copy_from_slice(&t[..n]);
+    v
+}
+
+/// Checks `chunk`, found at offset `off` of a concatenation of tagged
+/// payloads of `len` bytes whose tags are given by `tag_at(payload index)`.
+fn check_tagged(off: usize, chunk: &[u8], len: usize, tag_at: impl Fn(usize) -> u64) -> bool {
+    let mut pos = off;
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        let (k, within) = (pos / len, pos % len);
+        let take = rest.len().min(len - within);
+        let part = &rest[..take];
+        // The tag bytes this part covers, then the filler.
+        let tag = tag_at(k).to_le_bytes();
+        let in_tag = 8usize.saturating_sub(within).min(take);
+        if part[..in_tag] != tag[within.min(8)..within.min(8) + in_tag]
+            || part[in_tag..] != filler()[within + in_tag..within + take]
+        {
+            return false;
+        }
+        pos += take;
+        rest = &rest[take..];
+    }
+    true
+}
+
+// ---------------------------------------------------------------------------
+// Measurement
+// ---------------------------------------------------------------------------
+
+/// Runs each side once to warm up, then `reps` times alternating, and
+/// returns the medians.
+fn measure_pair(
+    reps: usize,
+    mut ours: impl FnMut() -> Duration,
+    mut theirs: impl FnMut() -> Duration,
+) -> (Duration, Duration) {
+    ours();
+    theirs();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        a.push(ours());
+        b.push(theirs());
+    }
+    (median(a), median(b))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// One row of the result table.
+struct Row {
+    level: &'static str,
+    workload: String,
+    ours: String,
+    theirs: String,
+    /// How many times better ours is (theirs' cost / ours).
+    ratio: f64,
+    target: &'static str,
+    met: Option<bool>,
+}
+
+fn mib_s(bytes: usize, d: Duration) -> String {
+    format!("{:.0} MiB/s", bytes as f64 / MIB as f64 / d.as_secs_f64())
+}
+
+fn per_op(ops: usize, d: Duration) -> String {
+    let ns = d.as_nanos() as f64 / ops as f64;
+    if ns >= 10_000.0 {
+        format!("{:.1} µs", ns / 1000.0)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn rate(ops: usize, d: Duration) -> String {
+    format!("{:.2} M/s", ops as f64 / d.as_secs_f64() / 1e6)
+}
+
+fn ratio(ours: Duration, theirs: Duration) -> f64 {
+    theirs.as_secs_f64() / ours.as_secs_f64()
+}
+
+fn print_row(r: &Row) {
+    let met = match r.met {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "",
+    };
+    let ratio = if r.ratio.is_nan() { "n/a".to_string() } else { format!("{:.2}×", r.ratio) };
+    println!(
+        "| {} | {} | {} | {} | {} | {} | {} |",
+        r.level, r.workload, r.ours, r.theirs, ratio, r.target, met
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Our core, back to back
+// ---------------------------------------------------------------------------
+
+/// Two of our connections and the "transport" between them.
+struct Core {
+    a: Connection,
+    b: Connection,
+    wire: Vec<u8>,
+}
+
+impl Core {
+    fn new(config: Config) -> Core {
+        let now = Instant::now();
+        Core {
+            a: Connection::new(config.clone(), Role::Client, now).expect("config"),
+            b: Connection::new(config, Role::Server, now).expect("config"),
+            wire: Vec::with_capacity(WIRE),
+        }
+    }
+
+    /// One round of the transport: what `a` has goes to `b` (at most `WIRE`
+    /// bytes), `b`'s events go to `hb`, then the same the other way.
+    /// Returns whether anything moved.
+    fn pump(
+        &mut self,
+        mut hb: impl FnMut(&mut Connection, Event),
+        mut ha: impl FnMut(&mut Connection, Event),
+    ) -> bool {
+        let now = Instant::now();
+        let mut moved = false;
+        self.wire.clear();
+        if self.a.write_transmits(&mut self.wire, WIRE) > 0 {
+            self.b.handle_input(now, &self.wire);
+            moved = true;
+        }
+        while let Some(e) = self.b.poll_event() {
+            moved = true;
+            hb(&mut self.b, e);
+        }
+        self.wire.clear();
+        if self.b.write_transmits(&mut self.wire, WIRE) > 0 {
+            self.a.handle_input(now, &self.wire);
+            moved = true;
+        }
+        while let Some(e) = self.a.poll_event() {
+            moved = true;
+            ha(&mut self.a, e);
+        }
+        moved
+    }
+
+    /// Pumps until nothing moves; the default application consumes data.
+    fn settle(&mut self) {
+        while self.pump(consume_all, consume_all) {}
+    }
+
+    /// Opens `n` streams from `a` and establishes them (ACKed, accepted).
+    /// With `exchange`, one byte goes each way first, as the yamux crate
+    /// needs to establish a stream.
+    fn establish(&mut self, n: usize, exchange: bool) -> Vec<StreamId> {
+        let mut ids = Vec::with_capacity(n);
+        let echo = |c: &mut Connection, e: Event| {
+            if let Event::Data { id, data } = e {
+                c.consume(id, data.len() as u32).expect("consume");
+                c.send(id, &data).expect("echo");
+            }
+        };
+        while ids.len() < n {
+            match self.a.open() {
+                Ok(id) => {
+                    if exchange {
+                        self.a.send(id, &[1]).expect("send");
+                    }
+                    ids.push(id);
+                }
+                Err(OpenError::Blocked) => {
+                    self.pump(echo, consume_all);
+                }
+                Err(e) => panic!("open: {e}"),
+            }
+        }
+        while self.pump(echo, consume_all) {}
+        assert_eq!(self.b.stream_count(), n, "streams not all accepted");
+        ids
+    }
+}
+
+/// Consumes data, ignores everything else.
+fn consume_all(c: &mut Connection, e: Event) {
+    if let Event::Data { id, data } = e {
+        c.consume(id, data.len() as u32).expect("consume");
+    }
+}
+
+/// Config for `n` streams and more: the stream limit and the connection
+/// receive budget raised to match.
+fn many_streams_config(n: usize) -> Config {
+    let mut c = Config::default();
+    c.max_streams = n + 16;
+    c.connection_receive_window = (n as u64 + 16) * u64::from(c.initial_stream_window);
+    c
+}
+
+/// Index of one of our stream ids opened by the client (1, 3, 5, …).
+fn client_index(id: StreamId) -> usize {
+    (id.0 as usize - 1) / 2
+}
+
+fn ours_bulk(pat: &Pattern, total: usize, zero_copy: bool) -> Duration {
+    let mut core = Core::new(Config::default());
+    let writes = total / BLOCK;
+    let start = Instant::now();
+    let id = core.a.open().expect("open");
+    let mut next = 0;
+    let mut pending: Option<Bytes> = None;
+    let mut closed = false;
+    let mut verifier = BulkVerifier::new(pat, total);
+    let mut done = false;
+    while !done {
+        // The application writes as long as the stream takes it.
+        loop {
+            if pending.is_none() {
+                if next == writes {
+                    if !closed {
+                        core.a.close_write(id).expect("close");
+                        closed = true;
+                    }
+                    break;
+                }
+                pending = Some(pat.block(next));
+                next += 1;
+            }
+            let p = pending.as_mut().expect("pending");
+            let n = if zero_copy {
+                core.a.send_bytes(id, p.clone()).expect("send")
+            } else {
+                core.a.send(id, p).expect("send")
+            };
+            p.advance(n);
+            if !p.is_empty() {
+                break;
+            }
+            pending = None;
+        }
+        let moved = core.pump(
+            |b, e| match e {
+                Event::Data { id, data } => {
+                    verifier.feed(&data);
+                    b.consume(id, data.len() as u32).expect("consume");
+                }
+                Event::HalfClosed { .. } => done = true,
+                _ => {}
+            },
+            |_, _| {},
+        );
+        assert!(moved || done, "bulk: stalled");
+    }
+    verifier.finish();
+    start.elapsed()
+}
+
+fn ours_small(count: usize) -> Duration {
+    let mut core = Core::new(Config::default());
+    let start = Instant::now();
+    let id = core.a.open().expect("open");
+    let mut next = 0u64;
+    let mut partial: Option<([u8; MSG], usize)> = None;
+    let mut closed = false;
+    let mut verifier = MsgVerifier::new(0, 1);
+    let mut done = false;
+    while !done {
+        loop {
+            let (m, off) = match partial.take() {
+                Some(p) => p,
+                None if next < count as u64 => {
+                    next += 1;
+                    (message(next - 1), 0)
+                }
+                None => {
+                    if !closed {
+                        core.a.close_write(id).expect("close");
+                        closed = true;
+                    }
+                    break;
+                }
+            };
+            let n = core.a.send(id, &m[off..]).expect("send");
+            if off + n < MSG {
+                partial = Some((m, off + n));
+                break;
+            }
+        }
+        let moved = core.pump(
+            |b, e| match e {
+                Event::Data { id, data } => {
+                    verifier.feed(&data);
+                    b.consume(id, data.len() as u32).expect("consume");
+                }
+                Event::HalfClosed { .. } => done = true,
+                _ => {}
+            },
+            |_, _| {},
+        );
+        assert!(moved || done, "small: stalled");
+    }
+    assert_eq!(verifier.messages(), count as u64);
+    start.elapsed()
+}
+
+fn ours_request_response(trips: usize) -> Duration {
+    let mut core = Core::new(Config::default());
+    let start = Instant::now();
+    let id = core.a.open().expect("open");
+    let mut server = MsgVerifier::new(0, 1);
+    let mut client = MsgVerifier::new(0, 1);
+    for i in 0..trips as u64 {
+        assert_eq!(core.a.send(id, &message(i)).expect("send"), MSG);
+        // Until the answer is back: the server echoes each whole message.
+        while client.count <= i {
+            let moved = core.pump(
+                |b, e| {
+                    if let Event::Data { id, data } = e {
+                        server.feed(&data);
+                        b.consume(id, data.len() as u32).expect("consume");
+                        b.send(id, &data).expect("echo");
+                    }
+                },
+                |a, e| {
+                    if let Event::Data { id, data } = e {
+                        client.feed(&data);
+                        a.consume(id, data.len() as u32).expect("consume");
+                    }
+                },
+            );
+            assert!(moved, "request/response: stalled");
+        }
+    }
+    assert_eq!(client.messages(), trips as u64);
+    start.elapsed()
+}
+
+/// Per-stream progress in the churn workload.
+#[derive(Clone, Copy, Default)]
+struct ChurnState {
+    received: usize,
+    fin: bool,
+}
+
+fn ours_churn(streams: usize, bytes: usize, concurrency: usize) -> Duration {
+    let mut core = Core::new(Config::default());
+    let mut server = vec![ChurnState::default(); streams];
+    let mut client = vec![ChurnState::default(); streams];
+    let (mut opened, mut closed, mut active) = (0, 0, 0);
+    let start = Instant::now();
+    while closed < streams {
+        while active < concurrency && opened < streams {
+            match core.a.open() {
+                Ok(id) => {
+                    let payload = tagged(u64::from(id.0), bytes);
+                    assert_eq!(core.a.send(id, &payload).expect("send"), bytes);
+                    core.a.close_write(id).expect("close");
+                    opened += 1;
+                    active += 1;
+                }
+                Err(OpenError::Blocked) => break,
+                Err(e) => panic!("open: {e}"),
+            }
+        }
+        let moved = core.pump(
+            |b, e| match e {
+                Event::Data { id, data } => {
+                    let s = &mut server[client_index(id)];
+                    assert!(check_tagged(s.received, &data, bytes, |_| u64::from(id.0)));
+                    s.received += data.len();
+                    b.consume(id, data.len() as u32).expect("consume");
+                }
+                Event::HalfClosed { id } => {
+                    let s = &mut server[client_index(id)];
+                    assert_eq!(s.received, bytes, "churn: request incomplete");
+                    s.fin = true;
+                    let reply = tagged(u64::from(id.0) | 1 << 40, bytes);
+                    assert_eq!(b.send(id, &reply).expect("reply"), bytes);
+                    b.close_write(id).expect("close");
+                }
+                _ => {}
+            },
+            |a, e| match e {
+                Event::Data { id, data } => {
+                    let s = &mut client[client_index(id)];
+                    let tag = u64::from(id.0) | 1 << 40;
+                    assert!(check_tagged(s.received, &data, bytes, |_| tag));
+                    s.received += data.len();
+                    a.consume(id, data.len() as u32).expect("consume");
+                }
+                Event::HalfClosed { id } => {
+                    let s = &mut client[client_index(id)];
+                    assert_eq!(s.received, bytes, "churn: reply incomplete");
+                    s.fin = true;
+                }
+                Event::StreamClosed { id } => {
+                    assert!(client[client_index(id)].fin, "churn: closed before its reply");
+                    closed += 1;
+                    active -= 1;
+                }
+                _ => {}
+            },
+        );
+        assert!(moved, "churn: stalled");
+    }
+    assert!(server.iter().all(|s| s.fin));
+    start.elapsed()
+}
+
+fn ours_fanout(streams: usize, rounds: usize, msg: usize) -> Duration {
+    let mut core = Core::new(many_streams_config(streams));
+    let ids = core.establish(streams, false);
+    let mut received = vec![0usize; streams];
+    let mut finished = 0;
+    let per_stream = rounds * msg;
+    let mut hb = |b: &mut Connection, e: Event| match e {
+        Event::Data { id, data } => {
+            let got = &mut received[client_index(id)];
+            let base = u64::from(id.0) << 20;
+            assert!(check_tagged(*got, &data, msg, |k| base | k as u64));
+            *got += data.len();
+            b.consume(id, data.len() as u32).expect("consume");
+        }
+        Event::HalfClosed { id } => {
+            assert_eq!(received[client_index(id)], per_stream, "fan-out: data missing");
+            finished += 1;
+        }
+        _ => {}
+    };
+    let start = Instant::now();
+    // Round-robin: one message to every stream per round; the transport is
+    // flushed after each round.
+    for r in 0..rounds {
+        for &id in &ids {
+            let m = tagged((u64::from(id.0) << 20) | r as u64, msg);
+            let mut off = 0;
+            loop {
+                off += core.a.send(id, &m[off..]).expect("send");
+                if off == msg {
+                    break;
+                }
+                // The send buffer is full: let the transport drain it.
+                core.pump(&mut hb, |_, _| {});
+            }
+            if r + 1 == rounds {
+                core.a.close_write(id).expect("close");
+            }
+        }
+        while core.pump(&mut hb, |_, _| {}) {}
+    }
+    drop(hb);
+    assert_eq!(finished, streams);
+    start.elapsed()
+}
+
+/// Heap bytes per established idle stream, per endpoint (both connections
+/// hold each stream), including what the application keeps per stream.
+fn ours_idle_memory(streams: usize, exchange: bool) -> f64 {
+    let mut core = Core::new(many_streams_config(streams));
+    core.settle();
+    let (ids, grown) = heap_growth(|| {
+        let ids = core.establish(streams, exchange);
+        core.settle();
+        ids
+    });
+    assert_eq!(ids.len(), streams);
+    let app = (streams * std::mem::size_of::<StreamId>()) as isize;
+    (grown - (ids.capacity() * std::mem::size_of::<StreamId>()) as isize + app) as f64
+        / (2 * streams) as f64
+}
+
+/// Cost per Data frame with `open` streams established: `frames` messages
+/// of 64 bytes, each sent and transmitted as its own frame (the transport
+/// is written after every send), delivered in 64 KiB batches. `spread`
+/// sends them round-robin over every open stream, otherwise all on one.
+fn ours_per_frame(open: usize, frames: usize, spread: bool) -> Duration {
+    let mut core = Core::new(many_streams_config(open));
+    let ids = core.establish(open, false);
+    let mut verifiers: Vec<MsgVerifier> =
+        (0..open)
+            .map(|k| {
+                if spread {
+                    MsgVerifier::new(k as u64, open as u64)
+                } else {
+                    MsgVerifier::new(0, 1)
+                }
+            })
+            .collect();
+    let mut wire = Vec::with_capacity(2 * WIRE);
+    let start = Instant::now();
+    for f in 0..frames {
+        let k = if spread { f % open } else { 0 };
+        assert_eq!(core.a.send(ids[k], &message(f as u64)).expect("send"), MSG);
+        core.a.write_transmits(&mut wire, usize::MAX);
+        if wire.len() >= 64 * KIB || f + 1 == frames {
+            let now = Instant::now();
+            core.b.handle_input(now, &wire);
+            wire.clear();
+            while let Some(e) = core.b.poll_event() {
+                if let Event::Data { id, data } = e {
+                    verifiers[client_index(id)].feed(&data);
+                    core.b.consume(id, data.len() as u32).expect("consume");
+                }
+            }
+            core.b.write_transmits(&mut wire, usize::MAX);
+            core.a.handle_input(now, &wire);
+            wire.clear();
+            while core.a.poll_event().is_some() {}
+        }
+    }
+    let elapsed = start.elapsed();
+    let total: u64 = verifiers.iter().map(MsgVerifier::messages).sum();
+    assert_eq!(total, frames as u64, "per-frame: messages missing");
+    assert!(core.a.stats().frames_sent as usize >= frames, "per-frame: frames coalesced");
+    elapsed
+}
+
+// ---------------------------------------------------------------------------
+// The yamux crate, in one thread
+// ---------------------------------------------------------------------------
+
+type YStream = yamux::Stream;
+
+/// Asks the client connection's driver for new outbound streams.
+#[derive(Clone)]
+struct Opener(mpsc::UnboundedSender<oneshot::Sender<YStream>>);
+
+impl Opener {
+    async fn open(&self) -> YStream {
+        let (tx, rx) = oneshot::channel();
+        self.0.unbounded_send(tx).expect("driver gone");
+        rx.await.expect("open failed")
+    }
+}
+
+/// Two `yamux::Connection`s over a duplex, each driven by its own task
+/// (`poll_next_inbound` drives a yamux connection). The client's task also
+/// serves open requests with `poll_new_outbound`; the server's hands
+/// inbound streams over a channel.
+fn yamux_pair(
+    spawn: impl Fn(std::pin::Pin<Box<dyn Future<Output = ()>>>),
+    config: yamux::Config,
+) -> (Opener, mpsc::UnboundedReceiver<YStream>) {
+    let (a, b) = tokio::io::duplex(WIRE);
+    let mut client = yamux::Connection::new(a.compat(), config.clone(), yamux::Mode::Client);
+    let mut server = yamux::Connection::new(b.compat(), config, yamux::Mode::Server);
+    let (open_tx, mut open_rx) = mpsc::unbounded::<oneshot::Sender<YStream>>();
+    let (in_tx, in_rx) = mpsc::unbounded();
+    let mut waiting: Option<oneshot::Sender<YStream>> = None;
+    spawn(Box::pin(futures::future::poll_fn(move |cx| loop {
+        match client.poll_next_inbound(cx) {
+            Poll::Ready(Some(Ok(_))) => continue,
+            Poll::Ready(_) => return Poll::Ready(()),
+            Poll::Pending => {}
+        }
+        if waiting.is_none() {
+            if let Poll::Ready(Some(req)) = open_rx.poll_next_unpin(cx) {
+                waiting = Some(req);
+            }
+        }
+        if waiting.is_some() {
+            match client.poll_new_outbound(cx) {
+                Poll::Ready(Ok(s)) => {
+                    let _ = waiting.take().expect("request").send(s);
+                    continue;
+                }
+                Poll::Ready(Err(e)) => panic!("yamux open: {e}"),
+                Poll::Pending => {}
+            }
+        }
+        return Poll::Pending;
+    })));
+    spawn(Box::pin(futures::future::poll_fn(move |cx| loop {
+        match server.poll_next_inbound(cx) {
+            Poll::Ready(Some(Ok(s))) => {
+                let _ = in_tx.unbounded_send(s);
+            }
+            Poll::Ready(_) => return Poll::Ready(()),
+            Poll::Pending => return Poll::Pending,
+        }
+    })));
+    (Opener(open_tx), in_rx)
+}
+
+fn yamux_config_for(n: usize) -> yamux::Config {
+    let mut c = yamux::Config::default();
+    let streams = n.max(512);
+    c.set_max_connection_receive_window(Some((streams + 16) * 256 * KIB));
+    c.set_max_num_streams(streams + 16);
+    c
+}
+
+/// Runs `body` on a fresh `LocalPool` with a yamux pair; `body` measures
+/// its own time (set-up excluded).
+fn on_local_pool<F, Fut>(config: yamux::Config, body: F) -> Duration
+where
+    F: FnOnce(Opener, mpsc::UnboundedReceiver<YStream>, LocalSpawner) -> Fut,
+    Fut: Future<Output = Duration>,
+{
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let s = spawner.clone();
+    let (opener, inbound) = yamux_pair(move |f| s.spawn_local(f).expect("spawn"), config);
+    pool.run_until(body(opener, inbound, spawner))
+}
+
+/// Reads `r` to its end, handing each chunk to `f`; returns the bytes read.
+async fn read_all<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    mut f: impl FnMut(&[u8]),
+) -> usize {
+    let mut total = 0;
+    loop {
+        let n = r.read(buf).await.expect("read");
+        if n == 0 {
+            return total;
+        }
+        f(&buf[..n]);
+        total += n;
+    }
+}
+
+async fn yamux_bulk(
+    opener: Opener,
+    mut inbound: mpsc::UnboundedReceiver<YStream>,
+    pat: &Pattern,
+    total: usize,
+) -> Duration {
+    let start = Instant::now();
+    let client = async {
+        let mut s = opener.open().await;
+        for i in 0..total / BLOCK {
+            s.write_all(&pat.block(i)).await.expect("write");
+        }
+        s.close().await.expect("close");
+        s
+    };
+    let server = async {
+        let mut s = inbound.next().await.expect("inbound");
+        let mut verifier = BulkVerifier::new(pat, total);
+        let mut buf = vec![0u8; BLOCK];
+        read_all(&mut s, &mut buf, |c| verifier.feed(c)).await;
+        verifier.finish();
+        s
+    };
+    let _streams = futures::join!(client, server);
+    start.elapsed()
+}
+
+async fn yamux_small(
+    opener: Opener,
+    mut inbound: mpsc::UnboundedReceiver<YStream>,
+    count: usize,
+) -> Duration {
+    let start = Instant::now();
+    let client = async {
+        let mut s = opener.open().await;
+        for i in 0..count as u64 {
+            s.write_all(&message(i)).await.expect("write");
+        }
+        s.close().await.expect("close");
+        s
+    };
+    let server = async {
+        let mut s = inbound.next().await.expect("inbound");
+        let mut verifier = MsgVerifier::new(0, 1);
+        let mut buf = vec![0u8; BLOCK];
+        read_all(&mut s, &mut buf, |c| verifier.feed(c)).await;
+        assert_eq!(verifier.messages(), count as u64);
+        s
+    };
+    let _streams = futures::join!(client, server);
+    start.elapsed()
+}
+
+async fn yamux_request_response(
+    opener: Opener,
+    mut inbound: mpsc::UnboundedReceiver<YStream>,
+    trips: usize,
+) -> Duration {
+    let start = Instant::now();
+    let client = async {
+        let mut s = opener.open().await;
+        let mut verifier = MsgVerifier::new(0, 1);
+        let mut buf = [0u8; MSG];
+        for i in 0..trips as u64 {
+            s.write_all(&message(i)).await.expect("write");
+            s.read_exact(&mut buf).await.expect("read");
+            verifier.feed(&buf);
+        }
+        s.close().await.expect("close");
+        assert_eq!(verifier.messages(), trips as u64);
+        s
+    };
+    let server = async {
+        let mut s = inbound.next().await.expect("inbound");
+        let mut verifier = MsgVerifier::new(0, 1);
+        let mut buf = [0u8; MSG];
+        while s.read_exact(&mut buf).await.is_ok() {
+            verifier.feed(&buf);
+            s.write_all(&buf).await.expect("echo");
+        }
+        s
+    };
+    let _streams = futures::join!(client, server);
+    start.elapsed()
+}
+
+async fn yamux_churn(
+    opener: Opener,
+    inbound: mpsc::UnboundedReceiver<YStream>,
+    streams: usize,
+    bytes: usize,
+    concurrency: usize,
+) -> Duration {
+    let start = Instant::now();
+    let opener = &opener;
+    let client =
+        futures::stream::iter(0..streams).for_each_concurrent(concurrency, |_| async move {
+            let mut s = opener.open().await;
+            let id = u64::from(s.id().val());
+            s.write_all(&tagged(id, bytes)).await.expect("write");
+            s.close().await.expect("close");
+            let mut buf = vec![0u8; 2 * KIB];
+            let mut got = 0;
+            let tag = id | 1 << 40;
+            read_all(&mut s, &mut buf, |c| {
+                assert!(check_tagged(got, c, bytes, |_| tag));
+                got += c.len();
+            })
+            .await;
+            assert_eq!(got, bytes, "churn: reply incomplete");
+        });
+    let server = inbound.take(streams).for_each_concurrent(None, |mut s| async move {
+        let id = u64::from(s.id().val());
+        let mut buf = vec![0u8; 2 * KIB];
+        let mut got = 0;
+        read_all(&mut s, &mut buf, |c| {
+            assert!(check_tagged(got, c, bytes, |_| id));
+            got += c.len();
+        })
+        .await;
+        assert_eq!(got, bytes, "churn: request incomplete");
+        s.write_all(&tagged(id | 1 << 40, bytes)).await.expect("reply");
+        s.close().await.expect("close");
+    });
+    futures::join!(client, server);
+    start.elapsed()
+}
+
+/// Opens `n` streams and establishes them with one byte each way (the
+/// yamux crate acknowledges a stream only with the first frame its
+/// accepting side sends, and allows 256 unacknowledged streams). The server
+/// streams go to `handler`, which first echoes the byte.
+async fn yamux_establish<H, HF>(
+    opener: &Opener,
+    inbound: mpsc::UnboundedReceiver<YStream>,
+    spawner: &LocalSpawner,
+    n: usize,
+    handler: H,
+) -> Vec<YStream>
+where
+    H: Fn(YStream) -> HF + 'static,
+    HF: Future<Output = ()> + 'static,
+{
+    let handler = Rc::new(handler);
+    spawner
+        .spawn_local(inbound.take(n).for_each_concurrent(None, move |mut s| {
+            let h = handler.clone();
+            async move {
+                let mut one = [0u8; 1];
+                s.read_exact(&mut one).await.expect("hello");
+                s.write_all(&one).await.expect("hello back");
+                h(s).await
+            }
+        }))
+        .expect("spawn");
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = opener.open().await;
+        s.write_all(&[1]).await.expect("hello");
+        streams.push(s);
+    }
+    for s in &mut streams {
+        let mut one = [0u8; 1];
+        s.read_exact(&mut one).await.expect("hello back");
+    }
+    streams
+}
+
+async fn yamux_fanout(
+    opener: Opener,
+    inbound: mpsc::UnboundedReceiver<YStream>,
+    spawner: LocalSpawner,
+    n: usize,
+    rounds: usize,
+    msg: usize,
+) -> Duration {
+    let finished = Rc::new(Cell::new(0usize));
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let done_tx = Rc::new(RefCell::new(Some(done_tx)));
+    let f = finished.clone();
+    let mut streams = yamux_establish(&opener, inbound, &spawner, n, move |mut s| {
+        let (f, done_tx) = (f.clone(), done_tx.clone());
+        async move {
+            let base = u64::from(s.id().val()) << 20;
+            let mut buf = vec![0u8; 4 * KIB];
+            let mut got = 0;
+            read_all(&mut s, &mut buf, |c| {
+                assert!(check_tagged(got, c, msg, |k| base | k as u64));
+                got += c.len();
+            })
+            .await;
+            assert_eq!(got, rounds * msg, "fan-out: data missing");
+            f.set(f.get() + 1);
+            if f.get() == n {
+                let _ = done_tx.borrow_mut().take().expect("once").send(());
+            }
+        }
+    })
+    .await;
+    let start = Instant::now();
+    for r in 0..rounds {
+        for s in &mut streams {
+            let m = tagged((u64::from(s.id().val()) << 20) | r as u64, msg);
+            s.write_all(&m).await.expect("write");
+            if r + 1 == rounds {
+                s.close().await.expect("close");
+            }
+        }
+    }
+    done_rx.await.expect("all streams finished");
+    assert_eq!(finished.get(), n);
+    start.elapsed()
+}
+
+async fn yamux_per_frame(
+    opener: Opener,
+    inbound: mpsc::UnboundedReceiver<YStream>,
+    spawner: LocalSpawner,
+    open: usize,
+    frames: usize,
+    spread: bool,
+) -> Duration {
+    let total = Rc::new(Cell::new(0u64));
+    let finished = Rc::new(Cell::new(0usize));
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let done_tx = Rc::new(RefCell::new(Some(done_tx)));
+    let (t, f) = (total.clone(), finished.clone());
+    let mut streams = yamux_establish(&opener, inbound, &spawner, open, move |mut s| {
+        let (t, f, done_tx) = (t.clone(), f.clone(), done_tx.clone());
+        async move {
+            let k = (s.id().val() as u64 - 1) / 2;
+            let mut v =
+                if spread { MsgVerifier::new(k, open as u64) } else { MsgVerifier::new(0, 1) };
+            let mut buf = vec![0u8; 4 * KIB];
+            read_all(&mut s, &mut buf, |c| v.feed(c)).await;
+            t.set(t.get() + v.messages());
+            f.set(f.get() + 1);
+            if f.get() == open {
+                let _ = done_tx.borrow_mut().take().expect("once").send(());
+            }
+        }
+    })
+    .await;
+    let start = Instant::now();
+    for i in 0..frames {
+        let k = if spread { i % open } else { 0 };
+        streams[k].write_all(&message(i as u64)).await.expect("write");
+    }
+    for s in &mut streams {
+        s.close().await.expect("close");
+    }
+    done_rx.await.expect("all streams finished");
+    let elapsed = start.elapsed();
+    assert_eq!(total.get(), frames as u64, "per-frame: messages missing");
+    elapsed
+}
+
+/// Heap bytes per established idle stream, per endpoint, including the
+/// `Stream` handles the application holds.
+fn yamux_idle_memory(n: usize) -> f64 {
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let s = spawner.clone();
+    let (opener, inbound) =
+        yamux_pair(move |f| s.spawn_local(f).expect("spawn"), yamux_config_for(n));
+    pool.run_until_stalled();
+    let (streams, grown) = heap_growth(|| {
+        let server_streams = Rc::new(RefCell::new(Vec::with_capacity(n)));
+        let keep = server_streams.clone();
+        let streams = pool.run_until(yamux_establish(&opener, inbound, &spawner, n, move |s| {
+            keep.borrow_mut().push(s);
+            async {}
+        }));
+        pool.run_until_stalled();
+        assert_eq!(server_streams.borrow().len(), n);
+        (streams, server_streams)
+    });
+    let handle = std::mem::size_of::<YStream>();
+    // The two handle vectors are counted by the allocator; replace their
+    // capacity by exactly one handle per stream.
+    let vecs = (streams.0.capacity() + streams.1.borrow().capacity()) * handle;
+    (grown - vecs as isize + (2 * n * handle) as isize) as f64 / (2 * n) as f64
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut scale = if quick { Scale::quick() } else { Scale::full() };
+    if let Some(i) = args.iter().position(|a| a == "--reps") {
+        scale.reps = args.get(i + 1).and_then(|s| s.parse().ok()).expect("--reps N");
+    }
+    let filters: Vec<&String> =
+        args.iter().filter(|a| !a.starts_with("--") && a.parse::<usize>().is_err()).collect();
+    let wanted =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    let s = &scale;
+
+    println!("# yamux-proto vs the yamux crate 0.14 ({} reps, median)", s.reps);
+    println!();
+    println!("| level | workload | ours | yamux crate | ratio | target | met |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    let mut emit = |r: Row| {
+        print_row(&r);
+        rows.push(r);
+    };
+    let pat = Pattern::new();
+
+    if wanted("bulk") {
+        let y = || {
+            on_local_pool(yamux::Config::default(), |o, i, _| yamux_bulk(o, i, &pat, s.bulk_bytes))
+        };
+        let (ours, theirs) = measure_pair(s.reps, || ours_bulk(&pat, s.bulk_bytes, true), y);
+        let r = ratio(ours, theirs);
+        emit(Row {
+            level: "core",
+            workload: format!("bulk {} MiB, 64 KiB `send_bytes`", s.bulk_bytes / MIB),
+            ours: mib_s(s.bulk_bytes, ours),
+            theirs: mib_s(s.bulk_bytes, theirs),
+            ratio: r,
+            target: "≥ 3×",
+            met: Some(r >= 3.0),
+        });
+        let (ours, theirs) = measure_pair(s.reps, || ours_bulk(&pat, s.bulk_bytes, false), y);
+        emit(Row {
+            level: "core",
+            workload: format!("bulk {} MiB, 64 KiB `send(&[u8])`", s.bulk_bytes / MIB),
+            ours: mib_s(s.bulk_bytes, ours),
+            theirs: mib_s(s.bulk_bytes, theirs),
+            ratio: ratio(ours, theirs),
+            target: "",
+            met: None,
+        });
+    }
+    if wanted("small") {
+        let (ours, theirs) = measure_pair(
+            s.reps,
+            || ours_small(s.small_msgs),
+            || on_local_pool(yamux::Config::default(), |o, i, _| yamux_small(o, i, s.small_msgs)),
+        );
+        let r = ratio(ours, theirs);
+        emit(Row {
+            level: "core",
+            workload: format!("small: {} × 64 B one way", s.small_msgs),
+            ours: rate(s.small_msgs, ours),
+            theirs: rate(s.small_msgs, theirs),
+            ratio: r,
+            target: "≥ 10×",
+            met: Some(r >= 10.0),
+        });
+    }
+    if wanted("rr") || wanted("request") {
+        let (ours, theirs) = measure_pair(
+            s.reps,
+            || ours_request_response(s.rr_trips),
+            || {
+                on_local_pool(yamux::Config::default(), |o, i, _| {
+                    yamux_request_response(o, i, s.rr_trips)
+                })
+            },
+        );
+        emit(Row {
+            level: "core",
+            workload: format!("request/response: {} × 64 B ping-pong", s.rr_trips),
+            ours: per_op(s.rr_trips, ours),
+            theirs: per_op(s.rr_trips, theirs),
+            ratio: ratio(ours, theirs),
+            target: "",
+            met: None,
+        });
+    }
+    if wanted("churn") {
+        let (n, b, c) = (s.churn_streams, s.churn_bytes, s.churn_concurrency);
+        let (ours, theirs) = measure_pair(
+            s.reps,
+            || ours_churn(n, b, c),
+            || on_local_pool(yamux::Config::default(), |o, i, _| yamux_churn(o, i, n, b, c)),
+        );
+        let r = ratio(ours, theirs);
+        emit(Row {
+            level: "core",
+            workload: format!("churn: {n} streams, 1 KiB each way, ≤ {c} at once (per stream)"),
+            ours: per_op(n, ours),
+            theirs: per_op(n, theirs),
+            ratio: r,
+            target: "≥ 5×",
+            met: Some(r >= 5.0),
+        });
+    }
+    if wanted("fanout") || wanted("fan-out") {
+        let (n, r, m) = (s.fanout_streams, s.fanout_rounds, s.fanout_msg);
+        let (ours, theirs) = measure_pair(
+            s.reps,
+            || ours_fanout(n, r, m),
+            || on_local_pool(yamux_config_for(n), |o, i, sp| yamux_fanout(o, i, sp, n, r, m)),
+        );
+        emit(Row {
+            level: "core",
+            workload: format!(
+                "fan-out: {n} streams × {r} rounds × 1 KiB, round-robin (per message)"
+            ),
+            ours: per_op(n * r, ours),
+            theirs: per_op(n * r, theirs),
+            ratio: ratio(ours, theirs),
+            target: "",
+            met: None,
+        });
+    }
+    if wanted("memory") || wanted("idle") {
+        let n = s.idle_streams;
+        let ours_bare = ours_idle_memory(n, false);
+        let ours = ours_idle_memory(n, true);
+        let theirs = yamux_idle_memory(n);
+        emit(Row {
+            level: "core",
+            workload: format!("memory per idle stream ({n} open, per endpoint, 1 B exchanged)"),
+            ours: format!("{ours:.0} B"),
+            theirs: format!("{theirs:.0} B"),
+            ratio: theirs / ours,
+            target: "≤ 256 B",
+            met: Some(ours <= 256.0),
+        });
+        emit(Row {
+            level: "core",
+            workload: format!("memory per idle stream ({n} open, per endpoint, never used)"),
+            ours: format!("{ours_bare:.0} B"),
+            theirs: "n/a".into(),
+            ratio: f64::NAN,
+            target: "≤ 256 B",
+            met: Some(ours_bare <= 256.0),
+        });
+    }
+    if wanted("frame") {
+        for spread in [false, true] {
+            let mut base = None;
+            for &open in &s.frame_counts {
+                let ours = median(
+                    (0..s.reps.min(3)).map(|_| ours_per_frame(open, s.frames, spread)).collect(),
+                );
+                let theirs = (open <= s.yamux_frame_max).then(|| {
+                    on_local_pool(yamux_config_for(open), |o, i, sp| {
+                        yamux_per_frame(o, i, sp, open, s.frames, spread)
+                    })
+                });
+                let base_ns = *base.get_or_insert(ours.as_secs_f64());
+                let growth = ours.as_secs_f64() / base_ns;
+                emit(Row {
+                    level: "core",
+                    workload: format!(
+                        "per frame, {open} streams open, {} ({growth:.2}× the 1-stream cost)",
+                        if spread { "frames round-robin over all" } else { "frames on one" }
+                    ),
+                    ours: per_op(s.frames, ours),
+                    theirs: theirs.map_or("not run".into(), |t| per_op(s.frames, t)),
+                    ratio: theirs.map_or(f64::NAN, |t| ratio(ours, t)),
+                    target: "≤ 1.5× the 1-stream cost",
+                    met: Some(growth <= 1.5),
+                });
+            }
+        }
+    }
+    println!();
+    println!("{} rows", rows.len());
+}
