@@ -1,0 +1,1224 @@
+//! Scenario tests on the pair harness, named after hashicorp/yamux's own
+//! suite (`session_test.go`) so a reader can compare: ping, close before ACK,
+//! simultaneous open, small and large transfers, go-away, many streams, many
+//! streams ping-pong, half-close, half-close then session shutdown, large
+//! initial window, backlog exceeded, keep-alive, keep-alive timeout, partial
+//! read window update, open timeout, close (linger) timeout, write stall;
+//! plus the hashicorp/yamux#133 scenario and the close semantics of
+//! DESIGN.md §5 (stop reading, reset). Every scenario ends by checking the
+//! connection invariants and the per-stream event rules on both sides.
+//!
+//! Wire-level scenarios (frame order, sizes, exact bytes) are in
+//! `scenarios_wire.rs`.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use common::*;
+use yamux_proto::frame::{Flags, Header};
+use yamux_proto::{
+    CloseReason, Config, Connection, Event, GoAwayCode, OpenError, RecvState, ResetReason, Role,
+    SendState, StreamError, StreamId, DEFAULT_WINDOW,
+};
+
+use Side::{Client, Server};
+
+// ---------------------------------------------------------------------------
+// helpers
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// The quiet harness config with `f` applied.
+fn cfg(f: impl FnOnce(&mut Config)) -> Config {
+    let mut c = quiet_config();
+    f(&mut c);
+    c
+}
+
+/// The guarantees of `Event` (see its docs), checked over one side's
+/// recorded events: per stream, `StreamOpened` first, no `Data` after
+/// `HalfClosed` or `StreamReset`, each of `HalfClosed`, `StreamReset`,
+/// `StreamClosed` at most once, nothing after `StreamClosed`; per
+/// connection, nothing after `ConnectionClosed`.
+fn check_event_rules(events: &[Event]) {
+    #[derive(Default)]
+    struct Seen {
+        half: bool,
+        reset: bool,
+        closed: bool,
+    }
+    let mut streams: HashMap<StreamId, Seen> = HashMap::new();
+    let mut conn_closed = false;
+    for (i, e) in events.iter().enumerate() {
+        assert!(!conn_closed, "event {i} after ConnectionClosed: {e:?}");
+        let id = match e {
+            Event::StreamOpened { id } => {
+                assert!(!streams.contains_key(id), "event {i}: StreamOpened is not first: {e:?}");
+                Some(*id)
+            }
+            Event::Data { id, .. }
+            | Event::HalfClosed { id }
+            | Event::StreamReset { id, .. }
+            | Event::CreditsReturned { id, .. }
+            | Event::Writable { id }
+            | Event::StreamClosed { id } => Some(*id),
+            Event::ConnectionClosed { .. } => {
+                conn_closed = true;
+                None
+            }
+            Event::OpenUnblocked | Event::Pong { .. } | Event::GoAwayReceived { .. } => None,
+        };
+        let Some(id) = id else { continue };
+        let s = streams.entry(id).or_default();
+        assert!(!s.closed, "event {i} after StreamClosed: {e:?}");
+        match e {
+            Event::Data { data, .. } => {
+                assert!(!data.is_empty(), "event {i}: empty Data");
+                assert!(!s.half && !s.reset, "event {i}: Data after HalfClosed/StreamReset");
+            }
+            Event::HalfClosed { .. } => {
+                assert!(!s.half && !s.reset, "event {i}: HalfClosed twice or after reset");
+                s.half = true;
+            }
+            Event::StreamReset { .. } => {
+                assert!(!s.reset, "event {i}: StreamReset twice");
+                s.reset = true;
+            }
+            Event::StreamClosed { .. } => s.closed = true,
+            _ => {}
+        }
+    }
+}
+
+/// Invariants of both connections and the event rules of both sides.
+fn check(p: &Pair) {
+    p.client.conn.check_invariants().expect("client invariants");
+    p.server.conn.check_invariants().expect("server invariants");
+    check_event_rules(&p.client.events);
+    check_event_rules(&p.server.events);
+}
+
+fn has(events: &[Event], e: &Event) -> bool {
+    events.contains(e)
+}
+
+fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
+    events.iter().filter(|e| f(e)).count()
+}
+
+/// The reset reason `events` report for `id`, if any.
+fn reset_of(events: &[Event], id: StreamId) -> Option<ResetReason> {
+    events.iter().find_map(|e| match e {
+        Event::StreamReset { id: i, reason } if *i == id => Some(*reason),
+        _ => None,
+    })
+}
+
+/// Byte-by-byte comparison that reports the first difference instead of
+/// printing megabytes.
+fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
+    if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
+        panic!("{what}: first difference at byte {i} ({} vs {})", got[i], want[i]);
+    }
+    assert_eq!(got.len(), want.len(), "{what}: length");
+}
+
+fn received(p: &Pair, side: Side, id: StreamId) -> &[u8] {
+    let end = match side {
+        Client => &p.client,
+        Server => &p.server,
+    };
+    end.received.get(&id).map_or(&[], |v| v.as_slice())
+}
+
+/// Two bare connections shuttled by hand, for scenarios that must control
+/// exactly when input is fed and when events are polled.
+struct Raw {
+    c: Connection,
+    s: Connection,
+    now: Instant,
+}
+
+impl Raw {
+    fn new(client: Config, server: Config) -> Raw {
+        let now = Instant::now();
+        Raw {
+            c: Connection::new(client, Role::Client, now).unwrap(),
+            s: Connection::new(server, Role::Server, now).unwrap(),
+            now,
+        }
+    }
+
+    /// Everything `conn` has to transmit, as wire bytes.
+    fn wire(conn: &mut Connection) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(t) = conn.poll_transmit() {
+            out.extend_from_slice(&t.header);
+            out.extend_from_slice(&t.body);
+        }
+        out
+    }
+
+    fn events(conn: &mut Connection) -> Vec<Event> {
+        std::iter::from_fn(|| conn.poll_event()).collect()
+    }
+
+    fn c_to_s(&mut self) {
+        let bytes = Raw::wire(&mut self.c);
+        self.s.handle_input(self.now, &bytes);
+    }
+
+    fn s_to_c(&mut self) {
+        let bytes = Raw::wire(&mut self.s);
+        self.c.handle_input(self.now, &bytes);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// hashicorp/yamux session_test.go counterparts
+
+/// TestPing: a ping is answered and reports the round trip.
+#[test]
+fn ping() {
+    let mut p = Pair::new();
+    p.delay = ms(10);
+    let opaque = p.conn(Client).ping().unwrap();
+    p.advance(ms(100));
+    let pongs: Vec<_> =
+        p.client.events.iter().filter(|e| matches!(e, Event::Pong { .. })).cloned().collect();
+    assert_eq!(pongs, vec![Event::Pong { opaque, rtt: ms(20) }]);
+    assert_eq!(p.client.conn.rtt(), Some(ms(20)));
+    assert!(p.server.events.is_empty(), "a ping is answered silently: {:?}", p.server.events);
+
+    let opaque = p.conn(Server).ping().unwrap();
+    p.advance(ms(100));
+    assert!(has(&p.server.events, &Event::Pong { opaque, rtt: ms(20) }));
+    check(&p);
+}
+
+/// TestCloseBeforeAck: streams half-closed before the peer's ACK arrived
+/// neither leak nor block later opens (the un-ACKed slots come back).
+#[test]
+fn close_before_ack() {
+    let mut p = Pair::with_configs(cfg(|c| c.max_unacked_outbound = 8), quiet_config());
+    let ids: Vec<StreamId> = (0..8)
+        .map(|_| {
+            let id = p.conn(Client).open().unwrap();
+            p.conn(Client).close_write(id).unwrap();
+            id
+        })
+        .collect();
+    assert_eq!(p.conn(Client).open(), Err(OpenError::Blocked), "8 streams await their ACK");
+    p.drive();
+    assert!(has(&p.client.events, &Event::OpenUnblocked));
+    for &id in &ids {
+        assert!(has(&p.server.events, &Event::StreamOpened { id }));
+        assert!(has(&p.server.events, &Event::HalfClosed { id }));
+        p.conn(Server).close_write(id).unwrap();
+    }
+    p.drive();
+    for &id in &ids {
+        assert!(has(&p.client.events, &Event::HalfClosed { id }));
+        assert!(has(&p.client.events, &Event::StreamClosed { id }));
+        assert!(has(&p.server.events, &Event::StreamClosed { id }));
+    }
+    assert_eq!((p.client.conn.stream_count(), p.server.conn.stream_count()), (0, 0));
+    // A new stream opens and works.
+    let id = p.open_with(Client, b"after", true);
+    p.drive();
+    assert_eq!(received(&p, Server, id), b"after");
+    check(&p);
+}
+
+/// Resetting a stream before anything was transmitted: the peer never hears
+/// of it (its RST is for an unknown id and is discarded without an answer).
+#[test]
+fn reset_before_ack() {
+    let mut p = Pair::new();
+    let id = p.open_with(Client, b"never sent", false);
+    p.conn(Client).reset(id).unwrap();
+    p.drive();
+    assert!(p.server.events.is_empty(), "{:?}", p.server.events);
+    assert_eq!(p.server.conn.stats().frames_discarded, 1);
+    assert_eq!(p.server.conn.stats().frames_sent, 0, "no RST in answer");
+    assert_eq!(p.client.events, vec![Event::StreamClosed { id }]);
+    assert_eq!(p.client.conn.stats().data_sent, 0, "queued data is dropped by the reset");
+    check(&p);
+}
+
+/// Both sides open at once: ids do not collide, both streams work.
+#[test]
+fn simultaneous_open() {
+    let mut p = Pair::new();
+    let c = p.open_with(Client, b"from client", false);
+    let s = p.open_with(Server, b"from server", false);
+    assert_eq!((c, s), (StreamId(1), StreamId(2)));
+    p.drive();
+    assert_eq!(p.server.events[0], Event::StreamOpened { id: c });
+    assert_eq!(p.client.events[0], Event::StreamOpened { id: s });
+    assert_eq!(received(&p, Server, c), b"from client");
+    assert_eq!(received(&p, Client, s), b"from server");
+    assert!(p.client.conn.stream_info(c).unwrap().acknowledged);
+    assert!(p.server.conn.stream_info(s).unwrap().acknowledged);
+    for id in [c, s] {
+        p.conn(Client).close_write(id).unwrap();
+        p.conn(Server).close_write(id).unwrap();
+    }
+    p.drive();
+    assert_eq!((p.client.conn.stream_count(), p.server.conn.stream_count()), (0, 0));
+    check(&p);
+}
+
+/// TestSendData_Small: many tiny writes on several streams, both ways,
+/// interleaved; every byte arrives, in order, on the right stream.
+#[test]
+fn send_data_small() {
+    let mut p = Pair::new();
+    let ids: Vec<StreamId> = (0..4).map(|_| p.conn(Client).open().unwrap()).collect();
+    p.drive();
+    let mut want: BTreeMap<(Side, StreamId), Vec<u8>> = BTreeMap::new();
+    for round in 0..1000u32 {
+        for (k, &id) in ids.iter().enumerate() {
+            for side in [Client, Server] {
+                let msg = format!("{k}:{round};");
+                assert_eq!(p.conn(side).send(id, msg.as_bytes()).unwrap(), msg.len());
+                want.entry((side.other(), id)).or_default().extend_from_slice(msg.as_bytes());
+            }
+        }
+        if round % 10 == 0 {
+            p.drive();
+        }
+    }
+    for &id in &ids {
+        p.conn(Client).close_write(id).unwrap();
+        p.conn(Server).close_write(id).unwrap();
+    }
+    p.drive();
+    for ((side, id), bytes) in &want {
+        assert_same_bytes(received(&p, *side, *id), bytes, &format!("{side:?} stream {id}"));
+    }
+    assert_eq!((p.client.conn.stream_count(), p.server.conn.stream_count()), (0, 0));
+    check(&p);
+}
+
+/// TestSendData_Large: several streams carry megabytes both ways at once,
+/// over a delayed link with the input chunked like a TCP socket's.
+#[test]
+fn send_data_large() {
+    let mut p = Pair::new();
+    p.delay = ms(1);
+    p.client.chunk = 1460;
+    p.server.chunk = 1460;
+    let ids: Vec<StreamId> = (0..3).map(|_| p.conn(Client).open().unwrap()).collect();
+    p.advance(ms(2)); // the server learns of the streams before it writes
+                      // (sender, stream, data, bytes accepted so far)
+    let mut flows: Vec<(Side, StreamId, Vec<u8>, usize)> = Vec::new();
+    for (k, &id) in ids.iter().enumerate() {
+        flows.push((Client, id, pattern(3 << 20, k as u8), 0));
+        flows.push((Server, id, pattern((1 << 20) + 12345, 100 + k as u8), 0));
+    }
+    for _ in 0..100_000 {
+        let mut done = true;
+        for (side, id, data, off) in flows.iter_mut() {
+            if *off < data.len() {
+                *off += p.conn(*side).send(*id, &data[*off..]).unwrap();
+                done = false;
+            }
+        }
+        if done {
+            break;
+        }
+        p.advance(ms(1));
+    }
+    for (side, id, _, _) in &flows {
+        p.conn(*side).close_write(*id).unwrap();
+    }
+    p.advance(ms(100));
+    for (side, id, data, _) in &flows {
+        assert_same_bytes(received(&p, side.other(), *id), data, &format!("{side:?} → {id}"));
+    }
+    assert_eq!((p.client.conn.stream_count(), p.server.conn.stream_count()), (0, 0));
+    check(&p);
+}
+
+/// TestGoAway, both roles: after a graceful go-away existing streams finish
+/// both ways, new ones are refused with a typed error on both sides (and a
+/// SYN that crossed the Go Away gets RST), and the side that went away
+/// reports `Drained` once its last stream ends.
+fn go_away_from(side: Side) {
+    let peer = side.other();
+    let mut p = Pair::new();
+    let theirs = p.open_with(peer, b"theirs", false);
+    let mine = p.open_with(side, b"mine", false);
+    p.drive();
+
+    p.conn(side).go_away(GoAwayCode::Normal);
+    assert_eq!(p.conn(side).open(), Err(OpenError::GoingAway));
+    // The peer opens a stream before it hears of the go-away: the SYN
+    // crosses the Go Away frame on the wire.
+    let racing = p.open_with(peer, b"racing", false);
+    p.drive();
+    assert!(has(&p.end(peer).events, &Event::GoAwayReceived { code: GoAwayCode::Normal }));
+    assert_eq!(p.conn(peer).remote_go_away(), Some(GoAwayCode::Normal));
+    assert_eq!(p.conn(peer).open(), Err(OpenError::RemoteGoingAway));
+    assert_eq!(reset_of(&p.end(peer).events, racing), Some(ResetReason::Refused));
+    assert!(!has(&p.end(side).events, &Event::StreamOpened { id: racing }));
+    assert!(received(&p, side, racing).is_empty(), "data on a refused stream is discarded");
+    assert_eq!(p.conn(side).stats().streams_refused, 1);
+
+    // Existing streams go on, both ways.
+    for id in [theirs, mine] {
+        p.conn(side).send(id, b"+more").unwrap();
+        p.conn(peer).send(id, b"+more").unwrap();
+    }
+    p.drive();
+    assert_eq!(received(&p, side, theirs), b"theirs+more");
+    assert_eq!(received(&p, peer, mine), b"mine+more");
+    assert_eq!(received(&p, side, mine), b"+more");
+    assert_eq!(received(&p, peer, theirs), b"+more");
+    assert!(!p.conn(side).is_closed() && !p.conn(peer).is_closed());
+
+    // Finish one stream: still not drained.
+    p.conn(side).close_write(theirs).unwrap();
+    p.conn(peer).close_write(theirs).unwrap();
+    p.drive();
+    assert!(!p.conn(side).is_closed());
+    // Finish the last one: drained.
+    p.conn(side).close_write(mine).unwrap();
+    p.conn(peer).close_write(mine).unwrap();
+    p.drive();
+    let events = p.end(side).events.clone();
+    assert_eq!(events.last(), Some(&Event::ConnectionClosed { reason: CloseReason::Drained }));
+    assert!(has(&events, &Event::StreamClosed { id: mine }));
+    assert!(has(&events, &Event::StreamClosed { id: theirs }));
+    assert!(reset_of(&events, mine).is_none() && reset_of(&events, theirs).is_none());
+    assert!(!p.conn(side).has_pending_output());
+    // The peer's connection stays up until its transport ends.
+    assert!(!p.conn(peer).is_closed());
+    assert_eq!(p.conn(peer).stream_count(), 0);
+    p.conn(peer).handle_transport_closed();
+    p.drive();
+    assert_eq!(
+        p.end(peer).events.last(),
+        Some(&Event::ConnectionClosed { reason: CloseReason::TransportClosed })
+    );
+    check(&p);
+}
+
+#[test]
+fn go_away_from_server() {
+    go_away_from(Server);
+}
+
+#[test]
+fn go_away_from_client() {
+    go_away_from(Client);
+}
+
+/// Go away with no stream open drains at once, and the Go Away still goes out.
+#[test]
+fn go_away_idle_drains_at_once() {
+    let mut p = Pair::new();
+    p.conn(Server).go_away(GoAwayCode::Normal);
+    p.drive();
+    assert_eq!(p.server.events, vec![Event::ConnectionClosed { reason: CloseReason::Drained }]);
+    assert_eq!(p.client.events, vec![Event::GoAwayReceived { code: GoAwayCode::Normal }]);
+    check(&p);
+}
+
+/// The go-away drain deadline: a stream that never finishes does not hold
+/// the connection open forever.
+#[test]
+fn go_away_drain_timeout() {
+    let mut p = Pair::with_configs(quiet_config(), cfg(|c| c.go_away_timeout = Some(secs(5))));
+    let id = p.open_with(Client, b"x", false);
+    p.drive();
+    p.conn(Server).go_away(GoAwayCode::Normal);
+    p.advance(ms(4_999));
+    assert!(!p.server.conn.is_closed());
+    p.advance(ms(2));
+    assert_eq!(p.server.conn.close_reason(), Some(CloseReason::DrainTimeout));
+    assert_eq!(
+        reset_of(&p.server.events, id),
+        Some(ResetReason::ConnectionClosed(CloseReason::DrainTimeout))
+    );
+    check(&p);
+}
+
+/// An echo server: answers every stream the client half-closed with the
+/// bytes it received, then half-closes. Returns how many it answered.
+fn echo(p: &mut Pair, answered: &mut std::collections::HashSet<StreamId>) -> usize {
+    let ids: Vec<StreamId> = p
+        .server
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::HalfClosed { id } if !answered.contains(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    for &id in &ids {
+        let data = p.server.received.get(&id).cloned().unwrap_or_default();
+        assert_eq!(p.conn(Server).send(id, &data).unwrap(), data.len());
+        p.conn(Server).close_write(id).unwrap();
+        answered.insert(id);
+    }
+    ids.len()
+}
+
+/// TestManyStreams: 500 streams, each echoed; opens beyond the 256 un-ACKed
+/// limit report `Blocked` and `OpenUnblocked` follows.
+#[test]
+fn many_streams() {
+    let mut p = Pair::new();
+    let mut answered = std::collections::HashSet::new();
+    let mut sent: Vec<(StreamId, Vec<u8>)> = Vec::new();
+    let mut first_block = None;
+    while sent.len() < 500 {
+        match p.conn(Client).open() {
+            Ok(id) => {
+                let data = pattern(100 + 7 * sent.len(), sent.len() as u8);
+                assert_eq!(p.conn(Client).send(id, &data).unwrap(), data.len());
+                p.conn(Client).close_write(id).unwrap();
+                sent.push((id, data));
+            }
+            Err(OpenError::Blocked) => {
+                first_block.get_or_insert(sent.len());
+                p.drive();
+                assert!(has(&p.client.events, &Event::OpenUnblocked));
+                echo(&mut p, &mut answered);
+            }
+            Err(e) => panic!("open: {e:?}"),
+        }
+    }
+    assert_eq!(first_block, Some(256), "the 257th un-ACKed open is blocked");
+    for _ in 0..10 {
+        p.drive();
+        echo(&mut p, &mut answered);
+    }
+    assert_eq!(answered.len(), 500);
+    for (id, data) in &sent {
+        assert_eq!(received(&p, Server, *id), &data[..], "server side of {id}");
+        assert_eq!(received(&p, Client, *id), &data[..], "echo on {id}");
+    }
+    let closed = |e: &Event| matches!(e, Event::StreamClosed { .. });
+    assert_eq!(count(&p.client.events, closed), 500);
+    assert_eq!(count(&p.server.events, closed), 500);
+    assert_eq!((p.client.conn.stream_count(), p.server.conn.stream_count()), (0, 0));
+    check(&p);
+}
+
+/// TestManyStreams_PingPong: 100 streams, 50 rounds of "ping" answered by
+/// "pong" on each.
+#[test]
+fn many_streams_ping_pong() {
+    let mut p = Pair::new();
+    let ids: Vec<StreamId> = (0..100).map(|_| p.conn(Client).open().unwrap()).collect();
+    for round in 1..=50usize {
+        for &id in &ids {
+            p.conn(Client).send(id, b"ping").unwrap();
+        }
+        p.drive();
+        for &id in &ids {
+            assert_eq!(received(&p, Server, id).len(), 4 * round, "stream {id} round {round}");
+            assert!(received(&p, Server, id).ends_with(b"ping"));
+            p.conn(Server).send(id, b"pong").unwrap();
+        }
+        p.drive();
+        for &id in &ids {
+            assert_eq!(received(&p, Client, id).len(), 4 * round);
+        }
+    }
+    for &id in &ids {
+        assert_eq!(received(&p, Server, id), b"ping".repeat(50));
+        assert_eq!(received(&p, Client, id), b"pong".repeat(50));
+        p.conn(Client).close_write(id).unwrap();
+        p.conn(Server).close_write(id).unwrap();
+    }
+    p.drive();
+    assert_eq!((p.client.conn.stream_count(), p.server.conn.stream_count()), (0, 0));
+    check(&p);
+}
+
+/// TestHalfClose, each direction: after our FIN we cannot write but still
+/// read; the peer gets `HalfClosed` after all earlier data and may keep
+/// writing (more than a window, so credit must keep flowing after the FIN).
+fn half_close(closer: Side) {
+    let other = closer.other();
+    let mut p = Pair::new();
+    let id = p.open_with(Client, b"hello", false);
+    p.drive();
+    p.conn(closer).send(id, b" bye").unwrap();
+    p.conn(closer).close_write(id).unwrap();
+    assert_eq!(p.conn(closer).send(id, b"x"), Err(StreamError::WriteClosed));
+    p.drive();
+    let info = p.conn(closer).stream_info(id).unwrap();
+    assert_eq!((info.send_state, info.recv_state), (SendState::Finished, RecvState::Open));
+    let events = &p.end(other).events;
+    assert_eq!(count(events, |e| *e == Event::HalfClosed { id }), 1);
+    let half = events.iter().position(|e| *e == Event::HalfClosed { id }).unwrap();
+    assert!(!events[half..].iter().any(|e| matches!(e, Event::Data { .. })));
+
+    let more = pattern(600_000, 42);
+    p.send_all(other, id, &more);
+    assert_same_bytes(
+        &received(&p, closer, id)[received(&p, closer, id).len() - more.len()..],
+        &more,
+        "written after the peer's FIN",
+    );
+    p.conn(other).close_write(id).unwrap();
+    p.drive();
+    assert!(has(&p.end(closer).events, &Event::HalfClosed { id }));
+    for side in [Client, Server] {
+        assert!(has(&p.end(side).events, &Event::StreamClosed { id }));
+        assert!(reset_of(&p.end(side).events, id).is_none());
+    }
+    check(&p);
+}
+
+#[test]
+fn half_close_client_first() {
+    half_close(Client);
+}
+
+#[test]
+fn half_close_server_first() {
+    half_close(Server);
+}
+
+/// TestHalfCloseSessionShutdown: the writer writes a full window, half-closes
+/// and shuts its session down at once. The reader had not read anything yet;
+/// it still gets every byte, and the FIN, before the stream is reset by the
+/// end of the connection. Here the input and the transport's end reach the
+/// reader before it polls a single event.
+#[test]
+fn half_close_then_session_shutdown() {
+    let mut r = Raw::new(quiet_config(), quiet_config());
+    let data = pattern(DEFAULT_WINDOW as usize, 9);
+    let id = r.c.open().unwrap();
+    assert_eq!(r.c.send(id, &data).unwrap(), data.len());
+    r.c.close_write(id).unwrap();
+    let mut wire = Raw::wire(&mut r.c);
+    r.c.close();
+    wire.extend(Raw::wire(&mut r.c));
+    r.s.handle_input(r.now, &wire);
+    r.s.handle_transport_closed();
+    let events = Raw::events(&mut r.s);
+    check_event_rules(&events);
+    let mut got = Vec::new();
+    for e in &events {
+        if let Event::Data { data, .. } = e {
+            got.extend_from_slice(data);
+        }
+    }
+    assert_same_bytes(&got, &data, "reader");
+    let pos = |want: &dyn Fn(&Event) -> bool| events.iter().position(want).unwrap();
+    let last_data = events.iter().rposition(|e| matches!(e, Event::Data { .. })).unwrap();
+    let half = pos(&|e| *e == Event::HalfClosed { id });
+    let reset = pos(&|e| matches!(e, Event::StreamReset { .. }));
+    assert!(last_data < half && half < reset, "{events:?}");
+    assert_eq!(
+        events[reset],
+        Event::StreamReset {
+            id,
+            reason: ResetReason::ConnectionClosed(CloseReason::TransportClosed)
+        }
+    );
+    assert!(has(&events, &Event::GoAwayReceived { code: GoAwayCode::Normal }));
+    assert_eq!(
+        events.last(),
+        Some(&Event::ConnectionClosed { reason: CloseReason::TransportClosed })
+    );
+    r.s.check_invariants().unwrap();
+    r.c.check_invariants().unwrap();
+}
+
+/// The same when the connection ends through a peer Go Away with an error
+/// code arriving right behind the data: what was received is delivered first.
+#[test]
+fn data_then_error_go_away_still_delivers_the_data() {
+    let mut r = Raw::new(quiet_config(), quiet_config());
+    let data = pattern(100_000, 3);
+    let id = r.c.open().unwrap();
+    r.c.send(id, &data).unwrap();
+    let mut wire = Raw::wire(&mut r.c);
+    wire.extend_from_slice(&Header::go_away(2).encode());
+    r.s.handle_input(r.now, &wire);
+    let events = Raw::events(&mut r.s);
+    check_event_rules(&events);
+    let got: Vec<u8> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Data { data, .. } => Some(data.to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_same_bytes(&got, &data, "reader");
+    let reason = CloseReason::RemoteGoAway(GoAwayCode::InternalError);
+    assert_eq!(reset_of(&events, id), Some(ResetReason::ConnectionClosed(reason)));
+    assert_eq!(events.last(), Some(&Event::ConnectionClosed { reason }));
+}
+
+/// TestLargeWindow: with a 1 MiB initial window on both sides, the SYN and
+/// the ACK announce the additive delta, and the writer sends 1 MiB without
+/// any window update while the reader consumes nothing.
+#[test]
+fn large_initial_window() {
+    let big = 1u32 << 20;
+    let c = cfg(|c| {
+        c.initial_stream_window = big;
+        c.max_stream_window = big;
+    });
+    let mut p = Pair::with_configs(c.clone(), c);
+    p.server.auto_consume = false;
+    p.client.auto_consume = false;
+    let id = p.conn(Client).open().unwrap();
+    p.drive();
+    let info = p.client.conn.stream_info(id).unwrap();
+    assert!(info.acknowledged);
+    assert_eq!(info.send_credit, big, "the ACK announced 1 MiB");
+    assert_eq!(info.recv_window, big);
+    assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, big, "so did the SYN");
+
+    let data = pattern(big as usize, 4);
+    p.send_all(Client, id, &data);
+    assert_same_bytes(received(&p, Server, id), &data, "1 MiB");
+    assert_eq!(p.client.conn.stream_info(id).unwrap().send_credit, 0);
+    assert_eq!(p.client.conn.stream_info(id).unwrap().uncredited, u64::from(big));
+    assert_eq!(count(&p.client.events, |e| matches!(e, Event::CreditsReturned { .. })), 0);
+    assert_eq!(p.server.conn.stats().window_updates_sent, 1, "only the ACK");
+    check(&p);
+}
+
+/// Only one side configures the larger window: the delta is per direction.
+#[test]
+fn large_initial_window_one_side() {
+    let big = 1u32 << 20;
+    let c = cfg(|c| {
+        c.initial_stream_window = big;
+        c.max_stream_window = big;
+    });
+    let mut p = Pair::with_configs(c, quiet_config());
+    p.server.auto_consume = false;
+    p.client.auto_consume = false;
+    let id = p.conn(Client).open().unwrap();
+    p.drive();
+    assert_eq!(p.client.conn.stream_info(id).unwrap().send_credit, DEFAULT_WINDOW);
+    assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, big);
+    let data = pattern(big as usize, 5);
+    p.send_all(Server, id, &data);
+    assert_same_bytes(received(&p, Client, id), &data, "1 MiB to the large-window side");
+    check(&p);
+}
+
+/// TestBacklogExceeded: inbound streams beyond the server's `max_streams`
+/// are refused one by one with RST; the connection and the accepted
+/// streams carry on, and a freed slot is usable again.
+#[test]
+fn backlog_exceeded() {
+    let mut p = Pair::with_configs(quiet_config(), cfg(|c| c.max_streams = 4));
+    let ids: Vec<StreamId> = (0..6).map(|i| p.open_with(Client, &[i as u8; 10], false)).collect();
+    p.drive();
+    let (accepted, refused) = ids.split_at(4);
+    for &id in accepted {
+        assert!(has(&p.server.events, &Event::StreamOpened { id }));
+        assert!(reset_of(&p.client.events, id).is_none());
+    }
+    for &id in refused {
+        assert_eq!(reset_of(&p.client.events, id), Some(ResetReason::Refused));
+        assert!(!has(&p.server.events, &Event::StreamOpened { id }));
+        // The stream is closed and forgotten once its events were polled.
+        assert_eq!(p.conn(Client).send(id, b"x"), Err(StreamError::UnknownStream));
+    }
+    assert_eq!(p.server.conn.stats().streams_refused, 2);
+    assert!(!p.client.conn.is_closed() && !p.server.conn.is_closed());
+    for &id in accepted {
+        p.conn(Server).send(id, b"ok").unwrap();
+    }
+    p.drive();
+    for &id in accepted {
+        assert_eq!(received(&p, Client, id), b"ok");
+    }
+    // Free one slot; the next stream is accepted.
+    p.conn(Client).close_write(accepted[0]).unwrap();
+    p.conn(Server).close_write(accepted[0]).unwrap();
+    p.drive();
+    let next = p.open_with(Client, b"next", false);
+    p.drive();
+    assert!(has(&p.server.events, &Event::StreamOpened { id: next }));
+    assert_eq!(received(&p, Server, next), b"next");
+    check(&p);
+}
+
+/// TestKeepAlive: a ping every interval, each answered with a `Pong` event.
+#[test]
+fn keep_alive() {
+    let ka = cfg(|c| {
+        c.keep_alive_interval = Some(secs(1));
+        c.ping_timeout = secs(5);
+    });
+    let mut p = Pair::with_configs(ka.clone(), ka);
+    p.delay = ms(10);
+    p.advance(ms(10_500));
+    for side in [Client, Server] {
+        let pongs: Vec<Duration> = p
+            .end(side)
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Pong { rtt, .. } => Some(*rtt),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pongs, vec![ms(20); 10], "{side:?}");
+        assert_eq!(p.conn(side).stats().pings_sent, 10);
+        assert!(!p.conn(side).is_closed());
+    }
+    check(&p);
+}
+
+/// TestKeepAlive_Timeout: the peer stops reading; the first unanswered ping
+/// times out and the connection closes with `KeepAliveTimeout`, resetting
+/// its streams with that reason.
+#[test]
+fn keep_alive_timeout() {
+    let ka = cfg(|c| {
+        c.keep_alive_interval = Some(secs(1));
+        c.ping_timeout = secs(2);
+    });
+    let mut p = Pair::with_configs(ka, quiet_config());
+    let id = p.open_with(Client, b"x", false);
+    p.drive();
+    p.server.stalled = true;
+    // First ping at 1 s, unanswered by 3 s.
+    p.advance(ms(2_999));
+    assert!(!p.client.conn.is_closed());
+    p.advance(ms(2));
+    let reason = CloseReason::KeepAliveTimeout;
+    assert_eq!(p.client.conn.close_reason(), Some(reason));
+    assert_eq!(reset_of(&p.client.events, id), Some(ResetReason::ConnectionClosed(reason)));
+    assert_eq!(p.client.events.last(), Some(&Event::ConnectionClosed { reason }));
+    check(&p);
+}
+
+/// TestSession_PartialReadWindowUpdate: the writer fills the window; no
+/// window update comes back until the reader has consumed half of it, then
+/// exactly the consumed credit comes back, as a `CreditsReturned` event.
+#[test]
+fn partial_read_window_update() {
+    let w = DEFAULT_WINDOW;
+    let mut p = Pair::new();
+    p.client.auto_consume = false;
+    let id = p.conn(Client).open().unwrap();
+    p.drive();
+    assert_eq!(p.conn(Server).send(id, &pattern(w as usize, 1)).unwrap(), w as usize);
+    p.drive();
+    assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, 0);
+    assert_eq!(received(&p, Client, id).len(), w as usize);
+
+    let updates = p.client.conn.stats().window_updates_sent;
+    p.conn(Client).consume(id, w / 2 - 1).unwrap();
+    p.drive();
+    assert_eq!(p.client.conn.stats().window_updates_sent, updates, "one byte short of half");
+    assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, 0);
+    assert_eq!(count(&p.server.events, |e| matches!(e, Event::CreditsReturned { .. })), 0);
+
+    p.conn(Client).consume(id, 1).unwrap();
+    p.drive();
+    assert_eq!(p.client.conn.stats().window_updates_sent, updates + 1);
+    let credits: Vec<&Event> =
+        p.server.events.iter().filter(|e| matches!(e, Event::CreditsReturned { .. })).collect();
+    assert_eq!(credits, vec![&Event::CreditsReturned { id, amount: w / 2 }]);
+    let info = p.server.conn.stream_info(id).unwrap();
+    assert_eq!((info.send_credit, info.uncredited), (w / 2, u64::from(w / 2)));
+    check(&p);
+}
+
+/// TestOpenTimeout (hashicorp's StreamOpenTimeout): a stream whose ACK never
+/// comes is reset alone with `OpenTimeout`; the session and the other
+/// streams survive, and the peer, once it reads again, sees the stream
+/// opened and reset.
+#[test]
+fn open_timeout() {
+    let mut p = Pair::with_configs(cfg(|c| c.open_timeout = Some(secs(5))), quiet_config());
+    let healthy = p.open_with(Client, b"a", false);
+    p.drive();
+    assert!(p.client.conn.stream_info(healthy).unwrap().acknowledged);
+    p.server.stalled = true;
+    let late = p.open_with(Client, b"b", false);
+    p.advance(ms(4_999));
+    assert!(reset_of(&p.client.events, late).is_none());
+    p.advance(ms(2));
+    assert_eq!(reset_of(&p.client.events, late), Some(ResetReason::OpenTimeout));
+    assert!(reset_of(&p.client.events, healthy).is_none());
+    assert!(!p.client.conn.is_closed());
+
+    p.server.stalled = false;
+    p.drive();
+    assert!(has(&p.server.events, &Event::StreamOpened { id: late }));
+    assert_eq!(reset_of(&p.server.events, late), Some(ResetReason::Remote { code: 0 }));
+    // The server's late ACK for the reset stream is discarded, not answered.
+    assert_eq!(p.server.conn.stats().resets_received, 1);
+    assert_eq!(p.client.conn.stats().resets_sent, 1);
+    p.conn(Client).send(healthy, b"still").unwrap();
+    p.conn(Server).send(healthy, b"fine").unwrap();
+    p.drive();
+    assert_eq!(received(&p, Server, healthy), b"astill");
+    assert_eq!(received(&p, Client, healthy), b"fine");
+    check(&p);
+}
+
+/// Close (linger) timeout: we half-closed and stopped reading, the peer
+/// neither finishes nor consumes our data; after the linger timeout the
+/// stream is reset with `LingerTimeout`, not before. The peer keeps what was
+/// delivered to it.
+#[test]
+fn close_linger_timeout() {
+    let mut p = Pair::with_configs(cfg(|c| c.linger_timeout = Some(secs(10))), quiet_config());
+    p.server.auto_consume = false;
+    let data = pattern(1000, 1);
+    let id = p.open_with(Client, &data, false);
+    p.drive();
+    p.conn(Client).close_write(id).unwrap();
+    p.conn(Client).stop_reading(id).unwrap();
+    p.advance(ms(9_999));
+    let info = p.client.conn.stream_info(id).expect("lingering, not reset");
+    assert_eq!((info.send_state, info.recv_state), (SendState::Finished, RecvState::Stopped));
+    assert_eq!(info.uncredited, 1000);
+    p.advance(ms(2));
+    assert_eq!(reset_of(&p.client.events, id), Some(ResetReason::LingerTimeout));
+    assert_eq!(reset_of(&p.server.events, id), Some(ResetReason::Remote { code: 0 }));
+    assert_eq!(received(&p, Server, id), &data[..]);
+    assert!(!p.client.conn.is_closed() && !p.server.conn.is_closed());
+    check(&p);
+}
+
+/// Write stall: the reader never consumes; data queued with zero credit for
+/// longer than `send_stall_timeout` resets the writer's stream with
+/// `SendStall`.
+#[test]
+fn write_stall() {
+    let mut p = Pair::with_configs(cfg(|c| c.send_stall_timeout = Some(secs(5))), quiet_config());
+    p.server.auto_consume = false;
+    let id = p.conn(Client).open().unwrap();
+    let w = DEFAULT_WINDOW as usize;
+    assert_eq!(p.conn(Client).send(id, &pattern(w, 1)).unwrap(), w);
+    p.drive();
+    assert_eq!(p.client.conn.stream_info(id).unwrap().send_credit, 0);
+    // Nothing queued yet: zero credit alone is not a stall.
+    p.advance(secs(10));
+    assert!(reset_of(&p.client.events, id).is_none());
+    assert_eq!(p.conn(Client).send(id, b"one more").unwrap(), 8);
+    p.advance(ms(4_999));
+    assert!(reset_of(&p.client.events, id).is_none());
+    assert_eq!(p.client.conn.stream_info(id).unwrap().send_buffered, 8);
+    p.advance(ms(2));
+    assert_eq!(reset_of(&p.client.events, id), Some(ResetReason::SendStall));
+    assert_eq!(reset_of(&p.server.events, id), Some(ResetReason::Remote { code: 0 }));
+    assert_eq!(received(&p, Server, id).len(), w, "what was sent stays delivered");
+    assert_eq!(p.client.conn.send_buffered(), 0, "the queued bytes were released");
+    check(&p);
+}
+
+// ---------------------------------------------------------------------------
+// close semantics (DESIGN.md §5)
+
+/// hashicorp/yamux#133: the writer sends 10 messages; the reader reads 5,
+/// then half-closes and stops reading. The writer must learn promptly (a
+/// round trip, far below any linger timeout) and never stall on credit.
+#[test]
+fn issue_133_writer_fails_fast_when_reader_stops() {
+    const MSG: usize = 64 * 1024;
+    let linger = secs(60);
+    let delay = ms(10);
+    let mut p = Pair::with_configs(
+        cfg(|c| c.linger_timeout = Some(linger)),
+        cfg(|c| c.linger_timeout = Some(linger)),
+    );
+    p.delay = delay;
+    p.server.auto_consume = false;
+    let data = pattern(10 * MSG, 33);
+    let id = p.conn(Client).open().unwrap();
+    let mut off = 0;
+    let mut consumed = 0usize;
+    let mut stopped_at = None;
+    let mut write_error = None;
+    let mut stalled_since: Option<Duration> = None;
+    let mut longest_stall = Duration::ZERO;
+    let mut last_sent = 0;
+    while write_error.is_none() && p.elapsed() < secs(5) {
+        // The writer: keeps writing its 10 messages.
+        if off < data.len() {
+            match p.conn(Client).send(id, &data[off..]) {
+                Ok(n) => off += n,
+                Err(e) => write_error = Some((e, p.elapsed())),
+            }
+        }
+        // The reader: reads exactly 5 messages, then closes and stops.
+        let avail = received(&p, Server, id).len();
+        if stopped_at.is_none() {
+            let n = avail.min(5 * MSG) - consumed;
+            if n > 0 {
+                p.conn(Server).consume(id, n as u32).unwrap();
+                consumed += n;
+            }
+            if consumed == 5 * MSG {
+                p.conn(Server).close_write(id).unwrap();
+                p.conn(Server).stop_reading(id).unwrap();
+                stopped_at = Some(p.elapsed());
+            }
+        }
+        // Stall: data queued, zero credit, and nothing sent since the last
+        // sample (credit may come back and be used up within one step).
+        if let Some(info) = p.client.conn.stream_info(id) {
+            if info.send_buffered > 0 && info.send_credit == 0 && info.sent == last_sent {
+                let since = *stalled_since.get_or_insert(p.elapsed());
+                longest_stall = longest_stall.max(p.elapsed() - since);
+            } else {
+                stalled_since = None;
+            }
+            last_sent = info.sent;
+        }
+        if reset_of(&p.client.events, id).is_some() && write_error.is_none() {
+            let e = p.conn(Client).send(id, b"x").unwrap_err();
+            write_error = Some((e, p.elapsed()));
+        }
+        p.advance(ms(1));
+    }
+    let stopped_at = stopped_at.expect("the reader read 5 messages");
+    let (err, failed_at) = write_error.expect("the writer saw an error");
+    assert!(
+        matches!(
+            err,
+            StreamError::Reset(ResetReason::Remote { code: 0 }) | StreamError::UnknownStream
+        ),
+        "{err:?}"
+    );
+    assert_eq!(reset_of(&p.client.events, id), Some(ResetReason::Remote { code: 0 }));
+    // The reset arrives one one-way delay after the stop (plus the 1 ms
+    // granularity of this loop), far below the linger timeout.
+    assert!(failed_at - stopped_at <= 2 * delay + ms(2), "{failed_at:?} vs {stopped_at:?}");
+    assert!(failed_at < linger / 100);
+    // A stall lasts at most the round trip of a window update (the reader
+    // consumes as data arrives until it stops; then all credit comes back).
+    assert!(longest_stall <= 2 * delay + ms(2), "writer stalled for {longest_stall:?}");
+    // The reader got the 5 messages it read, intact.
+    assert_same_bytes(&received(&p, Server, id)[..5 * MSG], &data[..5 * MSG], "read part");
+    check(&p);
+}
+
+/// Stop reading while data we sent is still unread at the peer: no RST
+/// (hashicorp drops buffered data on RST), the peer's writer never stalls
+/// (its data is discarded and credited at once), our data is read in full,
+/// and the stream ends cleanly when the peer half-closes.
+#[test]
+fn stop_reading_with_our_data_unread_at_peer() {
+    let mut p = Pair::new();
+    p.client.auto_consume = false;
+    let id = p.open_with(Client, b"hello", false);
+    p.drive();
+    let reply = pattern(100_000, 8);
+    p.conn(Server).send(id, &reply).unwrap();
+    p.drive();
+    p.conn(Server).close_write(id).unwrap();
+    p.conn(Server).stop_reading(id).unwrap();
+    p.drive();
+    let info = p.server.conn.stream_info(id).expect("no RST while our data is unread");
+    assert_eq!((info.send_state, info.recv_state), (SendState::Finished, RecvState::Stopped));
+    assert!(reset_of(&p.client.events, id).is_none());
+
+    // The client keeps writing, four windows' worth: credit keeps coming back.
+    let flood = pattern(1 << 20, 9);
+    p.send_all(Client, id, &flood);
+    assert_eq!(received(&p, Server, id), b"hello", "nothing is delivered after the stop");
+    assert!(!has(&p.server.events, &Event::HalfClosed { id }));
+    assert!(p.client.conn.stream_info(id).unwrap().send_credit > 0);
+    assert!(reset_of(&p.client.events, id).is_none());
+
+    // Our data was never destroyed: the client reads all of it, then the FIN.
+    assert_same_bytes(received(&p, Client, id), &reply, "the stopped side's data");
+    assert!(has(&p.client.events, &Event::HalfClosed { id }));
+    p.conn(Client).consume(id, reply.len() as u32).unwrap();
+    p.conn(Client).close_write(id).unwrap();
+    p.drive();
+    for side in [Client, Server] {
+        assert!(has(&p.end(side).events, &Event::StreamClosed { id }), "{side:?}");
+        assert!(reset_of(&p.end(side).events, id).is_none(), "{side:?}");
+    }
+    check(&p);
+}
+
+/// Stop reading on a stream whose write half is still open: incoming data
+/// is discarded and credited, nothing is reset, and we can keep writing.
+#[test]
+fn stop_reading_keeps_the_write_half() {
+    let mut p = Pair::new();
+    let id = p.open_with(Client, b"a", false);
+    p.drive();
+    p.conn(Server).stop_reading(id).unwrap();
+    p.send_all(Client, id, &pattern(700_000, 1));
+    assert_eq!(received(&p, Server, id), b"a");
+    p.send_all(Server, id, b"still writing");
+    assert_eq!(received(&p, Client, id), b"still writing");
+    assert!(reset_of(&p.client.events, id).is_none());
+    assert_eq!(p.server.conn.stream_info(id).unwrap().recv_state, RecvState::Stopped);
+    check(&p);
+}
+
+/// Reset, each way: the peer gets `StreamReset { Remote }`, the resetter no
+/// reset event (it asked for it); both get `StreamClosed`; commands on the
+/// reset stream fail with the reason until the stream is forgotten.
+fn reset_from(resetter: Side) {
+    let mut r = Raw::new(quiet_config(), quiet_config());
+    let id = r.c.open().unwrap();
+    r.c.send(id, b"data").unwrap();
+    r.c_to_s();
+    r.s.send(id, b"back").unwrap();
+    r.s_to_c();
+    assert!(Raw::events(&mut r.c).contains(&Event::Data { id, data: "back".into() }));
+    assert!(Raw::events(&mut r.s).contains(&Event::Data { id, data: "data".into() }));
+
+    let (me, peer) = match resetter {
+        Client => (&mut r.c, &mut r.s),
+        Server => (&mut r.s, &mut r.c),
+    };
+    me.send(id, b"queued, dropped").unwrap();
+    me.reset(id).unwrap();
+    assert_eq!(me.send(id, b"x"), Err(StreamError::Reset(ResetReason::Local)));
+    assert_eq!(me.close_write(id), Err(StreamError::Reset(ResetReason::Local)));
+    assert_eq!(me.reset(id), Ok(()), "reset is idempotent");
+    let wire = Raw::wire(me);
+    assert_eq!(wire.len(), 12, "only the RST goes out: queued data is dropped");
+    peer.handle_input(r.now, &wire);
+    let remote = ResetReason::Remote { code: 0 };
+    assert_eq!(peer.send(id, b"x"), Err(StreamError::Reset(remote)));
+    assert_eq!(Raw::events(me), vec![Event::StreamClosed { id }]);
+    assert_eq!(
+        Raw::events(peer),
+        vec![Event::StreamReset { id, reason: remote }, Event::StreamClosed { id }]
+    );
+    // Forgotten once its last event was polled.
+    assert_eq!(peer.send(id, b"x"), Err(StreamError::UnknownStream));
+    assert_eq!(me.send(id, b"x"), Err(StreamError::UnknownStream));
+    assert!(Raw::wire(peer).is_empty(), "a RST is never answered");
+    r.c.check_invariants().unwrap();
+    r.s.check_invariants().unwrap();
+}
+
+#[test]
+fn reset_from_client() {
+    reset_from(Client);
+}
+
+#[test]
+fn reset_from_server() {
+    reset_from(Server);
+}
+
+/// Both sides reset at once: the crossing RSTs are discarded, nobody hears
+/// of a reset it did not make, each stream closes exactly once.
+#[test]
+fn reset_crossing() {
+    let mut p = Pair::new();
+    let id = p.open_with(Client, b"x", false);
+    p.drive();
+    p.conn(Client).reset(id).unwrap();
+    p.conn(Server).reset(id).unwrap();
+    p.drive();
+    for side in [Client, Server] {
+        assert!(reset_of(&p.end(side).events, id).is_none(), "{side:?}");
+        assert_eq!(count(&p.end(side).events, |e| *e == Event::StreamClosed { id }), 1);
+    }
+    check(&p);
+}
+
+/// Data and a RST in the same input: the data is still delivered, then the
+/// reset; a go-yamux style error code in the RST's length is reported.
+#[test]
+fn data_then_rst_delivers_data_and_reports_the_code() {
+    let mut p = Pair::new();
+    let id = p.open_with(Client, b"", false);
+    p.drive();
+    p.server.stalled = true;
+    p.conn(Server).send(id, b"last words").unwrap();
+    p.drive();
+    p.server.stalled = false;
+    p.inject_frame(Client, window_update(id.0, Flags::RST, 42), &[]);
+    p.drive();
+    assert_eq!(received(&p, Client, id), b"last words");
+    assert_eq!(reset_of(&p.client.events, id), Some(ResetReason::Remote { code: 42 }));
+    check(&p);
+}
+
+/// A connection closed by the application: live streams are reset with
+/// `ConnectionClosed(LocalClose)`, the peer gets a Go Away (normal), and the
+/// closing side's last event is `ConnectionClosed`.
+#[test]
+fn local_close_resets_streams_and_sends_go_away() {
+    let mut p = Pair::new();
+    let id = p.open_with(Client, b"x", false);
+    p.drive();
+    p.conn(Client).close();
+    assert_eq!(p.conn(Client).open(), Err(OpenError::Closed));
+    p.drive();
+    let reason = CloseReason::LocalClose;
+    assert_eq!(reset_of(&p.client.events, id), Some(ResetReason::ConnectionClosed(reason)));
+    assert_eq!(p.client.events.last(), Some(&Event::ConnectionClosed { reason }));
+    assert!(has(&p.server.events, &Event::GoAwayReceived { code: GoAwayCode::Normal }));
+    assert!(!p.client.conn.has_pending_output());
+    check(&p);
+}
+
+// ---------------------------------------------------------------------------
+// input chunking
+
+/// One scripted exchange touching every kind of frame; returns both sides'
+/// events.
+fn scripted_exchange(chunk: usize) -> (Vec<Event>, Vec<Event>) {
+    let mut p = Pair::new();
+    p.client.chunk = chunk;
+    p.server.chunk = chunk;
+    p.delay = ms(3);
+    let a = p.open_with(Client, b"small", false);
+    let b = p.open_with(Client, &pattern(200_000, 1), true);
+    let c = p.open_with(Server, &pattern(70_000, 2), false);
+    p.conn(Client).ping().unwrap();
+    p.advance(ms(20));
+    p.conn(Server).send(a, &pattern(1000, 3)).unwrap();
+    p.conn(Server).close_write(a).unwrap();
+    p.conn(Client).reset(c).unwrap();
+    p.advance(ms(20));
+    p.conn(Server).close_write(b).unwrap();
+    p.conn(Client).close_write(a).unwrap();
+    p.advance(ms(20));
+    p.conn(Server).go_away(GoAwayCode::Normal);
+    p.advance(ms(20));
+    check(&p);
+    (p.client.events, p.server.events)
+}
+
+/// Input chunked one byte at a time (or any size) gives the same events as
+/// whole input.
+#[test]
+fn chunking_gives_the_same_events() {
+    let whole = scripted_exchange(0);
+    // The script exercises data, FIN, RST, ping and go-away on both sides.
+    assert!(whole.0.iter().any(|e| matches!(e, Event::Pong { .. })));
+    assert!(whole.1.iter().any(|e| matches!(e, Event::StreamReset { .. })));
+    assert!(whole.1.iter().any(|e| matches!(e, Event::ConnectionClosed { .. })));
+    assert!(whole.0.iter().any(|e| matches!(e, Event::GoAwayReceived { .. })));
+    for chunk in [1, 2, 5, 11, 12, 13, 4096] {
+        let got = scripted_exchange(chunk);
+        assert!(got.0 == whole.0, "client events differ with chunk {chunk}");
+        assert!(got.1 == whole.1, "server events differ with chunk {chunk}");
+    }
+}
