@@ -1,1 +1,115 @@
-//! Async adapters over [`Connection`](crate::Connection), behind features.
+//! Async adapters over [`Connection`](crate::Connection), behind features:
+//! [`tokio`] (feature `tokio`) and [`futures`] (feature `futures-io`, for
+//! smol, async-std and other executors). The core stays runtime-free; these
+//! modules are the only place the crate touches async I/O.
+//!
+//! # Shape
+//!
+//! A session is two things:
+//!
+//! * a [`Session`] handle (cheap to clone) to open and accept [`Stream`]s,
+//!   ping, go away and close; streams implement `AsyncRead` + `AsyncWrite`
+//!   and can be split into owned [`ReadHalf`] and [`WriteHalf`];
+//! * a **driver**, one future per session, which owns the transport: it
+//!   reads into [`Connection::handle_input`](crate::Connection::handle_input),
+//!   writes what [`poll_transmit`](crate::Connection::poll_transmit) gives
+//!   (vectored, large bodies by reference, when the transport supports it;
+//!   coalesced into one buffer otherwise), sleeps until
+//!   [`poll_timeout`](crate::Connection::poll_timeout), and routes events to
+//!   the handles. [`tokio::spawn`] spawns it; [`tokio::new`] and
+//!   [`futures::new`] hand it to the caller.
+//!
+//! Handles and driver share one `Mutex` around the `Connection` and a little
+//! per-stream state (received chunks not yet read, the reader's and the
+//! writer's wakers, end-of-stream and reset reasons) plus the accept queue.
+//! The lock is held only for bookkeeping and calls into the non-blocking
+//! `Connection`, never across an `.await` or a transport read or write (the
+//! lesson of Go's x/net/http2): a stalled transport or a slow stream never
+//! blocks another task's `open`, `accept`, read or write. Wakers are
+//! collected under the lock and woken after it is released.
+//!
+//! # Wake-ups
+//!
+//! Every wait registers its waker under the lock in which it observed the
+//! condition it waits on, and every change of that condition happens under
+//! the same lock and wakes it, so no wake-up is lost:
+//!
+//! * a reader waits for `Data`, `HalfClosed`, `StreamReset` or the end of
+//!   the connection; a writer for `Writable` (which the connection owes
+//!   whenever `send` fell short), a reset, or, when flushing, for the driver
+//!   to have flushed past the stream's last frame. Reader and writer have
+//!   separate wakers, so one task reading and another writing the same
+//!   stream never steal each other's wake-up (the `yamux` crate once
+//!   deadlocked exactly there); a reset or the end of the connection wakes
+//!   both.
+//! * `open` waits on [`OpenError::Blocked`](crate::OpenError::Blocked) for
+//!   `OpenUnblocked`; `accept` for `StreamOpened`; `ping` for its `Pong`.
+//! * The driver is woken by its transport, its one timer, and by commands
+//!   (coalesced: one pending wake-up suffices). Nothing polls in a loop; the
+//!   driver yields after a bounded number of iterations when the transport
+//!   is always ready.
+//!
+//! There is no task and no timer per stream: idle streams cost only their
+//! entry in two maps.
+//!
+//! # Backpressure and memory
+//!
+//! Received data waits in the stream's handle until the application reads
+//! it, and only reading releases credit to the peer, so a stream nobody
+//! reads stops its peer's writer after the receive window (256 KiB by
+//! default), whatever the peer is. Writing queues at most
+//! [`Config::max_send_buffer`](crate::Config::max_send_buffer) bytes per
+//! stream in the connection beyond what the peer's credit lets out; then the
+//! write waits. The driver takes at most 256 KiB of frames from the
+//! connection ahead of the transport. Every other queue (accept queue,
+//! pings) is bounded by the connection's limits.
+//!
+//! # Drop semantics
+//!
+//! * Dropping a [`Stream`] is like closing a TCP socket, but never destroys
+//!   data: its write half is half-closed (what was written is still
+//!   delivered, then FIN) and its read half stops reading
+//!   ([`Connection::stop_reading`](crate::Connection::stop_reading)): data
+//!   still arriving is discarded with its credit returned at once, so the
+//!   peer's writer never stalls, and the stream is reset only once nothing we
+//!   sent can still be unread at the peer. Dropping a [`WriteHalf`] only
+//!   half-closes; dropping a [`ReadHalf`] only stops reading. To abort, call
+//!   `reset` explicitly.
+//! * Dropping the last [`Session`] clone sends Go Away (normal): no new
+//!   streams, existing ones finish, then the driver ends. Streams not yet
+//!   accepted are released as if dropped.
+//! * Dropping the driver ends the session at once
+//!   ([`CloseReason::TransportClosed`](crate::CloseReason::TransportClosed));
+//!   every waiting handle is woken with an error.
+//!
+//! # Errors
+//!
+//! Errors are `std::io::Error`s whose kind is derived from a typed reason,
+//! and whose inner error is that reason ([`StreamError`](crate::StreamError),
+//! [`OpenError`](crate::OpenError), [`CloseReason`](crate::CloseReason),
+//! [`PingError`](crate::PingError)). The kinds are listed in [`error`];
+//! [`reset_reason`], [`close_reason`] and friends extract the reason:
+//!
+//! ```
+//! # use yamux_proto::{ResetReason, StreamError};
+//! # let err = std::io::Error::new(
+//! #     std::io::ErrorKind::ConnectionReset,
+//! #     StreamError::Reset(ResetReason::Remote { code: 0 }),
+//! # );
+//! // `err` came from reading a stream the peer reset:
+//! assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+//! assert_eq!(
+//!     yamux_proto::adapter::reset_reason(&err),
+//!     Some(ResetReason::Remote { code: 0 })
+//! );
+//! ```
+
+pub mod error;
+#[cfg(feature = "futures-io")]
+pub mod futures;
+mod session;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+pub use error::{close_reason, open_error, ping_error, reset_reason, stream_error};
+pub use session::{ReadHalf, Session, Stream, WriteHalf};

@@ -1,0 +1,231 @@
+//! The futures-io adapter (feature `futures-io`): a yamux [`Session`] over
+//! any `futures_io::AsyncRead + AsyncWrite` transport, for smol, async-std
+//! and other executors; [`Stream`]s implement the same traits.
+//!
+//! # Timers without a runtime
+//!
+//! futures-io has no clock, so [`new`] takes a `sleep` function: given a
+//! `Duration`, it returns a future that completes after it (its output is
+//! ignored). `smol::Timer::after` and `async_io::Timer::after` fit as they
+//! are; `async_std::task::sleep` too. The driver keeps one such sleep at a
+//! time, for the connection's earliest deadline (keep-alive, ping, open,
+//! linger and go-away timeouts), and measures time with
+//! `std::time::Instant::now()`. Passing `|_| std::future::pending::<()>()`
+//! disables timers: keep-alive pings and every timeout then never fire.
+//!
+//! This keeps the crate free of any runtime or timer dependency: the driver
+//! is a plain future the caller spawns on whatever executor it uses.
+//!
+//! ```
+//! use futures::io::{AsyncReadExt, AsyncWriteExt};
+//! use yamux_proto::adapter::futures as yf;
+//! use yamux_proto::{Config, Role};
+//!
+//! smol::block_on(async {
+//!     let listener = smol::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     let addr = listener.local_addr()?;
+//!     let accepted = smol::spawn(async move { listener.accept().await });
+//!     let tcp = smol::net::TcpStream::connect(addr).await?;
+//!     let (server_tcp, _) = accepted.await?;
+//!
+//!     let (client, driver) = yf::new(tcp, Config::default(), Role::Client, smol::Timer::after)
+//!         .unwrap();
+//!     smol::spawn(driver).detach();
+//!     let (server, driver) =
+//!         yf::new(server_tcp, Config::default(), Role::Server, smol::Timer::after).unwrap();
+//!     smol::spawn(driver).detach();
+//!
+//!     let mut out = client.open().await?;
+//!     out.write_all(b"ping").await?;
+//!     out.close().await?; // half-close
+//!     let mut inbound = server.accept().await?;
+//!     let mut got = Vec::new();
+//!     inbound.read_to_end(&mut got).await?;
+//!     assert_eq!(got, b"ping");
+//!     Ok::<(), std::io::Error>(())
+//! })
+//! .unwrap();
+//! ```
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_io::{AsyncRead, AsyncWrite};
+
+use super::session::{self, Clock, Shared, Transport};
+pub use super::session::{ReadHalf, Session, Stream, WriteHalf};
+use crate::{CloseReason, Config, ConfigError, Connection, Role};
+
+/// Starts a session over `io`. Returns the session handle and the
+/// [`Driver`], a future the caller must spawn (or otherwise poll) for
+/// anything to happen. `sleep` is the timer (see the module docs).
+pub fn new<T, S, F>(
+    io: T,
+    config: Config,
+    role: Role,
+    sleep: S,
+) -> Result<(Session, Driver<T, S, F>), ConfigError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    S: FnMut(Duration) -> F,
+    F: Future,
+{
+    let conn = Connection::new(config, role, Instant::now())?;
+    let shared = Arc::new(Mutex::new(Shared::new(conn, Instant::now)));
+    let clock = SleepClock { sleep: Box::new(sleep), current: None };
+    let driver = session::Driver::new(shared.clone(), Io(io), clock);
+    Ok((Session::from_shared(shared), Driver { inner: driver }))
+}
+
+/// The future that runs a session: owns the transport, reads and writes it,
+/// fires the timers, wakes the handles. Resolves to the reason the session
+/// ended, after the transport was flushed and closed. Dropping it ends the
+/// session ([`CloseReason::TransportClosed`]): every handle then fails
+/// instead of waiting. It is `Send` when `T`, `S` and `F` are.
+pub struct Driver<T, S, F> {
+    inner: session::Driver<Io<T>, SleepClock<S, F>>,
+}
+
+impl<T, S, F> Future for Driver<T, S, F>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    S: FnMut(Duration) -> F,
+    F: Future,
+{
+    type Output = CloseReason;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        self.get_mut().inner.poll_drive(cx)
+    }
+}
+
+impl<T, S, F> std::fmt::Debug for Driver<T, S, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+struct Io<T>(T);
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Transport for Io<T> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match bufs {
+            [one] => Pin::new(&mut self.0).poll_write(cx, one),
+            _ => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    /// futures-io cannot tell whether a transport writes vectors natively,
+    /// so frames are coalesced into one buffer (one copy, few writes).
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
+
+/// The caller's sleep function, one sleep at a time, made again when the
+/// deadline moves. `S` is boxed so the driver is `Unpin` whatever it is.
+struct SleepClock<S, F> {
+    sleep: Box<S>,
+    current: Option<(Instant, Pin<Box<F>>)>,
+}
+
+impl<S: FnMut(Duration) -> F, F: Future> Clock for SleepClock<S, F> {
+    fn poll_until(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        // A sleep that completes early is made again for the remainder; a
+        // bounded number of times, so a broken sleep function cannot spin.
+        for _ in 0..3 {
+            let now = Instant::now();
+            if deadline <= now {
+                self.current = None;
+                return Poll::Ready(());
+            }
+            if !matches!(&self.current, Some((d, _)) if *d == deadline) {
+                self.current = Some((deadline, Box::pin((self.sleep)(deadline - now))));
+            }
+            let Some((_, fut)) = self.current.as_mut() else { return Poll::Ready(()) };
+            if fut.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.current = None;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut off = 0;
+        let max = buf.len();
+        self.get_mut().poll_read_with(cx, max, &mut |b| {
+            buf[off..off + b.len()].copy_from_slice(b);
+            off += b.len();
+        })
+    }
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut off = 0;
+        let max = buf.len();
+        self.get_mut().poll_read_with(cx, max, &mut |b| {
+            buf[off..off + b.len()].copy_from_slice(b);
+            off += b.len();
+        })
+    }
+}
+
+macro_rules! impl_write {
+    ($t:ty) => {
+        impl AsyncWrite for $t {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().poll_write_buf(cx, buf)
+            }
+
+            /// Waits until everything written was handed to the transport.
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.get_mut().poll_flush_stream(cx)
+            }
+
+            /// Half-close: FIN after the data written, then waits for it to
+            /// reach the transport. Reading goes on.
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.get_mut().poll_shutdown_stream(cx)
+            }
+        }
+    };
+}
+
+impl_write!(Stream);
+impl_write!(WriteHalf);

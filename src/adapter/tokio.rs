@@ -1,0 +1,218 @@
+//! The tokio adapter (feature `tokio`): a yamux [`Session`] over any tokio
+//! `AsyncRead + AsyncWrite` transport (TCP, TLS, `tokio::io::duplex`),
+//! whose [`Stream`]s implement tokio's `AsyncRead` and `AsyncWrite`.
+//!
+//! Timers (keep-alive pings, ping, open, linger and go-away timeouts) run on
+//! tokio's clock, so `tokio::time::pause` applies to them; the runtime needs
+//! its time driver (`enable_time`, on by default with `#[tokio::main]`).
+//!
+//! ```
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use yamux_proto::adapter::tokio;
+//! use yamux_proto::{Config, Role};
+//!
+//! # #[::tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let (a, b) = ::tokio::io::duplex(64 * 1024);
+//! let client = tokio::spawn(a, Config::default(), Role::Client).unwrap();
+//! let server = tokio::spawn(b, Config::default(), Role::Server).unwrap();
+//!
+//! // Server: echo every stream.
+//! ::tokio::spawn(async move {
+//!     while let Ok(stream) = server.accept().await {
+//!         ::tokio::spawn(async move {
+//!             let (mut r, mut w) = stream.into_split();
+//!             ::tokio::io::copy(&mut r, &mut w).await?;
+//!             w.shutdown().await // half-close after the peer's half-close
+//!         });
+//!     }
+//! });
+//!
+//! let mut stream = client.open().await?;
+//! stream.write_all(b"hello").await?;
+//! stream.shutdown().await?; // FIN: the echo ends after our data
+//! let mut echo = Vec::new();
+//! stream.read_to_end(&mut echo).await?;
+//! assert_eq!(echo, b"hello");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::session::{self, Clock, Shared, Transport};
+pub use super::session::{ReadHalf, Session, Stream, WriteHalf};
+use crate::{CloseReason, Config, ConfigError, Connection, Role};
+
+/// Starts a session over `io` and spawns its driver on the current tokio
+/// runtime (panics outside one, like `tokio::spawn`). The driver ends when
+/// the session has ended and `io` is shut down.
+pub fn spawn<T>(io: T, config: Config, role: Role) -> Result<Session, ConfigError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (session, driver) = new(io, config, role)?;
+    tokio::spawn(driver);
+    Ok(session)
+}
+
+/// Starts a session over `io` and returns its [`Driver`] for the caller to
+/// run (spawn it, or poll it beside other work, e.g. on a `LocalSet`).
+/// Nothing happens on the session while the driver is not polled.
+pub fn new<T>(io: T, config: Config, role: Role) -> Result<(Session, Driver<T>), ConfigError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let conn = Connection::new(config, role, now())?;
+    let shared = Arc::new(Mutex::new(Shared::new(conn, now)));
+    let driver = session::Driver::new(shared.clone(), Io(io), TokioClock { sleep: None });
+    Ok((Session::from_shared(shared), Driver { inner: driver }))
+}
+
+/// The future that runs a session: owns the transport, reads and writes it,
+/// fires the timers, wakes the handles. Resolves to the reason the session
+/// ended, after the transport was flushed and shut down. Dropping it ends
+/// the session ([`CloseReason::TransportClosed`]): every handle then fails
+/// instead of waiting.
+pub struct Driver<T> {
+    inner: session::Driver<Io<T>, TokioClock>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
+    type Output = CloseReason;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        self.get_mut().inner.poll_drive(cx)
+    }
+}
+
+impl<T> std::fmt::Debug for Driver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+/// Tokio's clock as a std `Instant` (paused time included).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+struct Io<T>(T);
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Transport for Io<T> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        match Pin::new(&mut self.0).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match bufs {
+            [one] => Pin::new(&mut self.0).poll_write(cx, one),
+            _ => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// One tokio `Sleep` per session, re-armed when the deadline moves.
+struct TokioClock {
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Clock for TokioClock {
+    fn poll_until(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        let target = tokio::time::Instant::from_std(deadline);
+        let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(target)));
+        if sleep.deadline() != target {
+            sleep.as_mut().reset(target);
+        }
+        // Tokio rounds deadlines up to its tick, so a fired sleep means the
+        // deadline passed; the re-check only guards against a clock that
+        // disagrees, without spinning.
+        for _ in 0..2 {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if tokio::time::Instant::now() >= target {
+                return Poll::Ready(());
+            }
+            sleep.as_mut().reset(target);
+        }
+        Poll::Ready(())
+    }
+}
+
+macro_rules! impl_read {
+    ($t:ty) => {
+        impl AsyncRead for $t {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let max = buf.remaining();
+                match self.get_mut().poll_read_with(cx, max, &mut |b| buf.put_slice(b)) {
+                    Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    };
+}
+
+macro_rules! impl_write {
+    ($t:ty) => {
+        impl AsyncWrite for $t {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().poll_write_buf(cx, buf)
+            }
+
+            /// Waits until everything written was handed to the transport.
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.get_mut().poll_flush_stream(cx)
+            }
+
+            /// Half-close: FIN after the data written, then waits for it to
+            /// reach the transport. Reading goes on.
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.get_mut().poll_shutdown_stream(cx)
+            }
+        }
+    };
+}
+
+impl_read!(Stream);
+impl_read!(ReadHalf);
+impl_write!(Stream);
+impl_write!(WriteHalf);
