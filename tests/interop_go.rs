@@ -48,14 +48,8 @@ macro_rules! both_setups {
 
 /// After the scenario: waits for the Go peer to close the session (it does
 /// when its scenario ends), then closes ours and collects Go's output.
-fn wait_for_go_close(drv: &mut Driver, go: GoPeer, book: Option<&mut Book>) -> GoOutput {
-    let mut book = book;
-    drv.run("the Go peer to close the session", Duration::from_secs(10), |drv, ev| {
-        if let (Some(ev), Some(b)) = (ev.as_ref(), book.as_deref_mut()) {
-            b.on_event(drv, ev);
-        }
-        drv.eof
-    });
+fn wait_for_go_close(drv: &mut Driver, go: GoPeer, book: &mut Book) -> GoOutput {
+    book.run(drv, "the Go peer to close the session", Duration::from_secs(10), |drv, _, _| drv.eof);
     drv.finish(|_, _| {});
     let out = go.wait(Duration::from_secs(10));
     assert!(
@@ -64,6 +58,18 @@ fn wait_for_go_close(drv: &mut Driver, go: GoPeer, book: Option<&mut Book>) -> G
         out.dump()
     );
     out
+}
+
+/// After our connection ended `Drained`: leaves the TCP connection open
+/// until Go closes it. Closing first would cost data: hashicorp's
+/// `Stream.Read` returns "session shutdown" instead of the bytes it still
+/// buffers when the window update it wants to send cannot go out (see
+/// docs/interop.md), so a drained transport must linger for the peer.
+fn close_after_drained(drv: &mut Driver, go: GoPeer) -> GoOutput {
+    assert_eq!(drv.closed, Some(CloseReason::Drained));
+    drv.run("the Go peer to close after our drain", Duration::from_secs(10), |drv, _| drv.eof);
+    drv.finish(|_, _| {});
+    go.wait(Duration::from_secs(10))
 }
 
 /// Closes our session (Go Away, TCP shutdown) and collects Go's output.
@@ -127,14 +133,10 @@ fn we_open_many_echo_streams(setup: Setup) {
         let n = rng.range(1, 700_000) as u64;
         book.open(&mut drv, n, true);
     }
-    drv.run("every echoed stream to close", Duration::from_secs(20), |drv, ev| {
-        if let Some(ev) = ev {
-            book.on_event(drv, &ev);
-        }
-        book.pump(drv);
-        book.all_closed()
+    book.run(&mut drv, "every echoed stream to close", Duration::from_secs(20), |_, b, _| {
+        b.all_closed()
     });
-    let out = wait_for_go_close(&mut drv, go, Some(&mut book));
+    let out = wait_for_go_close(&mut drv, go, &mut book);
 
     for (id, r) in &book.streams {
         assert!(r.reset.is_none(), "stream {id} reset: {:?}", r.reset);
@@ -198,3 +200,782 @@ fn we_open_many_echo_streams(setup: Setup) {
     );
 }
 both_setups!(we_open_many_echo_streams);
+
+/// Go's `open-echo` opens 8 streams and writes random-size chunks of
+/// pattern; we echo every byte and half-close after Go's FIN; Go verifies.
+fn go_opens_many_echo_streams(setup: Setup) {
+    const STREAMS: usize = 8;
+    const BYTES: u64 = 400_000;
+    let (go, sock) = GoPeer::start(
+        setup,
+        "open-echo",
+        &["-streams", &STREAMS.to_string(), "-bytes", &BYTES.to_string(), "-seed", "9"],
+    );
+    let mut drv = Driver::new("go open-echo", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(3);
+    book.echo = true;
+    book.check_pattern = true;
+    book.run(
+        &mut drv,
+        "8 streams from Go echoed and closed",
+        Duration::from_secs(20),
+        |_, b, _| b.len() == STREAMS && b.all_closed(),
+    );
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    assert!(out.ok(), "{}", out.dump());
+    let lines = out.streams_with("bytes_recv");
+    assert_eq!(lines.len(), STREAMS, "{}", out.dump());
+    for l in lines {
+        assert!(l.flag("ok") && l.flag("recv_pattern"), "{}", l.raw);
+        assert_eq!(l.int("bytes_recv") as u64, BYTES, "{}", l.raw);
+        let r = &book.streams[&StreamId(l.int("stream") as u32)];
+        assert_eq!(r.recv, BYTES);
+        assert_eq!(r.mismatch_at, None, "Go's pattern arrived altered");
+        assert_eq!(l.get("recv_fnv"), r.sent_fnv.hex());
+    }
+    // Hashicorp opens with SYN on a zero-length Window Update (OpenStream
+    // sends it at once, before any data); we ACK on our first frame.
+    for id in book.streams.keys() {
+        let syn = drv.wire_in.first(*id).unwrap();
+        assert!(
+            syn.is_window_update() && syn.has(Flags::SYN) && syn.header.length == 0,
+            "hashicorp SYN: {}",
+            driver::describe(syn)
+        );
+        assert!(drv.wire_out.first(*id).unwrap().has(Flags::ACK));
+        assert_eq!(drv.wire_in.stream(*id).filter(|f| f.has(Flags::SYN)).count(), 1);
+    }
+    assert_hashicorp_fin_and_ack(&drv);
+    assert_wire_sane(&drv);
+    eprintln!("observed: go max data frame {} B", drv.wire_in.max_data_frame());
+}
+both_setups!(go_opens_many_echo_streams);
+
+// ---------------------------------------------------------------------------
+// Half-close in both directions.
+
+/// We half-close at once (before reading anything) and then read the whole
+/// echo: reading continues after our own half-close.
+fn we_half_close_then_read(setup: Setup) {
+    const BYTES: u64 = 300_000;
+    let (go, sock) = GoPeer::start(setup, "echo", &["-streams", "1"]);
+    let mut drv = Driver::new("half-close then read", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(1);
+    book.check_pattern = true;
+    let id = book.open(&mut drv, BYTES, true);
+    // (time our FIN went out, bytes received before it, received while our
+    // send half was finished and the receive half open)
+    let mut read_while_half_closed = 0u64;
+    book.run(&mut drv, "the echo after our half-close", Duration::from_secs(10), |drv, b, ev| {
+        if let Some(Event::Data { data, .. }) = ev {
+            if let Some(info) = drv.conn.stream_info(id) {
+                if info.send_state == yamux_proto::SendState::Finished {
+                    assert_eq!(info.recv_state, yamux_proto::RecvState::Open);
+                    read_while_half_closed += data.len() as u64;
+                }
+            }
+        }
+        b.all_closed()
+    });
+    let r = &book.streams[&id];
+    assert_eq!((r.recv, r.mismatch_at, r.reset), (BYTES, None, None));
+    let our_fin = drv.wire_out.stream(id).find(|f| f.has(Flags::FIN)).unwrap().at;
+    let after_fin = BYTES - drv.wire_in.data_before(id, our_fin);
+    assert!(after_fin > 0, "nothing was read after our FIN");
+    assert!(read_while_half_closed > 0, "no Data event while our write half was finished");
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    assert!(out.ok(), "{}", out.dump());
+    assert_hashicorp_fin_and_ack(&drv);
+    eprintln!("observed: {after_fin} of {BYTES} echoed bytes arrived after our FIN");
+}
+both_setups!(we_half_close_then_read);
+
+/// Go writes and half-closes first; only after its FIN do we write our
+/// answer, which Go reads after its own half-close.
+fn go_half_closes_first_we_answer(setup: Setup) {
+    const GO_BYTES: u64 = 100_000;
+    const ANSWER: u64 = 150_000;
+    let (go, sock) =
+        GoPeer::start(setup, "source", &["-streams", "1", "-bytes", &GO_BYTES.to_string()]);
+    let mut drv = Driver::new("go half-closes first", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(2);
+    book.check_pattern = true;
+    book.run(&mut drv, "Go's data, FIN, then our answer", Duration::from_secs(10), |_, b, ev| {
+        if let Some(Event::HalfClosed { id }) = ev {
+            // Answer only now, after the peer's half-close.
+            b.send_pattern(*id, ANSWER, true);
+        }
+        b.all_closed()
+    });
+    let (&id, r) = book.streams.iter().next().unwrap();
+    assert_eq!((r.recv, r.mismatch_at, r.sent), (GO_BYTES, None, ANSWER));
+    let answer_fnv = r.sent_fnv.hex();
+    let go_fin = drv.wire_in.stream(id).find(|f| f.has(Flags::FIN)).unwrap().at;
+    assert_eq!(drv.wire_out.data_before(id, go_fin), 0, "we wrote before Go's FIN");
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    let l = out.streams_with("bytes_recv")[0];
+    assert!(l.flag("ok") && l.flag("recv_pattern") && l.flag("fin"), "{}", out.dump());
+    assert_eq!(l.int("bytes_recv") as u64, ANSWER);
+    assert_eq!(l.get("recv_fnv"), answer_fnv);
+    assert_hashicorp_fin_and_ack(&drv);
+}
+both_setups!(go_half_closes_first_we_answer);
+
+// ---------------------------------------------------------------------------
+// Reset, both ways.
+
+/// Go opens, writes 1000 bytes and reads; we reset. Go's Read fails with
+/// "connection reset"; our RST is a zero-length Window Update.
+fn we_reset_go_stream(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "reset", &["-bytes", "1000", "-deadline", "5s"]);
+    let mut drv = Driver::new("we reset", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(4);
+    let mut after_reset = None;
+    book.run(
+        &mut drv,
+        "1000 bytes from Go, then our reset",
+        Duration::from_secs(10),
+        |drv, b, _| {
+            if after_reset.is_none() {
+                if let Some((&id, r)) = b.streams.iter().next() {
+                    if r.recv == 1000 {
+                        drv.conn.reset(id).unwrap();
+                        after_reset = Some((id, drv.conn.send(id, b"late")));
+                    }
+                }
+            }
+            b.all_closed()
+        },
+    );
+    let (id, late_send) = after_reset.unwrap();
+    assert_eq!(late_send, Err(StreamError::Reset(ResetReason::Local)));
+    // A reset the application asked for is not reported back to it.
+    assert_eq!(book.streams[&id].reset, None);
+    let rst: Vec<_> = drv.wire_out.stream(id).filter(|f| f.has(Flags::RST)).collect();
+    assert_eq!(rst.len(), 1);
+    assert!(rst[0].is_window_update() && rst[0].header.length == 0);
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    let l = out.streams_with("read_err")[0];
+    assert!(l.flag("ok") && l.flag("peer_rst"), "{}", out.dump());
+    assert_eq!(l.get("read_err"), "connection reset", "{}", l.raw);
+    assert!(!l.flag("read_fin"));
+}
+both_setups!(we_reset_go_stream);
+
+/// We open and keep writing; Go reads 1000 bytes and resets (a raw RST
+/// frame: hashicorp has no public reset). We see `StreamReset{Remote}`, and
+/// transmit no data on the stream after the RST arrived.
+fn go_resets_our_stream(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "go-reset", &["-streams", "1", "-bytes", "1000"]);
+    let mut drv = Driver::new("go resets", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(5);
+    book.max_write = 4096;
+    let id = book.open(&mut drv, 2_000_000, true);
+    let mut late_send = None;
+    book.run(&mut drv, "Go's reset", Duration::from_secs(10), |drv, b, ev| {
+        if let Some(Event::StreamReset { .. }) = ev {
+            late_send = Some(drv.conn.send(id, b"late"));
+        }
+        b.all_closed()
+    });
+    let r = &book.streams[&id];
+    assert_eq!(r.reset, Some(ResetReason::Remote { code: 0 }));
+    assert!(matches!(late_send, Some(Err(StreamError::Reset(ResetReason::Remote { code: 0 })))));
+    let rst = *drv.wire_in.stream(id).find(|f| f.has(Flags::RST)).unwrap();
+    assert!(rst.is_window_update() && rst.header.length == 0);
+    let late: Vec<_> = drv.wire_out.stream(id).filter(|f| f.at > rst.at).collect();
+    assert!(late.is_empty(), "we sent frames after the peer's RST: {late:?}");
+    assert!(r.sent < 2_000_000, "the reset should have cut the transfer short");
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    let l = out.streams_with("rst_injected")[0];
+    assert!(l.flag("ok") && l.flag("rst_injected"), "{}", out.dump());
+}
+both_setups!(go_resets_our_stream);
+
+// ---------------------------------------------------------------------------
+// Larger initial windows.
+
+/// Go announces a 1 MiB window (`-window`): its ACK carries the extra
+/// 768 KiB, and we use it (we send well past 256 KiB before Go returns credit).
+fn go_announces_larger_window(setup: Setup) {
+    const WINDOW: u32 = 1 << 20;
+    const BYTES: u64 = 3 << 20;
+    let (go, sock) =
+        GoPeer::start(setup, "sink", &["-streams", "1", "-window", &WINDOW.to_string()]);
+    let mut drv = Driver::new("go window 1 MiB", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(6);
+    let id = book.open(&mut drv, BYTES, true);
+    let mut max_credit = 0;
+    book.run(&mut drv, "3 MiB into Go's sink", Duration::from_secs(15), |drv, b, _| {
+        if let Some(info) = drv.conn.stream_info(id) {
+            max_credit = max_credit.max(info.send_credit + info.uncredited as u32);
+        }
+        b.all_closed()
+    });
+    let ack = *drv.wire_in.first(id).unwrap();
+    assert!(ack.is_window_update() && ack.has(Flags::ACK), "{}", driver::describe(&ack));
+    assert_eq!(ack.header.length, WINDOW - yamux_proto::DEFAULT_WINDOW, "additive delta on ACK");
+    let first_credit = drv.wire_in.credit_updates().find(|f| f.id() == id).unwrap().at;
+    let before = drv.wire_out.data_before(id, first_credit);
+    assert!(before > u64::from(yamux_proto::DEFAULT_WINDOW), "sent only {before} B before credit");
+    assert!(before <= u64::from(WINDOW));
+    assert!(max_credit <= WINDOW, "we assumed more credit ({max_credit}) than Go granted");
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    let l = out.streams_with("pattern")[0];
+    assert!(l.flag("ok") && l.flag("pattern"), "{}", out.dump());
+    assert_eq!(l.int("bytes") as u64, BYTES);
+    assert_eq!(l.get("fnv"), book.streams[&id].sent_fnv.hex());
+    eprintln!("observed: {before} B sent before Go's first credit update (window {WINDOW})");
+}
+both_setups!(go_announces_larger_window);
+
+/// We announce a 1 MiB window on our ACK and consume nothing: Go (hashicorp)
+/// uses all of it, and stops exactly there until we consume.
+fn we_announce_larger_window(setup: Setup) {
+    const WINDOW: u32 = 1 << 20;
+    const BYTES: u64 = 2_000_000;
+    let (go, sock) =
+        GoPeer::start(setup, "source", &["-streams", "1", "-bytes", &BYTES.to_string()]);
+    let cfg = Config { initial_stream_window: WINDOW, ..config() };
+    let mut drv = Driver::new("our window 1 MiB", sock, setup.go_role.ours(), cfg, LIFE);
+    let mut book = Book::new(7);
+    book.check_pattern = true;
+    let mut id = None;
+    book.run(&mut drv, "Go to fill our 1 MiB window", Duration::from_secs(10), |drv, b, ev| {
+        if let Some(Event::StreamOpened { id: new }) = ev {
+            id = Some(*new);
+            b.set_consume_limit(drv, *new, Some(0));
+        }
+        id.is_some_and(|id| b.streams[&id].recv >= u64::from(WINDOW))
+    });
+    let id = id.unwrap();
+    // Hold a little: Go must not send more than the window.
+    drv.pump_for(Duration::from_millis(150), |drv, ev| {
+        if let Some(ev) = ev {
+            book.on_event(drv, &ev);
+        }
+    });
+    assert_eq!(book.streams[&id].recv, u64::from(WINDOW), "Go overran or underused our window");
+    let ack = *drv.wire_out.first(id).unwrap();
+    assert!(ack.is_window_update() && ack.has(Flags::ACK));
+    assert_eq!(ack.header.length, WINDOW - yamux_proto::DEFAULT_WINDOW);
+    book.set_consume_limit(&mut drv, id, None);
+    book.run(&mut drv, "the rest of Go's data", Duration::from_secs(10), |_, b, ev| {
+        if let Some(Event::HalfClosed { id }) = ev {
+            b.send_pattern(*id, 0, true);
+        }
+        b.all_closed()
+    });
+    let r = &book.streams[&id];
+    assert_eq!((r.recv, r.mismatch_at), (BYTES, None));
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    assert!(out.ok(), "{}", out.dump());
+}
+both_setups!(we_announce_larger_window);
+
+// ---------------------------------------------------------------------------
+// Slow readers: backpressure holds, other streams keep flowing.
+
+/// Go's `slow-reader` reads its first stream at ~200 KiB/s; our writer on it
+/// runs out of credit and waits while three other streams finish at full
+/// speed; then it completes.
+fn go_reads_one_stream_slowly(setup: Setup) {
+    const SLOW: u64 = 320 * 1024;
+    const FAST: u64 = 2 << 20;
+    let (go, sock) = GoPeer::start(setup, "slow-reader", &["-streams", "4"]);
+    let mut drv = Driver::new("go slow reader", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(8);
+    let slow = book.open(&mut drv, SLOW, true);
+    let fast: Vec<StreamId> = (0..3).map(|_| book.open(&mut drv, FAST, true)).collect();
+    let mut stalled_at = None;
+    let mut fast_done_while_stalled = 0;
+    let mut max_uncredited = 0;
+    book.run(&mut drv, "slow and fast streams to finish", Duration::from_secs(15), |drv, b, ev| {
+        if let Some(info) = drv.conn.stream_info(slow) {
+            max_uncredited = max_uncredited.max(info.uncredited);
+            if info.send_credit == 0 && info.send_buffered > 0 {
+                stalled_at.get_or_insert(drv.elapsed());
+            }
+        }
+        if let (Some(Event::StreamClosed { id }), Some(_)) = (ev, stalled_at) {
+            if fast.contains(id) && !b.streams[&slow].closed {
+                fast_done_while_stalled += 1;
+            }
+        }
+        b.all_closed()
+    });
+    assert!(stalled_at.is_some(), "the slow stream never ran out of credit");
+    assert_eq!(fast_done_while_stalled, 3, "fast streams should finish while the slow one waits");
+    assert!(max_uncredited <= u64::from(yamux_proto::DEFAULT_WINDOW));
+    let slow_closed = book.streams[&slow].closed_at.unwrap();
+    for id in &fast {
+        assert!(book.streams[id].closed_at.unwrap() < slow_closed);
+    }
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    assert!(out.ok(), "{}", out.dump());
+    let order = out.line("served", "finish_order").get("finish_order").to_string();
+    assert!(order.ends_with(&slow.to_string()), "Go finished the slow stream last: {order}");
+    for l in out.streams_with("slow") {
+        let id = StreamId(l.int("stream") as u32);
+        assert_eq!(l.flag("slow"), id == slow, "{}", l.raw);
+        assert_eq!(l.get("fnv"), book.streams[&id].sent_fnv.hex());
+    }
+}
+both_setups!(go_reads_one_stream_slowly);
+
+/// We read one of Go's three streams slowly (8 KiB per 10 ms): hashicorp's
+/// writer is held to our window on it, while the other two finish.
+fn we_read_one_go_stream_slowly(setup: Setup) {
+    const BYTES: u64 = 1_000_000;
+    let (go, sock) =
+        GoPeer::start(setup, "source", &["-streams", "3", "-bytes", &BYTES.to_string()]);
+    let mut drv = Driver::new("we read slowly", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(9);
+    book.check_pattern = true;
+    let mut slow: Option<StreamId> = None;
+    let mut last_bump = drv.elapsed();
+    let mut max_unconsumed = 0;
+    let mut fast_fin_while_slow_open = 0;
+    book.run(&mut drv, "all three Go streams", Duration::from_secs(15), |drv, b, ev| {
+        match ev {
+            Some(Event::StreamOpened { id }) if slow.is_none() => {
+                slow = Some(*id);
+                b.set_consume_limit(drv, *id, Some(0));
+            }
+            Some(Event::HalfClosed { id }) => {
+                b.send_pattern(*id, 0, true);
+                if Some(*id) != slow && slow.is_some_and(|s| !b.streams[&s].peer_fin) {
+                    fast_fin_while_slow_open += 1;
+                }
+            }
+            None => {
+                if let Some(s) = slow {
+                    max_unconsumed = max_unconsumed.max(b.streams[&s].unconsumed);
+                    if drv.elapsed() - last_bump >= Duration::from_millis(10) {
+                        last_bump = drv.elapsed();
+                        let limit = b.streams[&s].consume_limit.unwrap_or(0) + 8192;
+                        b.set_consume_limit(drv, s, Some(limit));
+                    }
+                }
+            }
+            _ => {}
+        }
+        b.len() == 3 && b.all_closed()
+    });
+    assert!(max_unconsumed <= u64::from(yamux_proto::DEFAULT_WINDOW), "Go overran our window");
+    assert!(
+        max_unconsumed >= u64::from(yamux_proto::DEFAULT_WINDOW) / 2,
+        "backpressure not reached"
+    );
+    assert_eq!(fast_fin_while_slow_open, 2);
+    for r in book.streams.values() {
+        assert_eq!((r.recv, r.mismatch_at), (BYTES, None));
+    }
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    assert!(out.ok(), "{}", out.dump());
+}
+both_setups!(we_read_one_go_stream_slowly);
+
+// ---------------------------------------------------------------------------
+// Go away from either side.
+
+/// Go's `goaway`: Go sends GoAway (code 0) halfway through a 1 MiB echo; the
+/// stream finishes. Hashicorp still opens a probe stream after its own
+/// GoAway, and we accept it (a peer's GoAway does not stop inbound streams).
+/// We can no longer open, and hashicorp refuses a SYN we inject anyway.
+fn go_sends_go_away(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "goaway", &["-hold", "5s"]);
+    let mut drv = Driver::new("go goaway", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(10);
+    book.echo = true;
+    let mut open_after = None;
+    book.run(&mut drv, "Go's stream and probe echoed", Duration::from_secs(15), |drv, b, ev| {
+        if let Some(Event::GoAwayReceived { code }) = ev {
+            assert_eq!(*code, GoAwayCode::Normal);
+            open_after = Some(drv.conn.open());
+        }
+        b.len() == 2 && b.all_closed()
+    });
+    assert_eq!(open_after, Some(Err(OpenError::RemoteGoingAway)));
+    assert_eq!(drv.conn.remote_go_away(), Some(GoAwayCode::Normal));
+    assert!(!drv.conn.is_closed(), "a normal GoAway must not end the connection");
+    assert_eq!(drv.wire_in.go_aways(), vec![0]);
+    let ids: Vec<StreamId> = book.streams.keys().copied().collect();
+    let go_away_at = drv.wire_in.of_type(FrameType::GoAway).next().unwrap().at;
+    let probe_syn = drv.wire_in.first(ids[1]).unwrap().at;
+    assert!(probe_syn > go_away_at, "the probe stream was opened after Go's GoAway");
+    assert_eq!(book.streams[&ids[0]].recv, 1 << 20);
+    assert_eq!(book.streams[&ids[1]].recv, 16);
+    // A SYN from us anyway (hand-built): hashicorp refuses it with RST
+    // because it sent GoAway itself.
+    let probe = StreamId(match setup.go_role {
+        go::GoRole::Server => 1001,
+        go::GoRole::Client => 1002,
+    });
+    let discarded = drv.conn.stats().frames_discarded;
+    drv.inject_frame(Header::window_update(probe, Flags::SYN, 0), &[]);
+    drv.run("Go's RST for a SYN after its GoAway", Duration::from_secs(5), |drv, _| {
+        drv.wire_in.stream(probe).any(|f| f.has(Flags::RST))
+    });
+    let rst = *drv.wire_in.first(probe).unwrap();
+    assert!(rst.is_window_update() && rst.has(Flags::RST) && rst.header.length == 0);
+    assert_eq!(
+        drv.conn.stats().frames_discarded,
+        discarded + 1,
+        "we discard the RST for a stream we do not know"
+    );
+    let out = close_and_collect(&mut drv, go);
+    assert!(out.ok(), "{}", out.dump());
+    let first = out.results.iter().find(|r| r.kind == "stream" && r.kv.contains_key("goaway_err"));
+    assert!(first.unwrap().flag("ok"));
+    let probe_line = out.line("open_after_goaway_err", "probe_stream");
+    assert_eq!(probe_line.get("open_after_goaway_err"), "none");
+    assert!(probe_line.flag("probe_fin") && probe_line.int("probe_bytes_recv") == 16);
+    let hold = out.line("goaway_hold_ms", "refused");
+    assert!(hold.flag("session_closed"), "closing our session ends Go's hold: {}", hold.raw);
+    // (The peer's per-stream `refused` count can lag its send goroutine; its
+    // exit summary cannot.)
+    assert_eq!(out.frames("out").int("rst"), 1, "{}", out.dump());
+}
+both_setups!(go_sends_go_away);
+
+/// We send GoAway (normal) while two of our streams are running to Go's
+/// echo: both finish, our connection ends `Drained`, and hashicorp's own
+/// `OpenStream` fails locally ("remote end is not accepting connections").
+fn we_send_go_away(setup: Setup) {
+    const BYTES: u64 = 600_000;
+    let (go, sock) = GoPeer::start(setup, "echo", &[]);
+    let mut drv = Driver::new("we go away", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(11);
+    let a = book.open(&mut drv, BYTES, true);
+    let b_id = book.open(&mut drv, BYTES, true);
+    let mut open_after = None;
+    book.run(&mut drv, "drained after our go-away", Duration::from_secs(15), |drv, b, _| {
+        if open_after.is_none() && b.streams[&a].sent >= 200_000 {
+            drv.conn.go_away(GoAwayCode::Normal);
+            open_after = Some(drv.conn.open());
+        }
+        drv.closed.is_some()
+    });
+    assert_eq!(open_after, Some(Err(OpenError::GoingAway)));
+    assert_eq!(drv.closed, Some(CloseReason::Drained));
+    for id in [a, b_id] {
+        let r = &book.streams[&id];
+        assert_eq!((r.recv, r.reset, r.closed), (BYTES, None, true), "stream {id}");
+    }
+    assert_eq!(drv.wire_out.go_aways(), vec![0]);
+    let out = close_after_drained(&mut drv, go);
+    assert!(out.ok(), "{}", out.dump());
+    let seen = out.line("remote_goaway", "open_err");
+    assert_eq!(seen.int("code"), 0);
+    assert_eq!(seen.get("open_err"), "remote end is not accepting connections");
+    assert_eq!(out.line("served", "ok_streams").int("ok_streams"), 2);
+    assert_eq!(out.frames("out").int("syn"), 0, "hashicorp opened nothing after our GoAway");
+}
+both_setups!(we_send_go_away);
+
+/// We send GoAway while Go's own streams (open-echo) are running: they
+/// finish, and we end `Drained`.
+fn we_go_away_during_go_streams(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "open-echo", &["-streams", "2", "-bytes", "500000"]);
+    let mut drv = Driver::new("we go away, Go streams", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(12);
+    book.echo = true;
+    book.check_pattern = true;
+    let mut sent_go_away = false;
+    book.run(&mut drv, "drained after our go-away", Duration::from_secs(15), |drv, b, ev| {
+        if !sent_go_away && b.len() == 2 && matches!(ev, Some(Event::Data { .. })) {
+            drv.conn.go_away(GoAwayCode::Normal);
+            sent_go_away = true;
+        }
+        drv.closed.is_some()
+    });
+    assert_eq!(drv.closed, Some(CloseReason::Drained));
+    for r in book.streams.values() {
+        assert_eq!((r.recv, r.mismatch_at, r.sent), (500_000, None, 500_000));
+    }
+    let out = close_after_drained(&mut drv, go);
+    assert!(out.ok(), "{}", out.dump());
+}
+both_setups!(we_go_away_during_go_streams);
+
+/// A GoAway with an error code ends a hashicorp session at once (its
+/// streams die with it), unlike code 0.
+fn go_away_error_code_ends_hashicorp_session(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "echo", &[]);
+    let mut drv = Driver::new("go away code 2", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(13);
+    let id = book.open(&mut drv, 50_000, false);
+    book.run(&mut drv, "some echo", Duration::from_secs(5), |_, b, _| b.streams[&id].recv > 0);
+    drv.conn.go_away(GoAwayCode::InternalError);
+    book.run(&mut drv, "Go to drop the connection", Duration::from_secs(5), |drv, _, _| {
+        drv.closed.is_some()
+    });
+    assert_eq!(drv.closed, Some(CloseReason::TransportClosed));
+    assert_eq!(
+        book.streams[&id].reset,
+        Some(ResetReason::ConnectionClosed(CloseReason::TransportClosed))
+    );
+    assert_eq!(drv.wire_out.go_aways(), vec![2]);
+    drv.finish(|_, _| {});
+    let out = go.wait(Duration::from_secs(10));
+    assert_eq!(out.line("served", "session_err").get("session_err"), "remote yamux internal error");
+    assert!(!out.ok());
+}
+both_setups!(go_away_error_code_ends_hashicorp_session);
+
+// ---------------------------------------------------------------------------
+// Pings and keep-alive.
+
+/// Go pings us five times; every ping is answered with its opaque value.
+fn go_pings_us(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "ping", &["-msgs", "5"]);
+    let mut drv = Driver::new("go pings", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(14);
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    assert!(out.ok(), "{}", out.dump());
+    assert_eq!(out.lines("ping").len(), 5);
+    // (Our own start-up RTT probe and Go's answer to it are the other pings.)
+    let ping_values = |w: &driver::Wire, flag| -> Vec<u32> {
+        w.of_type(FrameType::Ping).filter(|f| f.has(flag)).map(|f| f.header.length).collect()
+    };
+    let pings = ping_values(&drv.wire_in, Flags::SYN);
+    let pongs = ping_values(&drv.wire_out, Flags::ACK);
+    assert_eq!(pings.len(), 5, "{}", drv.wire_in.tail(20));
+    assert_eq!(pings, pongs, "each pong echoes its ping's opaque value");
+    assert!(drv.wire_in.of_type(FrameType::Ping).all(|f| f.id().0 == 0));
+    assert_eq!(drv.wire_in.pongs(), drv.wire_out.pings(), "Go answered our RTT probe");
+}
+both_setups!(go_pings_us);
+
+/// Both sides keep-alive every 50 ms (and we ping once more by hand):
+/// pings flow both ways and are answered; hashicorp does not ping at start.
+fn keep_alive_both_ways(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "idle", &["-keepalive", "50ms", "-hold", "5s"]);
+    let cfg = Config { keep_alive_interval: Some(Duration::from_millis(50)), ..config() };
+    let mut drv = Driver::new("keep-alive", sock, setup.go_role.ours(), cfg, LIFE);
+    let manual = drv.conn.ping().unwrap();
+    let mut pongs = Vec::new();
+    drv.pump_for(Duration::from_millis(400), |_, ev| {
+        if let Some(Event::Pong { opaque, rtt }) = ev {
+            pongs.push((opaque, rtt));
+        }
+    });
+    assert!(pongs.iter().any(|&(o, _)| o == manual), "our manual ping was answered");
+    assert!(pongs.len() >= 5, "keep-alive pings answered: {pongs:?}");
+    assert!(pongs.iter().all(|&(_, rtt)| rtt < Duration::from_millis(100)));
+    let go_pings = drv.wire_in.pings();
+    assert!(go_pings >= 4, "hashicorp keep-alive pings: {go_pings}");
+    let first = drv.wire_in.of_type(FrameType::Ping).find(|f| f.has(Flags::SYN)).unwrap().at;
+    assert!(first >= Duration::from_millis(30), "hashicorp pinged at start ({first:?})");
+    let out = close_and_collect(&mut drv, go);
+    let l = out.line("session_closed", "pongs_in");
+    assert!(l.flag("session_closed"));
+    assert!(l.int("pongs_in") >= 5 && l.int("pongs_out") >= 4, "{}", l.raw);
+    assert!(drv.closed == Some(CloseReason::LocalClose));
+}
+both_setups!(keep_alive_both_ways);
+
+/// A Go peer that stops answering (SIGSTOP) is declared dead by our
+/// keep-alive: `ConnectionClosed{KeepAliveTimeout}` after interval + timeout.
+fn keep_alive_detects_frozen_go(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "idle", &["-hold", "10s"]);
+    let cfg = Config {
+        keep_alive_interval: Some(Duration::from_millis(50)),
+        ping_timeout: Duration::from_millis(300),
+        ..config()
+    };
+    let mut drv = Driver::new("frozen go", sock, setup.go_role.ours(), cfg, LIFE);
+    drv.pump_for(Duration::from_millis(150), |_, _| {});
+    assert!(drv.events.iter().any(|(_, e)| matches!(e, Event::Pong { .. })));
+    go.signal("STOP");
+    let frozen = drv.elapsed();
+    drv.run("the keep-alive timeout", Duration::from_secs(3), |drv, _| drv.closed.is_some());
+    go.signal("CONT");
+    assert_eq!(drv.closed, Some(CloseReason::KeepAliveTimeout));
+    let took = drv.elapsed() - frozen;
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(1000), "{took:?}");
+    drv.finish(|_, _| {});
+    drop(go);
+}
+both_setups!(keep_alive_detects_frozen_go);
+
+// ---------------------------------------------------------------------------
+// Refused streams.
+
+/// Go never accepts and has a backlog of 2: of our 4 streams, 2 are refused
+/// (RST, zero-length Window Update) and 2 wait, never ACKed.
+fn go_backlog_full_refuses(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "accept-none", &["-backlog", "2", "-hold", "5s"]);
+    let mut drv = Driver::new("go backlog 2", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(15);
+    let ids: Vec<StreamId> = (0..4).map(|_| book.open(&mut drv, 1000, false)).collect();
+    book.run(&mut drv, "two refusals", Duration::from_secs(5), |_, b, _| {
+        b.streams.values().filter(|r| r.reset.is_some()).count() == 2
+    });
+    drv.pump_for(Duration::from_millis(100), |drv, ev| {
+        if let Some(ev) = ev {
+            book.on_event(drv, &ev);
+        }
+    });
+    for (k, id) in ids.iter().enumerate() {
+        let r = &book.streams[id];
+        if k < 2 {
+            assert_eq!(r.reset, None, "stream {id} (queued in Go's backlog)");
+            assert!(!drv.conn.stream_info(*id).unwrap().acknowledged);
+            assert_eq!(drv.wire_in.stream(*id).count(), 0, "hashicorp ACKs only from Accept");
+        } else {
+            assert_eq!(r.reset, Some(ResetReason::Refused), "stream {id}");
+            let rst = drv.wire_in.first(*id).unwrap();
+            assert!(rst.is_window_update() && rst.has(Flags::RST) && rst.header.length == 0);
+        }
+    }
+    let out = close_and_collect(&mut drv, go);
+    let l = out.line("backlog", "refused");
+    assert_eq!((l.int("syn_in"), l.int("refused"), l.int("queued")), (4, 2, 2), "{}", l.raw);
+}
+both_setups!(go_backlog_full_refuses);
+
+/// Our `max_streams` is 2 and Go opens 4: we refuse 2 with RST; hashicorp
+/// reports "connection reset" on those and completes the others.
+fn we_refuse_over_max_streams(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "open-echo", &["-streams", "4", "-bytes", "1000000"]);
+    let cfg = Config { max_streams: 2, ..config() };
+    let mut drv = Driver::new("our max_streams 2", sock, setup.go_role.ours(), cfg, LIFE);
+    let mut book = Book::new(16);
+    book.echo = true;
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    assert_eq!(drv.conn.stats().streams_refused, 2);
+    assert_eq!(book.len(), 2);
+    assert!(book.streams.values().all(|r| r.recv == 1_000_000 && r.closed));
+    let lines = out.streams_with("bytes_recv");
+    let (ok, failed): (Vec<&go::ResultLine>, Vec<&go::ResultLine>) =
+        lines.into_iter().partition(|l| l.flag("ok"));
+    assert_eq!((ok.len(), failed.len()), (2, 2), "{}", out.dump());
+    for l in failed {
+        let errs = [l.get("write_err"), l.get("read_err")];
+        assert!(errs.contains(&"connection reset"), "{}", l.raw);
+    }
+    for f in drv.wire_out.with_flag(Flags::RST) {
+        assert!(f.is_window_update() && f.header.length == 0);
+    }
+}
+both_setups!(we_refuse_over_max_streams);
+
+// ---------------------------------------------------------------------------
+// Stop reading (hashicorp/yamux#133).
+
+/// Go writes 1 KiB messages until an error; we read 5, then half-close and
+/// stop reading. Having sent nothing ourselves, we reset at once after our
+/// FIN, so Go's Write fails with "connection reset" in milliseconds instead
+/// of stalling until its 5 s deadline (the #133 fix, against the real peer).
+fn stop_reading_fails_go_writer_fast(setup: Setup) {
+    let (go, sock) = GoPeer::start(
+        setup,
+        "write-until-error",
+        &["-msgs", "5000", "-msgsize", "1024", "-deadline", "5s"],
+    );
+    let mut drv =
+        Driver::new("stop reading vs Go writer", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(17);
+    let mut stopped = None;
+    book.run(&mut drv, "5 messages, then stop", Duration::from_secs(10), |drv, b, _| {
+        if stopped.is_none() {
+            if let Some((&id, r)) = b.streams.iter().next() {
+                if r.recv >= 5 * 1024 {
+                    drv.conn.close_write(id).unwrap();
+                    drv.conn.stop_reading(id).unwrap();
+                    stopped = Some((id, drv.elapsed()));
+                }
+            }
+        }
+        b.all_closed()
+    });
+    let (id, _) = stopped.unwrap();
+    let fin = *drv.wire_out.stream(id).find(|f| f.has(Flags::FIN)).unwrap();
+    let rst = *drv.wire_out.stream(id).find(|f| f.has(Flags::RST)).unwrap();
+    assert!(fin.at <= rst.at, "FIN goes out before RST");
+    assert!(rst.is_window_update() && rst.header.length == 0);
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    let l = out.streams_with("write_err")[0];
+    assert_eq!(l.get("write_err"), "connection reset", "{}", l.raw);
+    assert!(!l.flag("all") && l.flag("peer_rst") && l.flag("peer_fin"), "{}", l.raw);
+    let after = l.int("after_ms");
+    assert!(after < 1000, "Go's writer failed after {after} ms (deadline 5000 ms): {}", l.raw);
+    eprintln!(
+        "observed: Go writer failed with {} after {after} ms, {} writes ok",
+        l.get("write_err"),
+        l.int("writes_ok")
+    );
+}
+both_setups!(stop_reading_fails_go_writer_fast);
+
+/// Go reads 10 messages, half-closes and stops reading (`stop-after`).
+/// Hashicorp neither resets nor returns credit, so our writer would stall
+/// for good (hashicorp/yamux#133 on their side); our send-stall timeout
+/// resets the stream instead.
+fn go_stops_reading_we_cope(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "stop-after", &["-msgs", "10", "-hold", "5s"]);
+    let cfg = Config { send_stall_timeout: Some(Duration::from_millis(300)), ..config() };
+    let mut drv = Driver::new("Go stops reading", sock, setup.go_role.ours(), cfg, LIFE);
+    let mut book = Book::new(18);
+    book.max_write = 1024;
+    let id = book.open(&mut drv, 64 << 20, false);
+    book.run(&mut drv, "our send-stall reset", Duration::from_secs(5), |_, b, _| b.all_closed());
+    let r = &book.streams[&id];
+    assert_eq!(r.reset, Some(ResetReason::SendStall));
+    assert!(r.peer_fin, "Go half-closed");
+    assert_eq!(
+        drv.wire_out.data_bytes[&id],
+        u64::from(yamux_proto::DEFAULT_WINDOW),
+        "hashicorp returned no credit after reading 10 KiB"
+    );
+    assert_eq!(drv.wire_in.credit_updates().count(), 0);
+    let stall_start = drv.wire_out.stream(id).filter(|f| f.is_data()).last().unwrap().at;
+    let rst = drv.wire_out.stream(id).find(|f| f.has(Flags::RST)).unwrap().at;
+    let waited = rst - stall_start;
+    // (The stall clock starts at the connection's latest `now`, which can be
+    // a little older than the moment the last frame was written.)
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(900),
+        "{waited:?}"
+    );
+    let out = close_and_collect(&mut drv, go);
+    assert_eq!(out.line("stream", "msgs_read").int("msgs_read"), 10);
+    let l = out.line("stream", "after_close_bytes_in");
+    assert!(l.flag("peer_rst") && !l.flag("peer_fin"), "{}", l.raw);
+}
+both_setups!(go_stops_reading_we_cope);
+
+// ---------------------------------------------------------------------------
+// Frames for unknown streams.
+
+/// Data, Window Update and FIN frames for streams hashicorp does not know
+/// are discarded silently: no RST, the session lives on.
+fn unknown_stream_frames_get_no_rst(setup: Setup) {
+    let (go, sock) = GoPeer::start(setup, "idle", &["-hold", "5s"]);
+    let mut drv = Driver::new("unknown streams", sock, setup.go_role.ours(), config(), LIFE);
+    let base = match setup.go_role {
+        go::GoRole::Server => 2001,
+        go::GoRole::Client => 2002,
+    };
+    let ids = [StreamId(base), StreamId(base + 2), StreamId(base + 4)];
+    drv.inject_frame(Header::data(ids[0], Flags::NONE, 10), &[7; 10]);
+    drv.inject_frame(Header::window_update(ids[1], Flags::NONE, 4096), &[]);
+    drv.inject_frame(Header::window_update(ids[2], Flags::FIN, 0), &[]);
+    let opaque = drv.conn.ping().unwrap();
+    drv.run(
+        "the pong after the stray frames",
+        Duration::from_secs(5),
+        |_, ev| matches!(ev, Some(Event::Pong { opaque: o, .. }) if o == opaque),
+    );
+    drv.pump_for(Duration::from_millis(50), |_, _| {});
+    for id in ids {
+        assert_eq!(drv.wire_in.stream(id).count(), 0, "hashicorp answered a frame for stream {id}");
+    }
+    let out = close_and_collect(&mut drv, go);
+    assert!(out.stderr.contains("Discarding data for stream"), "{}", out.dump());
+    assert!(out.stderr.contains("frame for missing stream"), "{}", out.dump());
+    assert_eq!(out.frames("out").int("rst"), 0);
+}
+both_setups!(unknown_stream_frames_get_no_rst);

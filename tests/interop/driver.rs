@@ -357,6 +357,31 @@ impl Driver {
                     && drv.out_pos == drv.out.len()
             },
         );
+        self.linger_close(Duration::from_secs(2));
+    }
+
+    /// Closes the socket without losing what we wrote: our FIN follows the
+    /// data, then we read (and record) until the peer's EOF or `limit`.
+    /// Closing a socket with unread input makes the kernel send RST, which
+    /// can destroy data still in flight to the peer.
+    pub fn linger_close(&mut self, limit: Duration) {
+        let _ = self.sock.shutdown(Shutdown::Write);
+        let stop = Instant::now() + limit;
+        let _ = self.sock.set_nonblocking(false);
+        while !self.eof && Instant::now() < stop {
+            let _ = self.sock.set_read_timeout(Some(Duration::from_millis(20)));
+            match self.sock.read(&mut self.read_buf) {
+                Ok(0) => self.eof = true,
+                Ok(n) => {
+                    let at = self.elapsed();
+                    self.wire_in.feed(at, &self.read_buf[..n]);
+                }
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => self.eof = true,
+            }
+        }
         let _ = self.sock.shutdown(Shutdown::Both);
     }
 
@@ -803,5 +828,26 @@ impl Book {
     /// Whether there are no streams.
     pub fn is_empty(&self) -> bool {
         self.streams.is_empty()
+    }
+}
+
+impl Book {
+    /// Runs `drv` with this book doing the bookkeeping: every event goes to
+    /// [`Book::on_event`] first, then to `f`; every tick pumps sends, then
+    /// calls `f` with `None`. Stops when `f` returns `true`.
+    pub fn run<F>(&mut self, drv: &mut Driver, what: &str, limit: Duration, mut f: F)
+    where
+        F: FnMut(&mut Driver, &mut Book, Option<&Event>) -> bool,
+    {
+        drv.run(what, limit, |drv, ev| match ev {
+            Some(ev) => {
+                self.on_event(drv, &ev);
+                f(drv, self, Some(&ev))
+            }
+            None => {
+                self.pump(drv);
+                f(drv, self, None)
+            }
+        });
     }
 }

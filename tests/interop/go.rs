@@ -428,3 +428,15 @@ impl Drop for GoPeer {
         }
     }
 }
+
+impl GoPeer {
+    /// Sends a signal (`STOP`, `CONT`, ...) to this child process, by its id.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig} {} failed", self.child.id());
+    }
+}
