@@ -1,0 +1,19 @@
+//! Fuzz target `decoder`: Raw bytes into `frame::Decoder`: frames must not depend on the chunking,
+//! must re-encode to the input, and errors must be the right ones.
+//!
+//! The harness is a plain function in `tests/support/harness.rs`, shared
+//! with `tests/fuzz_corpus.rs`, which replays the corpus on stable.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[allow(dead_code)]
+#[path = "../../tests/support/ops.rs"]
+mod ops;
+
+#[allow(dead_code)]
+#[path = "../../tests/support/harness.rs"]
+mod harness;
+
+fuzz_target!(|data: &[u8]| harness::decoder(data));

@@ -1,0 +1,19 @@
+//! Fuzz target `pair_ops`: `Arbitrary` operation sequences against a pair of connections, with
+//! every invariant of the shared driver checked after every step.
+//!
+//! The harness is a plain function in `tests/support/harness.rs`, shared
+//! with `tests/fuzz_corpus.rs`, which replays the corpus on stable.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[allow(dead_code)]
+#[path = "../../tests/support/ops.rs"]
+mod ops;
+
+#[allow(dead_code)]
+#[path = "../../tests/support/harness.rs"]
+mod harness;
+
+fuzz_target!(|data: &[u8]| harness::pair_ops(data));
