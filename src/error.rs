@@ -43,7 +43,8 @@ pub enum ProtocolError {
     /// Data arrived after the peer's FIN on the same stream.
     #[error("stream {0}: data after FIN")]
     DataAfterFin(StreamId),
-    /// SYN for a stream id that is open, or was used before.
+    /// SYN for a stream id that is open or was used before (remembered with
+    /// a bounded reordering allowance, see `docs/protocol.md`).
     #[error("stream {0}: duplicate or reused stream id")]
     StreamIdReused(StreamId),
     /// SYN with an id of our parity, or id 0.

@@ -84,38 +84,62 @@ impl Connection {
     /// habits are accepted on both types: hashicorp puts FIN/RST on Window
     /// Updates, the `yamux` crate on Data).
     fn on_stream_frame(&mut self, header: Header, body: Bytes) {
-        let id = header.stream_id;
-        let flags = header.flags;
-        if !self.count_empty_frame(header) {
+        let useful = self.apply_stream_frame(header, body);
+        if self.closed.is_some() {
             return;
         }
-        if header.frame_type == FrameType::Data {
+        // A frame that changed nothing (no payload, no new stream, no state
+        // change of a live stream) costs us work and the peer only 12 bytes:
+        // too many in a row is a flood, whatever its flag bits say.
+        if useful {
+            self.empty_frames = 0;
+        } else {
+            self.empty_frames += 1;
+            if self.empty_frames > self.config.max_empty_frames {
+                self.fail(FloodError::EmptyFrames.into());
+            }
+        }
+    }
+
+    /// Applies one Data or Window Update frame. Returns whether it did
+    /// anything: carried payload, opened (or was refused) a stream, or
+    /// changed a live stream's state or credit.
+    fn apply_stream_frame(&mut self, header: Header, body: Bytes) -> bool {
+        let id = header.stream_id;
+        let flags = header.flags;
+        let is_data = header.frame_type == FrameType::Data;
+        // Payload consumed the peer's credit even when it is discarded (data
+        // in flight to a stream we just reset is normal): never "empty".
+        let carried_payload = !body.is_empty();
+        if is_data {
             self.stats.data_received += body.len() as u64;
         }
         if flags.contains(Flags::SYN) && !self.accept_syn(id) {
             self.stats.frames_discarded += 1;
-            return;
+            return true;
         }
         let Some(s) = self.streams.get_mut(&id).filter(|s| !s.ended) else {
             // Races with close make these normal: discard, never answer with RST.
             self.stats.frames_discarded += 1;
-            return;
+            return carried_payload;
         };
+        let mut useful = carried_payload || flags.contains(Flags::SYN);
         let was_acked = s.acked;
         // Any frame but RST from the peer establishes our stream, not only
         // ACK: hashicorp never ACKs a stream whose FIN arrived before its
         // application accepted it (observed with the Go peer).
         if s.outbound && !s.acked && !flags.contains(Flags::RST) {
             s.acked = true;
+            useful = true;
             self.timers.set(Timer::Open(id), None);
             self.release_unacked();
         }
         if flags.contains(Flags::RST) {
             self.on_remote_reset(id, header, was_acked);
-            return;
+            return true;
         }
-        let Some(s) = self.streams.get_mut(&id) else { return };
-        if header.frame_type == FrameType::Data {
+        let Some(s) = self.streams.get_mut(&id) else { return useful };
+        if is_data {
             match s.recv.on_data(body) {
                 DataOutcome::Buffered => {
                     if !s.in_event_queue {
@@ -125,55 +149,51 @@ impl Connection {
                 }
                 DataOutcome::Discarded | DataOutcome::Ignored => {}
                 DataOutcome::WindowExceeded => {
-                    return self.fail(ProtocolError::WindowExceeded(id).into());
+                    self.fail(ProtocolError::WindowExceeded(id).into());
+                    return true;
                 }
-                DataOutcome::AfterFin => return self.fail(ProtocolError::DataAfterFin(id).into()),
+                DataOutcome::AfterFin => {
+                    self.fail(ProtocolError::DataAfterFin(id).into());
+                    return true;
+                }
             }
-        } else {
+        } else if header.length > 0 {
             // The delta on a SYN or ACK announces a larger initial window;
             // any other delta is credit the peer's reader returned.
             let returned = !flags.contains(Flags::SYN) && !flags.contains(Flags::ACK);
             if s.send.add_credit(header.length, returned).is_err() {
-                return self.fail(ProtocolError::CreditOverflow(id).into());
+                self.fail(ProtocolError::CreditOverflow(id).into());
+                return true;
             }
-            if returned && header.length > 0 {
+            useful = true;
+            if returned {
                 let amount = header.length;
                 self.events.push_back(PendingEvent::Ready(Event::CreditsReturned { id, amount }));
             }
         }
-        if flags.contains(Flags::FIN) && s.recv.on_fin() {
-            self.events.push_back(PendingEvent::Ready(Event::HalfClosed { id }));
+        if flags.contains(Flags::FIN) {
+            let before = s.recv.state;
+            if s.recv.on_fin() {
+                self.events.push_back(PendingEvent::Ready(Event::HalfClosed { id }));
+            }
+            useful |= s.recv.state != before;
         }
         self.update_stream(id);
-    }
-
-    /// Counts frames that carry nothing; too many in a row is a flood.
-    /// Returns false if the connection failed.
-    fn count_empty_frame(&mut self, header: Header) -> bool {
-        let empty = header.length == 0 && header.flags == Flags::NONE;
-        if !empty {
-            self.empty_frames = 0;
-            return true;
-        }
-        self.empty_frames += 1;
-        if self.empty_frames > self.config.max_empty_frames {
-            self.fail(FloodError::EmptyFrames.into());
-            return false;
-        }
-        true
+        useful
     }
 
     /// A SYN for `id`. Returns whether the stream now exists to take the
     /// rest of the frame; refused streams get RST.
     fn accept_syn(&mut self, id: StreamId) -> bool {
-        if self.streams.contains_key(&id) {
-            self.fail(ProtocolError::StreamIdReused(id).into());
-            return false;
-        }
         if id.opener() == Some(self.role) || id == StreamId::SESSION {
             self.fail(ProtocolError::InvalidStreamId(id).into());
             return false;
         }
+        if self.streams.contains_key(&id) || self.used_ids.contains(id) {
+            self.fail(ProtocolError::StreamIdReused(id).into());
+            return false;
+        }
+        self.used_ids.insert(id);
         let window = self.config.initial_stream_window;
         let full = self.live_streams >= self.config.max_streams
             || self.recv_window_total + u64::from(window) > self.config.connection_receive_window;

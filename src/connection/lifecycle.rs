@@ -87,6 +87,10 @@ impl Connection {
             self.timers.set(timer, None);
         }
         let was_unacked = s.outbound && !s.acked;
+        if s.in_control_queue {
+            self.stale_control += 1;
+            self.compact_control();
+        }
         self.events.push_back(PendingEvent::Closed(id));
         if was_unacked {
             self.release_unacked();
@@ -94,6 +98,20 @@ impl Connection {
         if self.go_away_sent && self.live_streams == 0 {
             self.close_connection(CloseReason::Drained, None);
         }
+    }
+
+    /// Drops control entries of ended streams once they are most of the
+    /// queue: amortised O(1) per entry.
+    fn compact_control(&mut self) {
+        if self.stale_control < 64 || self.stale_control * 2 < self.control.len() {
+            return;
+        }
+        let streams = &self.streams;
+        self.control.retain(|c| match c {
+            Control::Stream(id) => streams.get(id).is_some_and(|s| !s.ended),
+            _ => true,
+        });
+        self.stale_control = 0;
     }
 
     /// One of our streams stopped waiting for its ACK.

@@ -8,6 +8,7 @@ mod recv;
 mod send;
 mod stream;
 mod timers;
+mod used_ids;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ pub use send::SendState;
 
 use stream::Stream;
 use timers::{Timer, TimerTable};
+use used_ids::UsedIds;
 
 /// One yamux session: a pure state machine driven by its caller.
 ///
@@ -83,6 +85,8 @@ pub struct Connection {
     /// Streams by id. Never iterated without sorting, so the hash keys (the
     /// only randomness in the crate) cannot affect outputs.
     streams: HashMap<StreamId, Stream>,
+    /// Ids the peer has opened, so reuse is caught after streams are forgotten.
+    used_ids: UsedIds,
     /// Next id we open; u64 so exhaustion is visible.
     next_id: u64,
     /// Streams not yet ended (the records of ended ones wait for their
@@ -101,6 +105,10 @@ pub struct Connection {
     pongs: VecDeque<u32>,
     /// Other control frames, in order.
     control: VecDeque<Control>,
+    /// `Control::Stream` entries whose stream has ended since it was queued;
+    /// compacted away when they dominate, so open/reset cycles cannot grow
+    /// the queue while the transport is not written.
+    stale_control: usize,
     /// Streams with data (or a FIN) ready, served round-robin.
     data_queue: VecDeque<StreamId>,
     timers: TimerTable,
@@ -215,6 +223,13 @@ impl Connection {
             role,
             now,
             streams: HashMap::new(),
+            used_ids: UsedIds::new(
+                match role {
+                    Role::Client => Role::Server,
+                    Role::Server => Role::Client,
+                },
+                config.max_streams,
+            ),
             next_id: match role {
                 Role::Client => 1,
                 Role::Server => 2,
@@ -228,6 +243,7 @@ impl Connection {
             events: VecDeque::new(),
             pongs: VecDeque::new(),
             control: VecDeque::new(),
+            stale_control: 0,
             data_queue: VecDeque::new(),
             timers: TimerTable::default(),
             pings: VecDeque::new(),
@@ -355,7 +371,7 @@ impl Connection {
     /// everything given to the connection has been handed to the transport.
     pub fn has_pending_output(&self) -> bool {
         !self.pongs.is_empty()
-            || !self.control.is_empty()
+            || self.control.iter().any(|c| self.control_is_live(c))
             || self
                 .data_queue
                 .iter()
@@ -418,12 +434,23 @@ impl Connection {
         if self.pongs.len() > self.config.max_pending_pongs
             || self.pending_refusals > self.config.max_pending_refusals
             || self.pings.len() > self.config.max_outstanding_pings
+            || self.used_ids.len() > self.config.max_streams
             || live > self.config.max_streams
             || self.unacked_outbound > self.config.max_unacked_outbound
         {
             return Err("a bounded queue is over its bound".into());
         }
         Ok(())
+    }
+
+    /// Whether a queued control entry will still produce a frame.
+    fn control_is_live(&self, control: &Control) -> bool {
+        match control {
+            Control::Stream(id) => {
+                self.streams.get(id).is_some_and(|s| !s.ended && s.wants_control())
+            }
+            _ => true,
+        }
     }
 
     fn advance_time(&mut self, now: Instant) {

@@ -74,7 +74,12 @@ impl Connection {
             let header = match control {
                 Control::Stream(id) => match self.stream_control(id, max_body) {
                     Some(t) => return Some(t),
-                    None => continue,
+                    None => {
+                        if self.streams.get(&id).is_none_or(|s| s.ended) {
+                            self.stale_control = self.stale_control.saturating_sub(1);
+                        }
+                        continue;
+                    }
                 },
                 Control::Reset(id) => {
                     self.stats.resets_sent += 1;
