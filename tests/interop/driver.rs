@@ -228,6 +228,9 @@ pub struct Driver {
     read_buf: Vec<u8>,
     /// The transport ended (EOF or error) and `handle_transport_closed` was called.
     pub eof: bool,
+    /// The socket error that ended the transport, if it was not a clean EOF
+    /// (e.g. `ConnectionReset` when the peer's kernel sent RST).
+    pub transport_error: Option<io::ErrorKind>,
     /// Why the connection closed, once `ConnectionClosed` was polled.
     pub closed: Option<CloseReason>,
     /// Every event but `Data`, with its time (Data is summarised by `Book`).
@@ -253,6 +256,7 @@ impl Driver {
             out_pos: 0,
             read_buf: vec![0; 256 * 1024],
             eof: false,
+            transport_error: None,
             closed: None,
             events: Vec::new(),
         }
@@ -419,7 +423,8 @@ impl Driver {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
+                Err(e) => {
+                    self.transport_error = Some(e.kind());
                     self.transport_ended();
                     return true;
                 }
@@ -456,8 +461,9 @@ impl Driver {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return wrote,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
+                Err(e) => {
                     // The peer is gone: nothing more can be delivered.
+                    self.transport_error = Some(e.kind());
                     self.out.clear();
                     self.out_pos = 0;
                     self.transport_ended();
@@ -493,11 +499,12 @@ impl Driver {
 
     fn diagnose(&self, what: &str, waited: Duration) -> String {
         let mut s = format!(
-            "[{}] timed out after {:?} waiting for: {}\n  eof={} closed={:?} streams={} send_buffered={}\n",
+            "[{}] timed out after {:?} waiting for: {}\n  eof={} ({:?}) closed={:?} streams={} send_buffered={}\n",
             self.label,
             waited,
             what,
             self.eof,
+            self.transport_error,
             self.closed,
             self.conn.stream_count(),
             self.conn.send_buffered()
