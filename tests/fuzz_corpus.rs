@@ -568,3 +568,176 @@ fn seeds_exercise_what_they_claim() {
         }
     }
 }
+
+// ---- real sessions recorded from the hashicorp/yamux Go peer ----
+
+/// One recorded session: what the Go peer sent us, byte for byte.
+struct Recorded {
+    name: &'static str,
+    role: yamux_proto::Role,
+    input: Vec<u8>,
+}
+
+/// Runs the Go peer (`target/go-peer/yamux-go-peer`, built by
+/// `tests/go-peer/build.sh`) with `args`, connects to it, and drives our
+/// side with `app` until the peer closes the TCP connection (or 20 s
+/// pass). Returns every byte the peer sent.
+fn record_go(
+    role: yamux_proto::Role,
+    args: &[&str],
+    mut app: impl FnMut(&mut yamux_proto::Connection, Option<yamux_proto::Event>),
+) -> Vec<u8> {
+    use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/go-peer/yamux-go-peer");
+    let go_role = if role == yamux_proto::Role::Client { "server" } else { "client" };
+    let mut child = Command::new(&bin)
+        .args(["-role", go_role, "-listen", "127.0.0.1:0", "-timeout", "20s"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (run tests/go-peer/build.sh)", bin.display()));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("LISTENING line").unwrap();
+        if let Some(a) = line.strip_prefix("LISTENING ") {
+            break a.to_string();
+        }
+    };
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(2))).unwrap();
+    let config = Setup::default().config();
+    let mut conn = yamux_proto::Connection::new(config, role, Instant::now()).unwrap();
+    let mut input = Vec::new();
+    let mut buf = vec![0; 64 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    app(&mut conn, None);
+    while Instant::now() < deadline {
+        let mut out = Vec::new();
+        conn.write_transmits(&mut out, usize::MAX);
+        if sock.write_all(&out).is_err() {
+            break;
+        }
+        match sock.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                input.extend_from_slice(&buf[..n]);
+                conn.handle_input(Instant::now(), &buf[..n]);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        conn.handle_timeout(Instant::now());
+        while let Some(event) = conn.poll_event() {
+            app(&mut conn, Some(event));
+        }
+        app(&mut conn, None);
+    }
+    drop(sock);
+    // Our own child, by handle.
+    let _ = child.kill();
+    let _ = child.wait();
+    input
+}
+
+/// An application that echoes every stream, consumes at once and
+/// half-closes when the peer does.
+fn echo(conn: &mut yamux_proto::Connection, event: Option<yamux_proto::Event>) {
+    use yamux_proto::Event;
+    match event {
+        Some(Event::Data { id, data }) => {
+            conn.consume(id, data.len() as u32).unwrap();
+            let mut rest = &data[..];
+            while !rest.is_empty() {
+                match conn.send(id, rest) {
+                    Ok(n) => rest = &rest[n..],
+                    Err(_) => break,
+                }
+                // Echoed data beyond the send buffer is dropped: these
+                // recordings are small enough that it never is.
+                if !rest.is_empty() {
+                    break;
+                }
+            }
+        }
+        Some(Event::HalfClosed { id }) => {
+            let _ = conn.close_write(id);
+        }
+        _ => {}
+    }
+}
+
+fn go_sessions() -> Vec<Recorded> {
+    use yamux_proto::Role;
+    let mut out = Vec::new();
+    // Go opens three streams, writes 20 000 bytes on each, reads our echo.
+    let input = record_go(
+        Role::Server,
+        &["-scenario", "open-echo", "-streams", "3", "-bytes", "20000"],
+        echo,
+    );
+    out.push(Recorded { name: "go-open-echo", role: Role::Server, input });
+    // We open two streams, send and half-close; Go echoes and half-closes.
+    let mut opened = false;
+    let input = record_go(Role::Client, &["-scenario", "echo", "-streams", "2"], |conn, event| {
+        if !opened {
+            opened = true;
+            for _ in 0..2 {
+                let id = conn.open().unwrap();
+                conn.send(id, &[0x42; 5000]).unwrap();
+                conn.close_write(id).unwrap();
+            }
+        }
+        if let Some(yamux_proto::Event::Data { id, data }) = event {
+            conn.consume(id, data.len() as u32).unwrap();
+        }
+    });
+    out.push(Recorded { name: "go-echo", role: Role::Client, input });
+    // Go pings us three times, then closes.
+    let input = record_go(Role::Server, &["-scenario", "ping", "-msgs", "3"], echo);
+    out.push(Recorded { name: "go-ping", role: Role::Server, input });
+    // Go opens a stream, writes, and is reset by us; then a go-away.
+    let input = record_go(
+        Role::Client,
+        &["-scenario", "go-reset", "-bytes", "1000", "-streams", "1"],
+        |conn, event| {
+            if conn.stream_count() == 0 && event.is_none() && conn.stats().streams_opened == 0 {
+                let id = conn.open().unwrap();
+                conn.send(id, &[0x17; 1000]).unwrap();
+            }
+            if let Some(yamux_proto::Event::StreamReset { .. }) = event {
+                conn.go_away(yamux_proto::GoAwayCode::Normal);
+            }
+        },
+    );
+    out.push(Recorded { name: "go-reset", role: Role::Client, input });
+    out
+}
+
+/// Records real sessions with the hashicorp/yamux Go peer and writes them
+/// as `real-*` seeds for `connection` (in the role we had, with an echoing,
+/// consuming application) and `decoder`. Timing makes them differ from run
+/// to run, so they are not regenerated by `seed_corpus_is_up_to_date`; the
+/// corpus replay covers them like any other file.
+#[test]
+#[ignore = "on demand: needs the Go peer (tests/go-peer/build.sh); writes fuzz/corpus/*/real-*"]
+fn record_real_sessions() {
+    for rec in go_sessions() {
+        assert!(rec.input.len() > 12, "{}: the Go peer sent nothing", rec.name);
+        let role_bit = if rec.role == yamux_proto::Role::Server { ConnSettings::SERVER } else { 0 };
+        for (seed, chunking) in [(0u8, "tiny"), (2, "whole")] {
+            let mut data = vec![role_bit | ConnSettings::CONSUME | ConnSettings::ECHO, seed];
+            data.extend_from_slice(&rec.input);
+            let path =
+                fuzz_dir().join("corpus/connection").join(format!("real-{}-{chunking}", rec.name));
+            std::fs::write(path, data).unwrap();
+        }
+        let mut data = vec![3, 1];
+        data.extend_from_slice(&rec.input);
+        std::fs::write(fuzz_dir().join("corpus/decoder").join(format!("real-{}", rec.name)), data)
+            .unwrap();
+    }
+}
