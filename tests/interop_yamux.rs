@@ -743,6 +743,9 @@ fn crate_stream_limit_goes_away(setup: Setup, third_has_data: bool) {
         book.streams[&third].reset,
         Some(ResetReason::ConnectionClosed(CloseReason::RemoteGoAway(code)))
     );
+    // The crate carries on after its error GoAway: it keeps TCP open.
+    drv.pump_for(Duration::from_millis(50), |_, _| {});
+    assert!(!drv.eof, "the crate closed TCP after its GoAway");
     let out = close_and_collect(&mut drv, peer);
     assert_eq!(out.result, 2);
 }
