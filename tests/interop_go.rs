@@ -432,7 +432,13 @@ fn go_announces_larger_window(setup: Setup) {
     assert!(l.flag("ok") && l.flag("pattern"), "{}", out.dump());
     assert_eq!(l.int("bytes") as u64, BYTES);
     assert_eq!(l.get("fnv"), book.streams[&id].sent_fnv.hex());
-    eprintln!("observed: {before} B sent before Go's first credit update (window {WINDOW})");
+    let updates: Vec<u32> = drv.wire_in.credit_updates().map(|f| f.header.length).collect();
+    assert!(updates.iter().all(|&d| d >= WINDOW / 2), "hashicorp updates {updates:?}");
+    eprintln!(
+        "observed: {before} B sent before Go's first credit update (window {WINDOW}), updates {:?}..{:?}",
+        updates.iter().min(),
+        updates.iter().max()
+    );
 }
 both_setups!(go_announces_larger_window);
 
@@ -672,10 +678,18 @@ fn we_send_go_away(setup: Setup) {
     let a = book.open(&mut drv, BYTES, true);
     let b_id = book.open(&mut drv, BYTES, true);
     let mut open_after = None;
+    // A stream of ours that our connection does not know (we cannot open
+    // after go_away): hand-built SYN|FIN, to see whether hashicorp still
+    // accepts streams from a peer that sent GoAway.
+    let stray = StreamId(match setup.go_role {
+        go::GoRole::Server => 1001,
+        go::GoRole::Client => 1002,
+    });
     book.run(&mut drv, "drained after our go-away", Duration::from_secs(15), |drv, b, _| {
         if open_after.is_none() && b.streams[&a].sent >= 200_000 {
             drv.conn.go_away(GoAwayCode::Normal);
             open_after = Some(drv.conn.open());
+            drv.inject_frame(Header::window_update(stray, Flags::SYN.with(Flags::FIN), 0), &[]);
         }
         drv.closed.is_some()
     });
@@ -691,7 +705,11 @@ fn we_send_go_away(setup: Setup) {
     let seen = out.line("remote_goaway", "open_err");
     assert_eq!(seen.int("code"), 0);
     assert_eq!(seen.get("open_err"), "remote end is not accepting connections");
-    assert_eq!(out.line("served", "ok_streams").int("ok_streams"), 2);
+    // Hashicorp accepted the stream we opened after our GoAway (it ACKed it
+    // and echoed its empty contents).
+    assert_eq!(out.line("served", "ok_streams").int("ok_streams"), 3, "{}", out.dump());
+    assert!(drv.wire_in.stream(stray).any(|f| f.has(Flags::ACK) || f.has(Flags::FIN)));
+    assert!(drv.wire_in.stream(stray).all(|f| !f.has(Flags::RST)));
     assert_eq!(out.frames("out").int("syn"), 0, "hashicorp opened nothing after our GoAway");
 }
 both_setups!(we_send_go_away);
