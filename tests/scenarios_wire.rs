@@ -1,0 +1,525 @@
+//! Wire-level scenarios: what exactly goes out, in which order, in which
+//! sizes. These drive bare `Connection`s with `poll_transmit` and decode the
+//! headers with `yamux_proto::frame::Header::decode`, so nothing between the
+//! state machine and the bytes is hidden.
+
+mod common;
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use common::{pattern, quiet_config};
+use yamux_proto::frame::{Decoder, Flags, FrameType, Header, HEADER_LEN};
+use yamux_proto::{
+    CloseReason, Config, ConfigError, Connection, Event, GoAwayCode, ProtocolError, Role,
+    StreamError, StreamId, DEFAULT_WINDOW, MAX_FRAME_BODY,
+};
+
+fn conn(role: Role, config: Config, now: Instant) -> Connection {
+    Connection::new(config, role, now).unwrap()
+}
+
+/// Every frame `c` has to transmit now, decoded.
+fn frames(c: &mut Connection) -> Vec<(Header, Bytes)> {
+    std::iter::from_fn(|| c.poll_transmit())
+        .map(|t| {
+            let h = Header::decode(&t.header).expect("we only encode valid headers");
+            assert_eq!(h.body_len() as usize, t.body.len(), "header length matches body");
+            (h, t.body)
+        })
+        .collect()
+}
+
+/// The same as wire bytes.
+fn encode(frames: &[(Header, Bytes)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (h, body) in frames {
+        out.extend_from_slice(&h.encode());
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+fn feed(c: &mut Connection, now: Instant, frames: &[(Header, Bytes)]) {
+    c.handle_input(now, &encode(frames));
+}
+
+fn inject(c: &mut Connection, now: Instant, header: Header, body: &[u8]) {
+    feed(c, now, &[(header, Bytes::copy_from_slice(body))]);
+}
+
+fn check(c: &Connection) {
+    c.check_invariants().expect("invariants");
+}
+
+fn id(n: u32) -> StreamId {
+    StreamId(n)
+}
+
+/// The bytes of a simple exchange are exactly what the spec prescribes:
+/// SYN on a Window Update, Data, FIN on an empty Data frame, ACK on a Window
+/// Update, Ping request/response, Go Away.
+#[test]
+fn wire_bytes_of_a_simple_exchange() {
+    let now = Instant::now();
+    let mut c = conn(Role::Client, quiet_config(), now);
+    let mut s = conn(Role::Server, quiet_config(), now);
+
+    let s1 = c.open().unwrap();
+    assert_eq!(s1, id(1));
+    let syn = encode(&frames(&mut c));
+    assert_eq!(syn, [0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0], "Window Update, SYN, id 1, delta 0");
+    c.send(s1, b"hi").unwrap();
+    let data = encode(&frames(&mut c));
+    assert_eq!(data, [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i'], "Data, id 1, 2 bytes");
+    c.close_write(s1).unwrap();
+    let fin = encode(&frames(&mut c));
+    assert_eq!(fin, [0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0], "Data, FIN, id 1, empty");
+
+    s.handle_input(now, &[syn, data, fin].concat());
+    assert_eq!(
+        events(&mut s),
+        vec![
+            Event::StreamOpened { id: s1 },
+            Event::Data { id: s1, data: Bytes::from_static(b"hi") },
+            Event::HalfClosed { id: s1 },
+        ]
+    );
+    let ack = encode(&frames(&mut s));
+    assert_eq!(ack, [0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0], "Window Update, ACK, id 1, delta 0");
+    s.send(s1, b"yo").unwrap();
+    s.close_write(s1).unwrap();
+    let reply = encode(&frames(&mut s));
+    assert_eq!(reply, [0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 2, b'y', b'o'], "FIN rides on the data");
+
+    c.handle_input(now, &[ack, reply].concat());
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::Data { id: s1, data: Bytes::from_static(b"yo") },
+            Event::HalfClosed { id: s1 },
+            Event::StreamClosed { id: s1 },
+        ]
+    );
+
+    let opaque = c.ping().unwrap();
+    let ping = encode(&frames(&mut c));
+    let o = opaque.to_be_bytes();
+    assert_eq!(ping, [0, 2, 0, 1, 0, 0, 0, 0, o[0], o[1], o[2], o[3]], "Ping, SYN, opaque");
+    s.handle_input(now, &ping);
+    let pong = encode(&frames(&mut s));
+    assert_eq!(pong, [0, 2, 0, 2, 0, 0, 0, 0, o[0], o[1], o[2], o[3]], "Ping, ACK, same opaque");
+
+    s.go_away(GoAwayCode::Normal);
+    let go_away = encode(&frames(&mut s));
+    assert_eq!(go_away, [0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "Go Away, normal");
+    check(&c);
+    check(&s);
+}
+
+/// Close before ACK: the SYN and the FIN of a stream that never carried
+/// data share one empty Data frame.
+#[test]
+fn close_before_ack_syn_and_fin_share_one_frame() {
+    let now = Instant::now();
+    let mut c = conn(Role::Client, quiet_config(), now);
+    let s1 = c.open().unwrap();
+    c.close_write(s1).unwrap();
+    let out = frames(&mut c);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, Header::data(s1, Flags::SYN.with(Flags::FIN), 0));
+    check(&c);
+}
+
+/// A larger initial window is announced on the SYN and on the ACK as the
+/// additive delta above 256 KiB.
+#[test]
+fn large_initial_window_delta_on_syn_and_ack() {
+    let big = 1u32 << 20;
+    let config = Config { initial_stream_window: big, max_stream_window: big, ..quiet_config() };
+    let now = Instant::now();
+    let mut c = conn(Role::Client, config.clone(), now);
+    let mut s = conn(Role::Server, config, now);
+    let s1 = c.open().unwrap();
+    let syn = frames(&mut c);
+    assert_eq!(
+        syn.iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![Header::window_update(s1, Flags::SYN, big - DEFAULT_WINDOW)]
+    );
+    assert_eq!(&encode(&syn)[8..12], &[0, 0x0c, 0, 0], "786432 = 0x000C0000");
+    feed(&mut s, now, &syn);
+    let ack = frames(&mut s);
+    assert_eq!(
+        ack.iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![Header::window_update(s1, Flags::ACK, big - DEFAULT_WINDOW)]
+    );
+    feed(&mut c, now, &ack);
+    assert_eq!(c.stream_info(s1).unwrap().send_credit, big);
+    // The announcement is not credit returned for consumed data.
+    assert!(!events(&mut c).iter().any(|e| matches!(e, Event::CreditsReturned { .. })));
+    assert_eq!(c.stream_info(s1).unwrap().uncredited, 0);
+    check(&c);
+    check(&s);
+}
+
+/// Control frames go ahead of queued data: a pong and a window update
+/// requested while a large transfer is queued come out before the remaining
+/// data frames.
+#[test]
+fn control_frames_ahead_of_data() {
+    let now = Instant::now();
+    let mut c = conn(Role::Client, quiet_config(), now);
+    let s1 = c.open().unwrap();
+    let w = DEFAULT_WINDOW as usize;
+    assert_eq!(c.send(s1, &pattern(w, 1)).unwrap(), w);
+    let first = c.poll_transmit().unwrap();
+    let h = Header::decode(&first.header).unwrap();
+    assert_eq!(h, Header::data(s1, Flags::SYN, 64 * 1024), "SYN rides on the first data");
+
+    // The server opens stream 2 and sends half a window; we consume it, so
+    // a window update (with our ACK) is due. Then a ping arrives.
+    inject(&mut c, now, Header::window_update(id(2), Flags::SYN, 0), &[]);
+    inject(&mut c, now, Header::data(id(2), Flags::NONE, (w / 2) as u32), &pattern(w / 2, 2));
+    let ev = events(&mut c);
+    assert_eq!(ev[0], Event::StreamOpened { id: id(2) });
+    c.consume(id(2), (w / 2) as u32).unwrap();
+    inject(&mut c, now, Header::ping(Flags::SYN, 7), &[]);
+
+    let out: Vec<Header> = frames(&mut c).into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        out,
+        vec![
+            Header::ping(Flags::ACK, 7),
+            Header::window_update(id(2), Flags::ACK, (w / 2) as u32),
+            Header::data(s1, Flags::NONE, 64 * 1024),
+            Header::data(s1, Flags::NONE, 64 * 1024),
+            Header::data(s1, Flags::NONE, 64 * 1024),
+        ]
+    );
+    check(&c);
+}
+
+/// Two bulk streams share the link fairly: their data frames alternate.
+#[test]
+fn fair_round_robin_between_bulk_streams() {
+    let now = Instant::now();
+    let mut c = conn(Role::Client, Config { max_frame_size: 16 * 1024, ..quiet_config() }, now);
+    let a = c.open().unwrap();
+    let b = c.open().unwrap();
+    let w = DEFAULT_WINDOW as usize;
+    c.send(a, &pattern(w, 1)).unwrap();
+    c.send(b, &pattern(w, 2)).unwrap();
+    let out = frames(&mut c);
+    let ids: Vec<StreamId> = out.iter().map(|f| f.0.stream_id).collect();
+    assert_eq!(ids.len(), 2 * w / (16 * 1024));
+    for (i, pair) in ids.chunks(2).enumerate() {
+        assert_eq!(pair, [a, b], "frame pair {i}: {ids:?}");
+    }
+    assert!(out.iter().all(|f| f.0.frame_type == FrameType::Data && f.1.len() == 16 * 1024));
+    check(&c);
+}
+
+/// A stream with a little data is not starved behind a bulk one: it goes out
+/// in the next round-robin slot.
+#[test]
+fn a_small_write_is_not_starved_by_a_bulk_stream() {
+    let now = Instant::now();
+    let mut c = conn(Role::Client, Config { max_frame_size: 16 * 1024, ..quiet_config() }, now);
+    let bulk = c.open().unwrap();
+    c.send(bulk, &pattern(DEFAULT_WINDOW as usize, 1)).unwrap();
+    let _ = frames(&mut c).len(); // everything within credit went out
+    let small = c.open().unwrap();
+    // Grant the bulk stream more credit and queue more bulk data first.
+    inject(&mut c, now, Header::window_update(bulk, Flags::ACK, 0), &[]);
+    inject(&mut c, now, Header::window_update(bulk, Flags::NONE, 128 * 1024), &[]);
+    c.send(bulk, &pattern(128 * 1024, 2)).unwrap();
+    c.send(small, b"tiny").unwrap();
+    let ids: Vec<StreamId> = frames(&mut c).iter().map(|f| f.0.stream_id).collect();
+    let pos = ids.iter().position(|&i| i == small).unwrap();
+    assert!(pos <= 1, "the small stream waited behind {pos} bulk frames: {ids:?}");
+    check(&c);
+}
+
+/// No Data frame body exceeds `max_frame_size`, the copying path cuts frames
+/// to the room it is given, and nothing ever exceeds 1 MiB even when the
+/// peer grants far more credit.
+#[test]
+fn frames_never_exceed_max_frame_size_nor_1_mib() {
+    let now = Instant::now();
+    // max_frame_size is bounded by configuration.
+    let over = Config { max_frame_size: MAX_FRAME_BODY + 1, ..quiet_config() };
+    assert_eq!(over.validate(), Err(ConfigError::FrameSize));
+
+    // A 16 KiB bound.
+    let mut c = conn(Role::Client, Config { max_frame_size: 16 * 1024, ..quiet_config() }, now);
+    let s1 = c.open().unwrap();
+    c.send(s1, &pattern(DEFAULT_WINDOW as usize, 1)).unwrap();
+    let out = frames(&mut c);
+    assert!(out.iter().all(|f| f.1.len() <= 16 * 1024));
+    assert_eq!(out.iter().map(|f| f.1.len()).sum::<usize>(), DEFAULT_WINDOW as usize);
+
+    // The copying path, with 1000 bytes of room at a time.
+    let mut c = conn(Role::Client, quiet_config(), now);
+    let s1 = c.open().unwrap();
+    let data = pattern(100_000, 2);
+    c.send(s1, &data).unwrap();
+    let mut wire = Vec::new();
+    loop {
+        let mut buf = Vec::new();
+        let n = c.write_transmits(&mut buf, 1000);
+        assert_eq!(n, buf.len());
+        assert!(n <= 1000, "wrote {n} bytes into 1000 of room");
+        if n == 0 {
+            break;
+        }
+        wire.extend(buf);
+    }
+    let mut d = Decoder::new(MAX_FRAME_BODY);
+    d.extend(&wire);
+    let mut got = Vec::new();
+    while let Some(f) = d.decode().unwrap() {
+        assert!(f.body.len() <= 1000 - HEADER_LEN);
+        got.extend_from_slice(&f.body);
+    }
+    assert_eq!(got, data);
+
+    // A peer granting 16 MiB: frames are still at most 1 MiB.
+    let huge = 16u32 << 20;
+    let mut c = conn(
+        Role::Client,
+        Config { max_frame_size: MAX_FRAME_BODY, max_send_buffer: 4 << 20, ..quiet_config() },
+        now,
+    );
+    let mut s = conn(
+        Role::Server,
+        Config {
+            initial_stream_window: huge,
+            max_stream_window: huge,
+            max_streams: 16,
+            ..quiet_config()
+        },
+        now,
+    );
+    let s1 = c.open().unwrap();
+    let syn = frames(&mut c);
+    feed(&mut s, now, &syn);
+    let ack = frames(&mut s);
+    feed(&mut c, now, &ack);
+    assert_eq!(c.stream_info(s1).unwrap().send_credit, huge);
+    assert_eq!(c.send(s1, &pattern(4 << 20, 3)).unwrap(), 4 << 20);
+    let out = frames(&mut c);
+    assert_eq!(out.iter().map(|f| f.1.len()).collect::<Vec<_>>(), vec![1 << 20; 4]);
+    check(&c);
+    check(&s);
+}
+
+/// FIN is sent exactly once, after all data, even when `close_write` is
+/// called twice or again after the FIN went out; data blocked on credit
+/// holds the FIN back.
+#[test]
+fn fin_sent_exactly_once_after_all_data() {
+    let now = Instant::now();
+    let mut c = conn(Role::Client, quiet_config(), now);
+    let s1 = c.open().unwrap();
+    let w = DEFAULT_WINDOW as usize;
+    assert_eq!(c.send(s1, &pattern(w, 1)).unwrap(), w);
+    let first = frames(&mut c);
+    assert_eq!(c.send(s1, b"tail").unwrap(), 4, "buffered, no credit left");
+    c.close_write(s1).unwrap();
+    c.close_write(s1).unwrap();
+    assert_eq!(c.send(s1, b"x"), Err(StreamError::WriteClosed));
+    assert!(frames(&mut c).is_empty(), "the FIN waits behind data blocked on credit");
+    inject(&mut c, now, Header::window_update(s1, Flags::ACK, 0), &[]);
+    inject(&mut c, now, Header::window_update(s1, Flags::NONE, 4), &[]);
+    let last = frames(&mut c);
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].0, Header::data(s1, Flags::FIN, 4));
+    assert_eq!(&last[0].1[..], b"tail");
+    c.close_write(s1).unwrap();
+    inject(&mut c, now, Header::window_update(s1, Flags::NONE, 1000), &[]);
+    let later = frames(&mut c);
+    assert!(later.is_empty(), "{later:?}");
+    let fins =
+        first.iter().chain(&last).chain(&later).filter(|f| f.0.flags.contains(Flags::FIN)).count();
+    assert_eq!(fins, 1);
+    check(&c);
+}
+
+/// Frames for unknown or closed streams happen in normal operation (races
+/// with close): they are discarded, never answered with RST, and do not hurt
+/// the connection.
+#[test]
+fn frames_for_unknown_or_closed_streams_are_discarded_without_rst() {
+    let now = Instant::now();
+    let mut s = conn(Role::Server, quiet_config(), now);
+    inject(&mut s, now, Header::data(id(5), Flags::NONE, 3), b"zzz");
+    inject(&mut s, now, Header::window_update(id(7), Flags::NONE, 1000), &[]);
+    inject(&mut s, now, Header::data(id(9), Flags::FIN, 0), &[]);
+    inject(&mut s, now, Header::window_update(id(11), Flags::RST, 0), &[]);
+    inject(&mut s, now, Header::window_update(id(4), Flags::ACK, 0), &[]);
+    assert!(frames(&mut s).is_empty());
+    assert!(events(&mut s).is_empty());
+    assert_eq!(s.stats().frames_discarded, 5);
+    assert!(!s.is_closed());
+
+    // A stream that was closed and forgotten.
+    inject(&mut s, now, Header::data(id(1), Flags::SYN.with(Flags::FIN), 2), b"ok");
+    s.close_write(id(1)).unwrap();
+    let _ = frames(&mut s);
+    assert!(events(&mut s).contains(&Event::StreamClosed { id: id(1) }));
+    inject(&mut s, now, Header::data(id(1), Flags::NONE, 4), b"late");
+    inject(&mut s, now, Header::window_update(id(1), Flags::NONE, 100), &[]);
+    inject(&mut s, now, Header::window_update(id(1), Flags::RST, 0), &[]);
+    assert!(frames(&mut s).is_empty(), "no RST in answer");
+    assert!(events(&mut s).is_empty());
+    assert_eq!(s.stats().frames_discarded, 8);
+    assert!(!s.is_closed());
+    check(&s);
+}
+
+/// A SYN reusing the id of a stream that was closed is a protocol error, as
+/// `ProtocolError::StreamIdReused` documents ("open, or was used before"):
+/// the ids the peer used are remembered after their streams are forgotten.
+#[test]
+fn syn_reusing_a_closed_stream_id_is_a_protocol_error() {
+    let now = Instant::now();
+    let mut s = conn(Role::Server, quiet_config(), now);
+    inject(&mut s, now, Header::data(id(1), Flags::SYN.with(Flags::FIN), 2), b"ok");
+    s.close_write(id(1)).unwrap();
+    let _ = frames(&mut s);
+    assert!(events(&mut s).contains(&Event::StreamClosed { id: id(1) }));
+    inject(&mut s, now, Header::window_update(id(1), Flags::SYN, 0), &[]);
+    assert_eq!(s.close_reason(), Some(CloseReason::Protocol(ProtocolError::StreamIdReused(id(1)))));
+}
+
+/// A SYN for a stream that is still open is a protocol error: Go Away (1).
+#[test]
+fn syn_for_an_open_stream_is_a_protocol_error() {
+    let now = Instant::now();
+    let mut s = conn(Role::Server, quiet_config(), now);
+    inject(&mut s, now, Header::window_update(id(1), Flags::SYN, 0), &[]);
+    let _ = frames(&mut s);
+    inject(&mut s, now, Header::window_update(id(1), Flags::SYN, 0), &[]);
+    let reason = CloseReason::Protocol(ProtocolError::StreamIdReused(id(1)));
+    assert_eq!(s.close_reason(), Some(reason));
+    let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
+    assert_eq!(out, vec![Header::go_away(1)]);
+    check(&s);
+}
+
+/// The peer exceeding our receive window is fatal (as in both reference
+/// implementations): Go Away (protocol error) and a typed reason.
+#[test]
+fn receive_window_overflow_is_fatal() {
+    let now = Instant::now();
+    let mut s = conn(Role::Server, quiet_config(), now);
+    let w = DEFAULT_WINDOW as usize;
+    inject(&mut s, now, Header::data(id(1), Flags::SYN, w as u32), &pattern(w, 1));
+    let _ = frames(&mut s);
+    inject(&mut s, now, Header::data(id(1), Flags::NONE, 1), b"!");
+    let reason = CloseReason::Protocol(ProtocolError::WindowExceeded(id(1)));
+    assert_eq!(s.close_reason(), Some(reason));
+    let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
+    assert_eq!(out, vec![Header::go_away(1)]);
+    let ev = events(&mut s);
+    assert_eq!(ev.last(), Some(&Event::ConnectionClosed { reason }));
+    check(&s);
+}
+
+/// The #133 answer on the wire: the reader (which sent nothing) half-closes
+/// and stops: the credit of everything unread goes back first, then the FIN,
+/// then the RST, so the peer's writer neither stalls nor writes into the void.
+#[test]
+fn stop_reading_on_the_wire_credit_then_fin_then_rst() {
+    let now = Instant::now();
+    let mut s = conn(Role::Server, quiet_config(), now);
+    inject(&mut s, now, Header::data(id(1), Flags::SYN, 1000), &pattern(1000, 1));
+    let _ = events(&mut s);
+    assert_eq!(
+        frames(&mut s).into_iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![Header::window_update(id(1), Flags::ACK, 0)]
+    );
+    s.consume(id(1), 500).unwrap();
+    assert!(frames(&mut s).is_empty(), "500 bytes is below half the window");
+    s.close_write(id(1)).unwrap();
+    s.stop_reading(id(1)).unwrap();
+    let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        out,
+        vec![
+            Header::window_update(id(1), Flags::NONE, 1000),
+            Header::data(id(1), Flags::FIN, 0),
+            Header::window_update(id(1), Flags::RST, 0),
+        ]
+    );
+    assert_eq!(events(&mut s), vec![Event::StreamClosed { id: id(1) }]);
+    check(&s);
+}
+
+/// Stop reading when data we sent is still unread at the peer: no RST until
+/// the peer credits all of it back (a hashicorp peer returns credit after
+/// our FIN as its application reads), then RST at once. Meanwhile incoming
+/// data is discarded and credited immediately.
+#[test]
+fn stop_reading_resets_only_once_our_data_is_credited_back() {
+    let now = Instant::now();
+    let mut s = conn(Role::Server, quiet_config(), now);
+    inject(&mut s, now, Header::data(id(1), Flags::SYN, 2), b"hi");
+    let _ = events(&mut s);
+    s.send(id(1), &pattern(1000, 1)).unwrap();
+    s.close_write(id(1)).unwrap();
+    s.stop_reading(id(1)).unwrap();
+    // The ACK rides on the credit of the discarded "hi"; the FIN on our
+    // data. No RST: our 1000 bytes may still be unread at the peer.
+    let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        out,
+        vec![Header::window_update(id(1), Flags::ACK, 2), Header::data(id(1), Flags::FIN, 1000),]
+    );
+
+    // The peer keeps writing: discarded, credited at once, not delivered.
+    inject(&mut s, now, Header::data(id(1), Flags::NONE, 300), &pattern(300, 2));
+    let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
+    assert_eq!(out, vec![Header::window_update(id(1), Flags::NONE, 300)]);
+    assert!(events(&mut s).is_empty());
+
+    // The peer reads part of our data: still no RST.
+    inject(&mut s, now, Header::window_update(id(1), Flags::NONE, 600), &[]);
+    assert!(frames(&mut s).is_empty());
+    assert_eq!(s.stream_info(id(1)).unwrap().uncredited, 400);
+    // It reads the rest: now nothing of ours can be unread, RST at once.
+    inject(&mut s, now, Header::window_update(id(1), Flags::NONE, 400), &[]);
+    let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
+    assert_eq!(out, vec![Header::window_update(id(1), Flags::RST, 0)]);
+    assert_eq!(
+        events(&mut s),
+        vec![
+            Event::CreditsReturned { id: id(1), amount: 600 },
+            Event::CreditsReturned { id: id(1), amount: 400 },
+            Event::StreamClosed { id: id(1) },
+        ]
+    );
+    check(&s);
+}
+
+/// We never send a Ping ACK nobody asked for (the `yamux` crate treats an
+/// unexpected Pong as a protocol error), and an unexpected Pong from the
+/// peer is ignored.
+#[test]
+fn no_unsolicited_pong_and_unknown_pongs_are_ignored() {
+    let now = Instant::now();
+    let mut c = conn(Role::Client, quiet_config(), now);
+    inject(&mut c, now, Header::ping(Flags::ACK, 12345), &[]);
+    assert!(frames(&mut c).is_empty());
+    assert!(events(&mut c).is_empty());
+    assert!(!c.is_closed());
+    inject(&mut c, now, Header::ping(Flags::SYN, 1), &[]);
+    inject(&mut c, now, Header::ping(Flags::SYN, 2), &[]);
+    let out: Vec<Header> = frames(&mut c).into_iter().map(|f| f.0).collect();
+    assert_eq!(out, vec![Header::ping(Flags::ACK, 1), Header::ping(Flags::ACK, 2)]);
+    check(&c);
+}
