@@ -305,9 +305,14 @@ impl Driver {
             let mut progress = self.read_input();
             let now = Instant::now();
             if self.conn.poll_timeout().is_some_and(|t| t <= now) {
-                self.conn.handle_timeout(now);
                 progress = true;
             }
+            // Every turn, not only when a timer is due (early calls are
+            // harmless by contract): commands are stamped with the latest
+            // time the connection saw, and without input that time goes
+            // stale, so timers armed by commands or transmits (send stall,
+            // open, linger) would start early by the idle gap.
+            self.conn.handle_timeout(now);
             while let Some(event) = self.conn.poll_event() {
                 progress = true;
                 self.record(&event);
