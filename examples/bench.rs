@@ -1663,6 +1663,25 @@ fn main() {
     println!("{rows} rows");
 }
 
+/// The yamux crate on a current-thread tokio runtime (the adapter-level
+/// harness, same workload code), `Duration::MAX` without the `tokio`
+/// feature. At the core level the yamux crate gets the better of this and
+/// `LocalPool` in every repetition: it is sensitive to the executor (its
+/// churn is several times slower on `LocalPool` at 10,000 streams), and the
+/// comparison should not depend on our choice of executor for it.
+macro_rules! yamux_on_tokio {
+    ($config:expr, $body:expr) => {{
+        #[cfg(feature = "tokio")]
+        {
+            adapter_level::theirs($config, $body)
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            Duration::MAX
+        }
+    }};
+}
+
 fn core_rows(
     s: &Scale,
     pat: &Pattern,
@@ -1672,6 +1691,11 @@ fn core_rows(
     if wanted(&["bulk"]) {
         let y = || {
             on_local_pool(yamux::Config::default(), |o, i, _| yamux_bulk(o, i, pat, s.bulk_bytes))
+                .min(yamux_on_tokio!(yamux::Config::default(), |m| adapter_level::bulk(
+                    m,
+                    pat,
+                    s.bulk_bytes
+                )))
         };
         let (ours, theirs) = measure_pair(s.reps, || ours_bulk(pat, s.bulk_bytes, true, false), y);
         let r = ratio(ours, theirs);
@@ -1713,7 +1737,13 @@ fn core_rows(
         let (ours, theirs) = measure_pair(
             s.reps,
             || ours_small(s.small_msgs),
-            || on_local_pool(yamux::Config::default(), |o, i, _| yamux_small(o, i, s.small_msgs)),
+            || {
+                on_local_pool(yamux::Config::default(), |o, i, _| yamux_small(o, i, s.small_msgs))
+                    .min(yamux_on_tokio!(yamux::Config::default(), |m| adapter_level::small(
+                        m,
+                        s.small_msgs
+                    )))
+            },
         );
         let r = ratio(ours, theirs);
         emit(Row {
@@ -1734,6 +1764,9 @@ fn core_rows(
                 on_local_pool(yamux::Config::default(), |o, i, _| {
                     yamux_request_response(o, i, s.rr_trips)
                 })
+                .min(yamux_on_tokio!(yamux::Config::default(), |m| {
+                    adapter_level::request_response(m, s.rr_trips)
+                }))
             },
         );
         emit(Row {
@@ -1751,7 +1784,11 @@ fn core_rows(
         let (ours, theirs) = measure_pair(
             s.reps,
             || ours_churn(n, b, c),
-            || on_local_pool(yamux::Config::default(), |o, i, _| yamux_churn(o, i, n, b, c)),
+            || {
+                on_local_pool(yamux::Config::default(), |o, i, _| yamux_churn(o, i, n, b, c)).min(
+                    yamux_on_tokio!(yamux::Config::default(), |m| adapter_level::churn(m, n, b, c)),
+                )
+            },
         );
         let r = ratio(ours, theirs);
         emit(Row {
@@ -1769,7 +1806,11 @@ fn core_rows(
         let (ours, theirs) = measure_pair(
             s.reps,
             || ours_fanout(n, r, m),
-            || on_local_pool(yamux_config_for(n), |o, i, sp| yamux_fanout(o, i, sp, n, r, m)),
+            || {
+                on_local_pool(yamux_config_for(n), |o, i, sp| yamux_fanout(o, i, sp, n, r, m)).min(
+                    yamux_on_tokio!(yamux_config_for(n), |x| adapter_level::fanout(x, n, r, m)),
+                )
+            },
         );
         emit(Row {
             level: "core",
