@@ -34,8 +34,8 @@ use used_ids::UsedIds;
 /// 1. **Input.** Bytes read from the transport go to [`handle_input`], in any
 ///    chunking. End of stream or a transport error goes to
 ///    [`handle_transport_closed`].
-/// 2. **Timers.** When the time reaches [`poll_timeout`], call
-///    [`handle_timeout`]. Calling it early or late is harmless.
+/// 2. **Timers.** Call [`handle_timeout`] with the current time, at least
+///    when it reaches [`poll_timeout`]. Calling it early or often is harmless.
 /// 3. **Events.** Drain [`poll_event`] until `None`. Commands ([`open`],
 ///    [`send`], [`consume`], [`close_write`], [`stop_reading`], [`reset`],
 ///    [`ping`], [`go_away`], [`close`]) may be issued at any point.
@@ -48,9 +48,12 @@ use used_ids::UsedIds;
 /// The loop ends after [`Event::ConnectionClosed`] once
 /// [`has_pending_output`] is false (the final Go Away is flushed).
 ///
-/// Time: every input carries `now`; commands are stamped with the latest
-/// `now` seen. Time never goes backwards: an earlier `now` is treated as the
-/// latest one.
+/// Time: every input carries `now`; commands and outgoing frames are stamped
+/// with the latest `now` seen. Call [`handle_timeout`] with the current time
+/// on every turn (it is cheap when nothing is due) so that timers armed by a
+/// command (send stall, linger, open) start from the right moment even when
+/// no input arrives. Time never goes backwards: an earlier `now` is treated
+/// as the latest one.
 ///
 /// Guarantees: the same inputs at the same times give the same outputs and
 /// events. Nothing the peer sends can panic the connection or grow its memory
@@ -323,9 +326,11 @@ impl Connection {
         self.live_streams
     }
 
-    /// A snapshot of stream `id`, `None` if unknown or closed.
+    /// A snapshot of stream `id`, `None` if unknown or forgotten (after its
+    /// `StreamClosed` event was polled). An ended stream whose last events are
+    /// still queued shows terminal states.
     pub fn stream_info(&self, id: StreamId) -> Option<StreamInfo> {
-        let s = self.streams.get(&id).filter(|s| !s.ended)?;
+        let s = self.streams.get(&id)?;
         Some(StreamInfo {
             send_state: s.send.state,
             recv_state: s.recv.state,
