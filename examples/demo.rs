@@ -2,9 +2,10 @@
 //!
 //! Each side runs on its own thread with a non-blocking `std::net` socket and
 //! a small drive loop that follows the contract in the `Connection` docs:
-//! read → `handle_input`, `handle_timeout` when `poll_timeout` is due, drain
-//! `poll_event`, write `poll_transmit` frames (header and body together with
-//! `write_vectored`, no copy), sleep a little when nothing moved.
+//! read → `handle_input`; `handle_timeout` every turn (timers due by
+//! `poll_timeout` run, and the connection's clock stays fresh); drain
+//! `poll_event`; write `poll_transmit` frames (header and body together with
+//! `write_vectored`, no copy); sleep a little when nothing moved.
 //!
 //! The client opens four streams and pings; the server answers:
 //!
@@ -176,10 +177,11 @@ fn run(app: &mut dyn App, mut conn: Connection, sock: TcpStream, log: Log) -> io
                 }
             }
         }
-        // 2. Timers: early or late calls are harmless, so a coarse check does.
-        if conn.poll_timeout().is_some_and(|t| t <= now) {
-            conn.handle_timeout(now);
-        }
+        // 2. Timers. Calling it early is harmless, so it is called every turn:
+        // that also keeps the connection's clock fresh, which stamps the
+        // commands below (a stale clock would arm their timers early).
+        // A loop that sleeps would wake at `poll_timeout()` at the latest.
+        conn.handle_timeout(now);
         // 3. Events, and the application's reaction to them.
         while let Some(event) = conn.poll_event() {
             app.on_event(&mut conn, &event);
@@ -214,7 +216,8 @@ fn run(app: &mut dyn App, mut conn: Connection, sock: TcpStream, log: Log) -> io
             }
         }
         if !busy {
-            thread::sleep(IDLE_SLEEP);
+            let until_timer = conn.poll_timeout().map(|t| t.saturating_duration_since(now));
+            thread::sleep(until_timer.map_or(IDLE_SLEEP, |d| d.min(IDLE_SLEEP)));
         }
     }
 }
