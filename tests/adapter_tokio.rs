@@ -329,8 +329,7 @@ async fn stop_reading_alone_never_stalls_the_peers_writer() {
 
 #[tokio::test(start_paused = true)]
 async fn unread_stream_blocks_its_writer_after_the_window_then_completes() {
-    let mut cfg = Config::default();
-    cfg.max_send_buffer = 64 * 1024;
+    let cfg = Config { max_send_buffer: 64 * 1024, ..Config::default() };
     let (client, server) = duplex_pair(cfg, Config::default());
     let mut slow = client.open().await.unwrap();
     let chunk = pattern(16 * 1024, 1);
@@ -398,8 +397,7 @@ async fn tokio_split_of_one_stream_also_works() {
 
 #[tokio::test(start_paused = true)]
 async fn open_waits_while_blocked_on_unacknowledged_streams() {
-    let mut cfg = Config::default();
-    cfg.max_unacked_outbound = 2;
+    let cfg = Config { max_unacked_outbound: 2, ..Config::default() };
     let (a, b) = tokio::io::duplex(64 * 1024);
     let client = yt::spawn(a, cfg, Role::Client).unwrap();
     // The server's driver is not running yet: no ACK can come back.
@@ -525,8 +523,7 @@ async fn ping_measures_rtt_over_tcp() {
 async fn ping_rtt_is_measured_from_the_ping_not_from_the_last_wakeup() {
     // An idle session for a long (virtual) while, then a ping: its RTT must
     // not include the idle time.
-    let mut cfg = Config::default();
-    cfg.keep_alive_interval = None;
+    let cfg = Config { keep_alive_interval: None, ..Config::default() };
     let (client, _server) = duplex_pair(cfg.clone(), cfg);
     tokio::time::sleep(Duration::from_secs(100)).await;
     let rtt = client.ping().await.unwrap();
@@ -535,8 +532,7 @@ async fn ping_rtt_is_measured_from_the_ping_not_from_the_last_wakeup() {
 
 #[tokio::test(start_paused = true)]
 async fn keep_alive_pings_on_tokios_clock() {
-    let mut cfg = Config::default();
-    cfg.keep_alive_interval = Some(Duration::from_secs(1));
+    let cfg = Config { keep_alive_interval: Some(Duration::from_secs(1)), ..Config::default() };
     let (client, _server) = duplex_pair(cfg, Config::default());
     let before = client.stats().pings_sent;
     tokio::time::sleep(Duration::from_millis(10_500)).await;
@@ -547,14 +543,16 @@ async fn keep_alive_pings_on_tokios_clock() {
 
 #[tokio::test(start_paused = true)]
 async fn keep_alive_timeout_closes_a_session_whose_peer_is_dead() {
-    let mut cfg = Config::default();
-    cfg.keep_alive_interval = Some(Duration::from_secs(1));
-    cfg.ping_timeout = Duration::from_secs(2);
+    let cfg = Config {
+        keep_alive_interval: Some(Duration::from_secs(1)),
+        ping_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
     let (a, mut b) = tokio::io::duplex(64 * 1024);
     // The "peer" swallows everything and never answers.
     tokio::spawn(async move {
         let mut sink = [0u8; 4096];
-        while b.read(&mut sink).await.map_or(false, |n| n > 0) {}
+        while b.read(&mut sink).await.is_ok_and(|n| n > 0) {}
     });
     let client = yt::spawn(a, cfg, Role::Client).unwrap();
     let mut s = client.open().await.unwrap();

@@ -374,8 +374,7 @@ impl Shared {
 /// Whether stream `id` has nothing left in the connection to transmit: its
 /// buffer is empty and no FIN is waiting (or it ended, or it was forgotten).
 fn drained_in_core(conn: &Connection, id: StreamId) -> bool {
-    conn.stream_info(id)
-        .map_or(true, |i| i.send_buffered == 0 && i.send_state != SendState::Closing)
+    conn.stream_info(id).is_none_or(|i| i.send_buffered == 0 && i.send_state != SendState::Closing)
 }
 
 // ---------------------------------------------------------------------------

@@ -8,21 +8,21 @@
 //!
 //! ```
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
-//! use yamux_proto::adapter::tokio;
+//! use yamux_proto::adapter::tokio as yt;
 //! use yamux_proto::{Config, Role};
 //!
-//! # #[::tokio::main(flavor = "current_thread")]
+//! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
-//! let (a, b) = ::tokio::io::duplex(64 * 1024);
-//! let client = tokio::spawn(a, Config::default(), Role::Client).unwrap();
-//! let server = tokio::spawn(b, Config::default(), Role::Server).unwrap();
+//! let (a, b) = tokio::io::duplex(64 * 1024);
+//! let client = yt::spawn(a, Config::default(), Role::Client).unwrap();
+//! let server = yt::spawn(b, Config::default(), Role::Server).unwrap();
 //!
 //! // Server: echo every stream.
-//! ::tokio::spawn(async move {
+//! tokio::spawn(async move {
 //!     while let Ok(stream) = server.accept().await {
-//!         ::tokio::spawn(async move {
+//!         tokio::spawn(async move {
 //!             let (mut r, mut w) = stream.into_split();
-//!             ::tokio::io::copy(&mut r, &mut w).await?;
+//!             tokio::io::copy(&mut r, &mut w).await?;
 //!             w.shutdown().await // half-close after the peer's half-close
 //!         });
 //!     }
