@@ -339,6 +339,24 @@ fn pair_seeds() -> Vec<(&'static str, Script)> {
             ),
         ),
         (
+            "transport-drop",
+            script(
+                manual,
+                vec![
+                    Op::Open(C),
+                    Op::Open(S),
+                    send(C, 0, 3000),
+                    send(S, 0, 3000),
+                    deliver(S, 1000, 0),
+                    Op::Flush,
+                    send(C, 0, 3000),
+                    deliver(S, 20, 0),
+                    Op::Drop,
+                    Op::Open(C),
+                ],
+            ),
+        ),
+        (
             "bad-unknown-type",
             script(
                 plain,

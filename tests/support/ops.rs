@@ -390,9 +390,12 @@ pub enum Op {
         /// The frame.
         frame: FrameSpec,
     },
+    /// The transport dies: bytes in flight are lost and both ends get
+    /// `handle_transport_closed`.
+    Drop,
 }
 
-const OP_KINDS: u8 = 15;
+const OP_KINDS: u8 = 16;
 
 fn read_u8(u: &mut Unstructured) -> arbitrary::Result<u8> {
     // `arbitrary` pads exhausted input with zeros, so this never fails.
@@ -429,6 +432,7 @@ impl<'a> Arbitrary<'a> for Op {
             11 => Op::Deliver { to: side(u)?, max_bytes: read_u16(u)?, chunk: read_u16(u)? },
             12 => Op::Flush,
             13 => Op::Stall { to: side(u)?, on: read_u8(u)? & 1 != 0 },
+            15 => Op::Drop,
             _ => {
                 let to = side(u)?;
                 let kind = read_u8(u)?;
@@ -499,6 +503,7 @@ impl Op {
                 out.extend_from_slice(&chunk.to_le_bytes());
             }
             Op::Flush => tag(12),
+            Op::Drop => tag(15),
             Op::Stall { to, on } => {
                 tag(13);
                 out.extend_from_slice(&[to.to_byte(), u8::from(on)]);
@@ -643,13 +648,11 @@ impl quickcheck::Arbitrary for Op {
                 let code = if qc_below(g, 6) == 0 { 1 + qc_below(g, 3) as u8 } else { 0 };
                 Op::GoAway { side, code }
             }
-            9 => {
-                if qc_below(g, 4) == 0 {
-                    Op::Close(side)
-                } else {
-                    Op::Flush
-                }
-            }
+            9 => match qc_below(g, 8) {
+                0 => Op::Close(side),
+                1 => Op::Drop,
+                _ => Op::Flush,
+            },
             10 => Op::Advance { millis: qc_below(g, 150) as u16, drive: qc_below(g, 3) != 0 },
             11 => {
                 let max_bytes = match qc_below(g, 3) {
@@ -1011,6 +1014,8 @@ pub struct World {
     tainted: BTreeSet<StreamId>,
     /// Any frame was injected: protocol errors may be legitimate.
     injected: bool,
+    /// The transport died (`Op::Drop`): nothing may be transmitted any more.
+    dropped: bool,
     /// Replaces the chunk size of every delivery (chunking invariance).
     chunk_override: Option<usize>,
     step: usize,
@@ -1042,6 +1047,7 @@ impl World {
             wires: [Wire::default(), Wire::default()],
             tainted: BTreeSet::new(),
             injected: false,
+            dropped: false,
             chunk_override: None,
             step: 0,
             coverage: Coverage::default(),
@@ -1147,6 +1153,13 @@ impl World {
             }
             Op::Flush => self.flush(),
             Op::Stall { to, on } => self.wires[to.index()].stalled = on,
+            Op::Drop => {
+                self.dropped = true;
+                for side in Side::BOTH {
+                    self.wires[side.index()].queue.clear();
+                    self.end(side).conn.handle_transport_closed();
+                }
+            }
             Op::Inject { to, frame } => {
                 let mut known: Vec<StreamId> =
                     self.ends.iter().flat_map(|e| e.known.iter().copied()).collect();
@@ -1383,6 +1396,9 @@ impl World {
         let mut moved = false;
         while let Some(t) = self.ends[from.index()].conn.poll_transmit() {
             moved = true;
+            if self.dropped {
+                ctx.fail(format!("{from:?} transmitted after its transport closed"));
+            }
             let header = match Header::decode(&t.header) {
                 Ok(h) => h,
                 Err(e) => ctx.fail(format!("{from:?} transmitted a bad header: {e}")),
