@@ -9,32 +9,62 @@
 //! ```
 //!
 //! `SIM_SEEDS=n` changes how many seeds each of the four batches runs
-//! (default 1000, so 4000 in all).
+//! (default 750, so 3000 in all).
 
 mod common;
 mod sim;
 
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use sim::Trace;
 
 /// Seeds per batch unless `SIM_SEEDS` says otherwise.
-const DEFAULT_SEEDS_PER_BATCH: u64 = 1000;
+const DEFAULT_SEEDS_PER_BATCH: u64 = 750;
 
 fn seeds_per_batch() -> u64 {
     std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SEEDS_PER_BATCH)
 }
 
+/// What every batch of seeds must reach at least once: otherwise the
+/// workload has drifted and the simulator checks less than it claims.
+const MUST_COVER: &[&str] = &[
+    "event: StreamOpened",
+    "event: Data",
+    "event: HalfClosed",
+    "event: CreditsReturned",
+    "event: Writable",
+    "event: OpenUnblocked",
+    "event: Pong",
+    "event: GoAwayReceived",
+    "reset: remote",
+    "reset: refused",
+    "reset: connection closed",
+    "closed: drained",
+    "closed: local close",
+    "closed: transport closed",
+    "closed: keep-alive timeout",
+    "open: blocked",
+    "open: too many streams",
+    "command: reset",
+    "command: stop_reading",
+    "command: go_away mid-run",
+];
+
 /// Runs seeds `batch * n .. (batch + 1) * n`; on the first failure, panics
-/// with the command that replays it.
+/// with the command that replays it. Then checks the batch's coverage.
 fn run_batch(batch: u64) {
     let n = seeds_per_batch();
     let (mut steps, mut lost) = (0, 0);
+    let mut coverage: BTreeMap<&str, u64> = BTreeMap::new();
     for seed in batch * n..(batch + 1) * n {
         match catch_unwind(AssertUnwindSafe(|| sim::run(seed, Trace::Off))) {
             Ok(outcome) => {
                 steps += outcome.steps;
                 lost += outcome.lost_writables;
+                for (k, v) in outcome.coverage {
+                    *coverage.entry(k).or_insert(0) += v;
+                }
             }
             Err(_) => panic!(
                 "simulation seed {seed} failed (message above); replay it with:\n    \
@@ -43,6 +73,12 @@ fn run_batch(batch: u64) {
         }
     }
     println!("batch {batch}: {n} seeds, {steps} steps, {lost} Writable events lost (known bug)");
+    println!("batch {batch}: coverage {coverage:?}");
+    if n >= 500 {
+        for key in MUST_COVER {
+            assert!(coverage.contains_key(key), "batch {batch} never reached {key:?}");
+        }
+    }
 }
 
 #[test]

@@ -346,6 +346,9 @@ pub struct Outcome {
     pub written: [u64; 2],
     /// `Writable` events lost after a reset freed space (known core bug).
     pub lost_writables: u64,
+    /// How often each kind of event, command outcome and close happened:
+    /// shows the workload reaches the cases it is meant to.
+    pub coverage: BTreeMap<&'static str, u64>,
     /// The trace, when asked for.
     pub trace: Vec<String>,
 }
@@ -367,6 +370,7 @@ struct Sim {
     shutdown_started: bool,
     mid_go_away_done: bool,
     trace: Option<Vec<String>>,
+    coverage: BTreeMap<&'static str, u64>,
     /// Print trace lines as they happen (a failing replay shows its path).
     echo: bool,
 }
@@ -430,6 +434,7 @@ pub fn run(seed: u64, trace: Trace) -> Outcome {
         shutdown_started: false,
         mid_go_away_done: false,
         trace: (trace != Trace::Off).then(Vec::new),
+        coverage: BTreeMap::new(),
         echo: trace == Trace::Print,
         profile,
     };
@@ -455,6 +460,7 @@ pub fn run(seed: u64, trace: Trace) -> Outcome {
         streams: [0, 1].map(|i| sim.sides[i].streams.values().filter(|s| s.outbound).count()),
         written,
         lost_writables: sim.sides[0].lost_writables + sim.sides[1].lost_writables,
+        coverage: std::mem::take(&mut sim.coverage),
         trace: sim.trace.take().unwrap_or_default(),
     }
 }
@@ -469,6 +475,10 @@ impl Sim {
             }
             trace.push(line);
         }
+    }
+
+    fn count(&mut self, key: &'static str) {
+        *self.coverage.entry(key).or_insert(0) += 1;
     }
 
     fn fail(&self, what: String) -> ! {
@@ -651,6 +661,7 @@ impl Sim {
             }
             s.send_blocked = false;
             self.sides[i].lost_writables += 1;
+            self.count("known bug: Writable lost after a reset");
             self.log(|| format!("{name}: Writable for {id} lost after a reset (known bug)"));
         }
     }
@@ -728,6 +739,7 @@ impl Sim {
                     self.log(|| format!("{name}: go_away(Normal) mid-run"));
                     self.sides[i].conn.go_away(GoAwayCode::Normal);
                     self.sides[i].to_open = 0;
+                    self.count("command: go_away mid-run");
                     self.check(i);
                     self.drain(i);
                 }
@@ -801,8 +813,14 @@ impl Sim {
                     }
                     self.sides[i].to_open -= 1;
                 }
-                Err(OpenError::Blocked) => self.sides[i].open_blocked = true,
-                Err(OpenError::TooManyStreams) => self.sides[i].open_full = true,
+                Err(OpenError::Blocked) => {
+                    self.count("open: blocked");
+                    self.sides[i].open_blocked = true
+                }
+                Err(OpenError::TooManyStreams) => {
+                    self.count("open: too many streams");
+                    self.sides[i].open_full = true
+                }
                 Err(OpenError::GoingAway | OpenError::RemoteGoingAway) => self.sides[i].to_open = 0,
                 Err(e) => self.fail(format!("open failed: {e:?}")),
             }
@@ -837,6 +855,7 @@ impl Sim {
                 self.fail(format!("{name}: reset {id}: {e:?}"));
             }
             self.sides[i].streams.get_mut(&id).unwrap().local_reset = true;
+            self.count("command: reset");
             self.sides[i].resets += 1;
             self.check(i);
             return self.drain(i);
@@ -907,6 +926,7 @@ impl Sim {
             let s = self.sides[i].streams.get_mut(&id).unwrap();
             s.stopped = true;
             s.unconsumed = 0;
+            self.count("command: stop_reading");
             self.check(i);
             self.drain(i);
         }
@@ -922,6 +942,7 @@ impl Sim {
     }
 
     fn on_event(&mut self, i: usize, event: Event) {
+        self.count(event_key(&event));
         let name = self.sides[i].name;
         if self.trace.is_some() {
             let line = match &event {
@@ -1140,6 +1161,38 @@ impl Sim {
                 }
             }
         }
+    }
+}
+
+/// The coverage key of an event.
+fn event_key(event: &Event) -> &'static str {
+    match event {
+        Event::StreamOpened { .. } => "event: StreamOpened",
+        Event::Data { .. } => "event: Data",
+        Event::HalfClosed { .. } => "event: HalfClosed",
+        Event::StreamReset { reason, .. } => match reason {
+            ResetReason::Local => "reset: local",
+            ResetReason::Remote { .. } => "reset: remote",
+            ResetReason::Refused => "reset: refused",
+            ResetReason::OpenTimeout => "reset: open timeout",
+            ResetReason::LingerTimeout => "reset: linger timeout",
+            ResetReason::SendStall => "reset: send stall",
+            ResetReason::ConnectionClosed(_) => "reset: connection closed",
+        },
+        Event::CreditsReturned { .. } => "event: CreditsReturned",
+        Event::Writable { .. } => "event: Writable",
+        Event::StreamClosed { .. } => "event: StreamClosed",
+        Event::OpenUnblocked => "event: OpenUnblocked",
+        Event::Pong { .. } => "event: Pong",
+        Event::GoAwayReceived { .. } => "event: GoAwayReceived",
+        Event::ConnectionClosed { reason } => match reason {
+            CloseReason::Drained => "closed: drained",
+            CloseReason::LocalClose => "closed: local close",
+            CloseReason::TransportClosed => "closed: transport closed",
+            CloseReason::KeepAliveTimeout => "closed: keep-alive timeout",
+            CloseReason::DrainTimeout => "closed: drain timeout",
+            _ => "closed: other",
+        },
     }
 }
 
