@@ -217,6 +217,12 @@ impl Decoder {
         self.buf.len() + if self.header.is_some() { HEADER_LEN } else { 0 }
     }
 
+    /// The header of a frame whose body is still arriving, so a connection
+    /// can reject it before buffering the body.
+    pub fn pending_header(&self) -> Option<Header> {
+        self.header
+    }
+
     /// Every byte given to the decoder so far, decoded or not.
     pub fn total_input(&self) -> u64 {
         self.consumed + self.buffered() as u64

@@ -4,10 +4,11 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::recv::DataOutcome;
+use super::recv::{DataOutcome, RecvState};
 use super::stream::Stream;
 use super::timers::Timer;
 use super::{Connection, Control, PendingEvent};
+use crate::config::DEFAULT_WINDOW;
 use crate::frame::{Flags, Frame, FrameType, Header};
 use crate::{CloseReason, Event, FloodError, GoAwayCode, ProtocolError, ResetReason, StreamId};
 
@@ -55,9 +56,40 @@ impl Connection {
                     self.stats.frames_received += 1;
                     self.on_frame(frame);
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    self.check_pending_header();
+                    break;
+                }
                 Err(e) => self.fail(CloseReason::Protocol(ProtocolError::Frame(e))),
             }
+        }
+    }
+
+    /// A Data header whose body is still arriving may already prove a
+    /// violation (more than the stream's credit, or data after FIN): fail now
+    /// rather than buffer up to `max_stream_window` bytes first.
+    fn check_pending_header(&mut self) {
+        let Some(h) = self.decoder.pending_header() else { return };
+        if h.frame_type != FrameType::Data || h.flags.contains(Flags::RST) {
+            return;
+        }
+        let id = h.stream_id;
+        let violation = if h.flags.contains(Flags::SYN) {
+            (h.length > DEFAULT_WINDOW).then_some(ProtocolError::WindowExceeded(id))
+        } else {
+            match self.streams.get(&id).filter(|s| !s.ended) {
+                Some(s) => match s.recv.state {
+                    RecvState::Open | RecvState::Stopped if h.length > s.recv.window => {
+                        Some(ProtocolError::WindowExceeded(id))
+                    }
+                    RecvState::Finished => Some(ProtocolError::DataAfterFin(id)),
+                    _ => None,
+                },
+                None => None,
+            }
+        };
+        if let Some(violation) = violation {
+            self.fail(violation.into());
         }
     }
 

@@ -61,7 +61,8 @@ impl Connection {
             return;
         }
         s.reset = Some(reason);
-        self.send_buffered_total -= s.send.reset();
+        let freed = s.send.reset();
+        self.send_buffered_total -= freed;
         // Data received before the reset was accepted and is still delivered
         // (its events precede the reset), unless the application itself
         // asked to abort the stream.
@@ -73,6 +74,9 @@ impl Connection {
             self.events.push_back(PendingEvent::Ready(Event::StreamReset { id, reason }));
         }
         self.update_stream(id);
+        if freed > 0 {
+            self.wake_send_blocked();
+        }
     }
 
     /// Stream `id` is finished both ways: release what it held and queue its

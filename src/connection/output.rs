@@ -156,7 +156,7 @@ impl Connection {
     }
 
     /// Streams held back by the connection-wide send bound may write again.
-    fn wake_send_blocked(&mut self) {
+    pub(super) fn wake_send_blocked(&mut self) {
         while self.send_buffered_total < self.config.max_connection_send_buffer {
             let Some(id) = self.send_blocked.pop_front() else { return };
             if let Some(s) = self.streams.get_mut(&id).filter(|s| s.send.blocked && !s.ended) {
