@@ -45,7 +45,11 @@ pub enum Event {
         /// By whom and why.
         reason: ResetReason,
     },
-    /// The peer consumed data and returned send credit (a Window Update).
+    /// The peer granted more send credit (a Window Update): bytes its reader
+    /// consumed, plus any growth of its window. The wire does not separate
+    /// the two, so against a peer that auto-tunes its windows (this crate,
+    /// the `yamux` crate) the sum over a stream can exceed what it consumed;
+    /// against hashicorp/yamux (fixed windows) it is exactly what was consumed.
     CreditsReturned {
         /// The stream.
         id: StreamId,

@@ -281,7 +281,7 @@ impl Shared {
                 }
                 Event::Writable { id } => {
                     if let Some(s) = self.streams.get_mut(&id) {
-                        w.extend(s.writer.take());
+                        w.extend(s.reader.take());
                     }
                 }
                 Event::StreamClosed { id } => {
@@ -903,7 +903,7 @@ impl WriteHalf {
                     // The connection recorded the shortfall and owes a
                     // `Writable` event, dispatched under this same lock:
                     // registering now cannot miss it.
-                    set_waker(&mut slot.writer, cx.waker());
+                    set_waker(&mut slot.reader, cx.waker());
                     Poll::Pending
                 }
                 Ok(n) => {

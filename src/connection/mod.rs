@@ -202,7 +202,10 @@ pub struct StreamInfo {
     pub send_buffered: usize,
     /// Bytes transmitted over the stream's life.
     pub sent: u64,
-    /// Bytes transmitted that the peer has not credited back (consumed). A
+    /// Bytes transmitted that the peer has not credited back: `sent` minus
+    /// the credit granted after the initial window, floored at 0. Exact
+    /// against peers with fixed windows (hashicorp); a lower bound against
+    /// peers that grow windows, since growth arrives as credit too. A
     /// netchan-style `Drain` waits for `send_buffered == 0 && uncredited == 0`.
     pub uncredited: u64,
     /// Credit the peer still holds to send to us.

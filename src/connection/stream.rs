@@ -70,7 +70,11 @@ impl Stream {
     }
 
     /// The #133 rule: RST is safe once nothing we sent can still be unread
-    /// at the peer (hashicorp drops buffered data when RST arrives).
+    /// at the peer. It matters for hashicorp, whose `Read` drops buffered
+    /// data when RST arrives; hashicorp's windows are fixed, so `uncredited`
+    /// is exact there. Peers that grow windows (this crate, the `yamux`
+    /// crate) may make it reach 0 early, but both deliver data buffered
+    /// before a reset, so nothing is destroyed.
     pub fn may_reset_after_stop(&self) -> bool {
         self.is_lingering() && self.send.uncredited() == 0
     }
