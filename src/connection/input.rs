@@ -190,16 +190,28 @@ impl Connection {
                 }
             }
         } else if header.length > 0 {
-            // The delta on a SYN or ACK announces a larger initial window;
-            // any other delta is credit the peer's reader returned.
-            let returned = !flags.contains(Flags::SYN) && !flags.contains(Flags::ACK);
-            if s.send.add_credit(header.length, returned).is_err() {
+            // The delta on a SYN announces a larger initial window. On an ACK
+            // it may also return credit (hashicorp adds what its reader
+            // consumed before accepting; the `yamux` crate ACKs lazily, often
+            // on its first credit return): count as returned what our unread
+            // bytes explain, the rest as window. Any other delta is returned.
+            let delta = header.length;
+            let returned = if flags.contains(Flags::SYN) {
+                0
+            } else if flags.contains(Flags::ACK) {
+                delta.min(u32::try_from(s.send.uncredited()).unwrap_or(u32::MAX))
+            } else {
+                delta
+            };
+            if s.send.add_credit(returned, true).is_err()
+                || s.send.add_credit(delta - returned, false).is_err()
+            {
                 self.fail(ProtocolError::CreditOverflow(id).into());
                 return true;
             }
             useful = true;
-            if returned {
-                let amount = header.length;
+            if returned > 0 {
+                let amount = returned;
                 self.events.push_back(PendingEvent::Ready(Event::CreditsReturned { id, amount }));
             }
         }

@@ -129,6 +129,11 @@ pub struct Connection {
     stats: ConnectionStats,
 }
 
+/// Peer ids remembered out of order beyond `max_streams`. Refused SYNs use
+/// ids too, and hashicorp sends up to 256 SYNs in flight in any order; a
+/// late SYN must not be mistaken for a reused id.
+const REORDER_ALLOWANCE: usize = 1024;
+
 /// An event as queued: data and closings are resolved when polled, so data
 /// is read from the stream at the last moment and small frames coalesce.
 #[derive(Debug)]
@@ -234,7 +239,7 @@ impl Connection {
                     Role::Client => Role::Server,
                     Role::Server => Role::Client,
                 },
-                config.max_streams,
+                config.max_streams.saturating_add(REORDER_ALLOWANCE),
             ),
             next_id: match role {
                 Role::Client => 1,
@@ -442,7 +447,7 @@ impl Connection {
         if self.pongs.len() > self.config.max_pending_pongs
             || self.pending_refusals > self.config.max_pending_refusals
             || self.pings.len() > self.config.max_outstanding_pings
-            || self.used_ids.len() > self.config.max_streams
+            || self.used_ids.len() > self.config.max_streams.saturating_add(REORDER_ALLOWANCE)
             || live > self.config.max_streams
             || self.unacked_outbound > self.config.max_unacked_outbound
         {
