@@ -55,13 +55,12 @@ const MUST_COVER: &[&str] = &[
 /// with the command that replays it. Then checks the batch's coverage.
 fn run_batch(batch: u64) {
     let n = seeds_per_batch();
-    let (mut steps, mut lost) = (0, 0);
+    let mut steps = 0;
     let mut coverage: BTreeMap<&str, u64> = BTreeMap::new();
     for seed in batch * n..(batch + 1) * n {
         match catch_unwind(AssertUnwindSafe(|| sim::run(seed, Trace::Off))) {
             Ok(outcome) => {
                 steps += outcome.steps;
-                lost += outcome.lost_writables;
                 for (k, v) in outcome.coverage {
                     *coverage.entry(k).or_insert(0) += v;
                 }
@@ -72,7 +71,7 @@ fn run_batch(batch: u64) {
             ),
         }
     }
-    println!("batch {batch}: {n} seeds, {steps} steps, {lost} Writable events lost (known bug)");
+    println!("batch {batch}: {n} seeds, {steps} steps");
     println!("batch {batch}: coverage {coverage:?}");
     if n >= 500 {
         for key in MUST_COVER {
@@ -148,14 +147,11 @@ fn writable_events(conn: &mut Connection) -> Vec<StreamId> {
     ids
 }
 
-/// Found by the simulator (seed 1081 before the workaround in
-/// `Sim::lost_writable`): a stream held back by the connection-wide send
-/// bound is woken only when data is transmitted, not when a reset drops
-/// another stream's buffer. An application that waits for `Writable`, as
-/// documented, waits forever.
+/// Found by the simulator (seed 1081, before the core fix): a stream held
+/// back by the connection-wide send bound was woken only when data was
+/// transmitted, not when a reset dropped another stream's buffer, so an
+/// application waiting for `Writable`, as documented, waited forever.
 #[test]
-#[ignore = "core bug: Writable is lost when a reset (local or remote) frees the connection's \
-            send buffer: reset_stream lowers send_buffered_total without waking send_blocked"]
 fn writable_follows_space_freed_by_a_reset() {
     for remote in [false, true] {
         let config = Config {
@@ -185,24 +181,19 @@ fn writable_follows_space_freed_by_a_reset() {
     }
 }
 
-/// Found by the simulator's credit check: with window auto-tuning on the
-/// receiving side, the growth of the window is granted in the same Window
-/// Update as consumed credit, and the sender reports all of it as
-/// `CreditsReturned` and counts it in `StreamInfo::uncredited`. The sender
-/// then believes the peer consumed data it has not, which also breaks the
-/// stop-reading rule (RST only once everything sent was credited back).
-#[test]
-#[ignore = "core bug: window growth is reported as returned credit (CreditsReturned, \
-            StreamInfo::uncredited), so credit 'returned' exceeds what the peer consumed"]
-fn credits_returned_never_exceed_what_the_peer_consumed() {
+/// Drives a one-stream transfer of `len` bytes from client to server, the
+/// server consuming everything on delivery. Returns the server's consumed
+/// total, the client's `CreditsReturned` total and its stream info.
+fn transfer(server: Config, len: usize) -> (u64, u64, yamux_proto::StreamInfo) {
     let client = Config { keep_alive_interval: None, ..Config::default() };
-    // The server grows its windows (max_stream_window > initial).
-    let server = Config { keep_alive_interval: None, ..Config::default() };
     let mut p = Pair::with_configs(client, server);
     p.delay = Duration::from_millis(10);
     p.advance(Duration::from_millis(50)); // start-up pings measure the RTT
     let id = p.conn(Side::Client).open().unwrap();
-    let data = common::pattern(2 << 20, 3);
+    // SYN and ACK first: an ACK that carries consumed credit is miscounted
+    // (see `credit_riding_on_our_ack_is_reported_as_returned`).
+    p.advance(Duration::from_millis(50));
+    let data = common::pattern(len, 3);
     let mut rest = &data[..];
     while !rest.is_empty() {
         let n = p.conn(Side::Client).send(id, rest).unwrap();
@@ -210,8 +201,8 @@ fn credits_returned_never_exceed_what_the_peer_consumed() {
         p.advance(Duration::from_millis(1));
     }
     p.advance(Duration::from_millis(100));
+    assert!(p.server.received[&id] == data, "every byte delivered in order");
     let consumed = p.server.received[&id].len() as u64; // auto-consumed on delivery
-    assert_eq!(consumed, data.len() as u64);
     let credited: u64 = p
         .take_events(Side::Client)
         .iter()
@@ -220,57 +211,170 @@ fn credits_returned_never_exceed_what_the_peer_consumed() {
             _ => 0,
         })
         .sum();
-    let info = p.conn(Side::Client).stream_info(id).unwrap();
-    assert!(credited <= consumed, "{credited} bytes credited back, {consumed} consumed");
-    assert_eq!(info.uncredited, info.sent - credited);
+    (consumed, credited, p.conn(Side::Client).stream_info(id).unwrap())
 }
 
-/// The consequence for stop-reading (DESIGN §5, hashicorp/yamux#133): the
-/// writer that stopped reading sends RST once `uncredited` reaches 0, which
-/// window growth makes happen while the reader still holds unread data. A
-/// hashicorp reader drops its buffered data on RST.
+/// The simulator's credit check, as one scenario. Against a fixed-window
+/// peer (hashicorp's behaviour) `CreditsReturned` is exactly what the peer
+/// consumed and `uncredited` is exact; a peer that grows its windows
+/// grants the growth as credit too, which the wire cannot tell apart
+/// (documented on `Event::CreditsReturned` and `StreamInfo::uncredited`).
 #[test]
-#[ignore = "core bug: with window growth, stop_reading's RST goes out while the peer still \
-            has unconsumed data (uncredited counts growth as consumption)"]
-fn stop_reading_never_resets_before_the_peer_consumed_everything() {
+fn credits_returned_equal_what_a_fixed_window_peer_consumed() {
+    let len = 2 << 20;
+    let fixed = Config {
+        keep_alive_interval: None,
+        max_stream_window: DEFAULT_WINDOW,
+        ..Config::default()
+    };
+    let (consumed, credited, info) = transfer(fixed, len);
+    assert_eq!(consumed, len as u64);
+    assert!(credited <= consumed, "{credited} bytes credited back, {consumed} consumed");
+    // What is not yet credited is what the peer consumed but has not
+    // returned yet (less than half a window: returned at half a window).
+    assert_eq!(info.uncredited, consumed - credited);
+    assert!(info.uncredited < u64::from(DEFAULT_WINDOW / 2), "{info:?}");
+
+    // A growing peer: the credit exceeds consumption by exactly the growth,
+    // and `uncredited` floors at 0 (a lower bound).
+    let growing = Config { keep_alive_interval: None, ..Config::default() };
+    let (consumed, credited, info) = transfer(growing, len);
+    assert_eq!(consumed, len as u64);
+    assert!(credited > consumed, "this scenario grows the window");
+    assert_eq!(info.uncredited, 0);
+    assert!(credited - consumed <= u64::from(Config::default().max_stream_window));
+}
+
+/// Found while writing the credit scenario above: when the reader consumes
+/// data before its ACK goes out, the ACK frame carries that credit, and the
+/// opener treats any delta on an ACK as an announcement of a larger initial
+/// window, not as returned credit. It is never reported (`CreditsReturned`)
+/// and `uncredited` stays above 0 for good, so a stop-reading writer never
+/// sends its RST and waits for the linger timeout.
+#[test]
+#[ignore = "core bug: credit for data consumed before our ACK rides on the ACK frame and the \
+            opener counts it as initial-window announcement, not returned credit"]
+fn credit_riding_on_our_ack_is_reported_as_returned() {
+    let mut p = Pair::new();
+    let id = p.open_with(Side::Client, b"hello", false);
+    p.step(); // the client transmits SYN + data
+    p.step(); // the server consumes the data on delivery, then ACKs
+    p.drive();
+    let acks: Vec<_> = p.server.events.iter().filter(|e| matches!(e, Event::Data { .. })).collect();
+    assert_eq!(acks.len(), 1);
+    let info = p.conn(Side::Server).stream_info(id).unwrap();
+    assert_eq!(info.recv_window, DEFAULT_WINDOW, "the server returned the 5 bytes of credit");
+    let client = p.conn(Side::Client).stream_info(id).unwrap();
+    assert_eq!(client.sent, 5);
+    assert_eq!(client.uncredited, 0, "the peer consumed and credited back everything");
+    assert!(p.client.events.contains(&Event::CreditsReturned { id, amount: 5 }));
+}
+
+/// What the stop-reading scenario ended with.
+struct StopOutcome {
+    /// Virtual time from the client's `stop_reading` to the server's reset.
+    reset_after: Duration,
+    reason: yamux_proto::ResetReason,
+    /// Bytes the server had received and consumed when the reset came.
+    received: usize,
+    consumed: usize,
+}
+
+/// The client writes 450 KiB, half-closes and stops reading (it only
+/// wanted to send); the server reads steadily and never half-closes. Runs
+/// until the server sees the stream reset, checking on the way that every
+/// byte was delivered, in order, before the reset.
+fn stop_reading_scenario(grows: bool) -> StopOutcome {
     let client = Config { keep_alive_interval: None, ..Config::default() };
-    let server = Config { keep_alive_interval: None, ..Config::default() };
+    let server = Config {
+        keep_alive_interval: None,
+        max_stream_window: if grows { 16 << 20 } else { DEFAULT_WINDOW },
+        ..Config::default()
+    };
     let mut p = Pair::with_configs(client, server);
     p.delay = Duration::from_millis(10);
     p.server.auto_consume = false;
     p.advance(Duration::from_millis(50));
     let id = p.conn(Side::Client).open().unwrap();
-    let data = common::pattern(400 * 1024, 4);
+    p.advance(Duration::from_millis(50)); // SYN and ACK first, as above
+                                          // 256 KiB, then 194 KiB: each part is over half a window.
+    let data = common::pattern(450 * 1024, 4);
     let mut rest = &data[..];
-    // The server reads slowly but steadily; the client writes everything,
-    // half-closes and stops reading (it only wanted to send).
     let mut consumed = 0usize;
-    let mut closed = false;
-    for _ in 0..200 {
+    let mut stopped_at = None;
+    // Up to 70 s: past the default 60 s linger timeout.
+    for _ in 0..14_000 {
         if !rest.is_empty() {
             let n = p.conn(Side::Client).send(id, rest).unwrap();
             rest = &rest[n..];
         }
-        if rest.is_empty() && !closed {
+        if rest.is_empty() && stopped_at.is_none() {
             p.conn(Side::Client).close_write(id).unwrap();
             p.conn(Side::Client).stop_reading(id).unwrap();
-            closed = true;
+            stopped_at = Some(p.now);
         }
         p.advance(Duration::from_millis(5));
         let received = p.server.received.get(&id).map_or(0, Vec::len);
-        let reset = p.server.events.iter().any(|e| matches!(e, Event::StreamReset { .. }));
-        if reset {
-            assert_eq!(received, data.len(), "RST only after everything was received");
-            assert_eq!(consumed, received, "RST arrived with {} bytes unread", received - consumed);
-            return;
+        let reset = p.server.events.iter().enumerate().find_map(|(at, e)| match e {
+            Event::StreamReset { reason, .. } => Some((at, *reason)),
+            _ => None,
+        });
+        if let Some((at, reason)) = reset {
+            assert!(p.server.received[&id] == data, "grows {grows}: every byte delivered");
+            let last_data = p.server.events.iter().rposition(|e| matches!(e, Event::Data { .. }));
+            assert!(last_data < Some(at), "grows {grows}: all data delivered before the reset");
+            let reset_after = p.now - stopped_at.unwrap();
+            return StopOutcome { reset_after, reason, received, consumed };
         }
-        // Consume in 150 KiB steps, twice in quick succession: the second
-        // update grows the window.
-        let step = (received - consumed).min(150 * 1024);
+        // The reader consumes what it has, a little later: with a growing
+        // reader the first update already grows the window (it comes within
+        // two RTTs of the ACK).
+        let step = received - consumed;
         if step > 0 {
             p.conn(Side::Server).consume(id, step as u32).unwrap();
             consumed += step;
         }
     }
-    panic!("the stream never ended: the client never reset it");
+    panic!("grows {grows}: the stream was never reset");
+}
+
+/// Stop-reading (DESIGN §5, hashicorp/yamux#133): the writer that stopped
+/// reading sends RST once everything it sent was credited back, else
+/// resets at the linger timeout. Against a fixed-window reader (hashicorp's
+/// behaviour) a RST from the peer means the reader consumed everything;
+/// against a growing reader the RST may come earlier (growth looks like
+/// credit). Either way every byte is delivered before the reset: nothing
+/// sent is destroyed before the peer could read it.
+#[test]
+fn stop_reading_never_destroys_data_the_peer_has_not_read() {
+    for grows in [false, true] {
+        let out = stop_reading_scenario(grows);
+        match out.reason {
+            yamux_proto::ResetReason::Remote { code: 0 } => {
+                if !grows {
+                    assert_eq!(out.consumed, out.received, "fixed window: RST only once all read");
+                }
+            }
+            // Our own writer gives up at the linger timeout: the client's
+            // RST reaches the server as a remote reset, so this arm is only
+            // for a future change of reason.
+            other => panic!("grows {grows}: unexpected reset reason {other:?}"),
+        }
+        assert!(out.reset_after <= Duration::from_secs(61), "bounded by the linger timeout");
+    }
+}
+
+/// Found with the scenario above: a reader never returns credit after the
+/// writer's FIN (`RecvHalf::wants_update` is false once `Finished`), so a
+/// writer that half-closed never sees the last of its data credited back,
+/// its `uncredited` never reaches 0 (a netchan-style drain never completes),
+/// and its stop-reading RST never fires: it waits for the linger timeout
+/// (60 s) although the reader consumed everything within milliseconds.
+#[test]
+#[ignore = "core gap: no credit is returned after the peer's FIN, so a half-closed writer \
+            that stopped reading waits for the linger timeout instead of resetting at once"]
+fn stop_reading_rst_comes_once_a_fixed_window_reader_consumed_everything() {
+    let out = stop_reading_scenario(false);
+    assert_eq!(out.consumed, out.received);
+    assert!(out.reset_after < Duration::from_secs(1), "RST after {:?}", out.reset_after);
 }
