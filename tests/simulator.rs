@@ -245,15 +245,12 @@ fn credits_returned_equal_what_a_fixed_window_peer_consumed() {
     assert!(credited - consumed <= u64::from(Config::default().max_stream_window));
 }
 
-/// Found while writing the credit scenario above: when the reader consumes
-/// data before its ACK goes out, the ACK frame carries that credit, and the
-/// opener treats any delta on an ACK as an announcement of a larger initial
-/// window, not as returned credit. It is never reported (`CreditsReturned`)
-/// and `uncredited` stays above 0 for good, so a stop-reading writer never
-/// sends its RST and waits for the linger timeout.
+/// Found while writing the credit scenario above (fixed in the core since):
+/// when the reader consumes data before its ACK goes out, the ACK frame
+/// carries that credit, and the opener used to treat any delta on an ACK as
+/// an announcement of a larger initial window. The credit was never
+/// reported and `uncredited` stayed above 0 for good.
 #[test]
-#[ignore = "core bug: credit for data consumed before our ACK rides on the ACK frame and the \
-            opener counts it as initial-window announcement, not returned credit"]
 fn credit_riding_on_our_ack_is_reported_as_returned() {
     let mut p = Pair::new();
     let id = p.open_with(Side::Client, b"hello", false);
