@@ -1195,3 +1195,41 @@ fn open_reset_cycles_while_not_reading_keep_the_control_queue_bounded() {
     assert!(v.transmit().is_empty());
     assert!(!owes_output, "has_pending_output() claims a frame that poll_transmit never gives");
 }
+
+#[test]
+#[ignore = "core gap: RSTs of streams the application resets queue without bound while the \
+            peer does not read (max_pending_refusals bounds only the core's own refusals)"]
+fn streams_refused_by_the_application_while_not_reading_stay_bounded() {
+    // `Event::StreamOpened` says "reset it to refuse": an application with a
+    // policy of refusing (say, over its own quota) resets every stream the
+    // attacker opens. The attacker opens stream after stream and never
+    // reads, so each refusal's RST waits in our output.
+    let mut v = Victim::new(quiet());
+    let healthy = pattern(100, 31);
+    v.healthy_stream(HEALTHY, &healthy);
+    let mut id = 3;
+    let mut round = |v: &mut Victim, n: usize| {
+        for _ in 0..n {
+            let mut raw = Vec::new();
+            // Fewer than max_streams per input: the application, not the
+            // core's stream limit, refuses them.
+            for _ in 0..200 {
+                raw.extend(wire(window_update(id, Flags::SYN, 0), &[]));
+                id += 2;
+            }
+            v.feed_chunked(&raw);
+            while let Some(event) = v.conn.poll_event() {
+                if let Event::StreamOpened { id } = event {
+                    v.conn.reset(id).unwrap();
+                }
+            }
+            v.check();
+        }
+    };
+    round(&mut v, 3); // warm-up: queues sized for one round's input
+    let heap_before = live_heap();
+    round(&mut v, 250);
+    let heap_growth = live_heap() - heap_before;
+    assert_eq!(v.conn.close_reason(), None);
+    assert!(heap_growth < 16 * 1024, "{heap_growth} heap bytes more after 50,000 refusals");
+}
