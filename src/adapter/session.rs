@@ -281,7 +281,7 @@ impl Shared {
                 }
                 Event::Writable { id } => {
                     if let Some(s) = self.streams.get_mut(&id) {
-                        w.extend(s.reader.take());
+                        w.extend(s.writer.take());
                     }
                 }
                 Event::StreamClosed { id } => {
@@ -354,7 +354,7 @@ impl Shared {
         s.owned_write = false;
         if !s.write_closed && !s.closed && s.reset.is_none() {
             s.write_closed = true;
-            let _ = self.conn.close_write(id);
+            let _ = self.conn.reset(id);
             self.notify_driver(w);
         }
         self.maybe_forget(id);
@@ -903,7 +903,7 @@ impl WriteHalf {
                     // The connection recorded the shortfall and owes a
                     // `Writable` event, dispatched under this same lock:
                     // registering now cannot miss it.
-                    set_waker(&mut slot.reader, cx.waker());
+                    set_waker(&mut slot.writer, cx.waker());
                     Poll::Pending
                 }
                 Ok(n) => {

@@ -3,10 +3,10 @@
 
 use bytes::Bytes;
 
-use super::send::SendState;
+use super::send::{SendHalf, SendState};
 use super::stream::Stream;
 use super::timers::Timer;
-use super::Connection;
+use super::{Connection, Control};
 use crate::{CloseReason, GoAwayCode, OpenError, PingError, ResetReason, StreamError, StreamId};
 
 impl Connection {
@@ -38,10 +38,12 @@ impl Connection {
         };
         let id = StreamId(raw);
         self.next_id += 2;
+        let mut stream = Stream::new(true, window);
         if let Some(limit) = self.config.open_timeout {
             self.timers.set(Timer::Open(id), Some(self.now + limit));
+            stream.armed |= Stream::OPEN;
         }
-        self.streams.insert(id, Stream::new(true, window));
+        self.streams.insert(id, stream);
         self.live_streams += 1;
         self.unacked_outbound += 1;
         self.recv_window_total += u64::from(window);
@@ -55,25 +57,17 @@ impl Connection {
     /// allow, whatever the peer's credit. When short, an
     /// [`Event::Writable`](crate::Event::Writable) follows once space frees.
     pub fn send(&mut self, id: StreamId, data: &[u8]) -> Result<usize, StreamError> {
-        let n = self.send_capacity(id, data.len())?;
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.send.push_slice(&data[..n]);
-        }
-        self.after_send(id, n);
-        Ok(n)
+        self.send_with(id, data.len(), |half, n| half.push_slice(&data[..n]))
     }
 
     /// Like [`send`](Connection::send), but keeps `data` by reference: the
     /// transmitted frame bodies are slices of it (small writes are copied so
     /// they coalesce).
     pub fn send_bytes(&mut self, id: StreamId, mut data: Bytes) -> Result<usize, StreamError> {
-        let n = self.send_capacity(id, data.len())?;
-        data.truncate(n);
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.send.push_bytes(data);
-        }
-        self.after_send(id, n);
-        Ok(n)
+        self.send_with(id, data.len(), |half, n| {
+            data.truncate(n);
+            half.push_bytes(data);
+        })
     }
 
     /// The application is done with `n` bytes delivered on stream `id`; their
@@ -86,7 +80,12 @@ impl Connection {
             return Ok(());
         }
         s.recv.consume(n).map_err(|()| StreamError::OverConsumed)?;
-        self.update_stream(id);
+        // Consuming can only make credit due: queue the stream's control
+        // frame without re-deriving everything else (`update_stream`).
+        if s.wants_control() && !s.in_control_queue {
+            s.in_control_queue = true;
+            self.control.push_back(Control::Stream(id));
+        }
         Ok(())
     }
 
@@ -183,20 +182,32 @@ impl Connection {
         }
     }
 
-    /// How much of `wanted` bytes stream `id` can take now.
-    fn send_capacity(&mut self, id: StreamId, wanted: usize) -> Result<usize, StreamError> {
-        let stream_room = self.config.max_send_buffer;
+    /// The body of `send` and `send_bytes`, with one stream lookup: checks
+    /// the write half, takes what the stream's and the connection's send
+    /// bounds allow, and queues the stream. A send changes only the buffer,
+    /// so only the data queue (and a configured stall timer) need a look.
+    fn send_with(
+        &mut self,
+        id: StreamId,
+        wanted: usize,
+        push: impl FnOnce(&mut SendHalf, usize),
+    ) -> Result<usize, StreamError> {
         let conn_room =
             self.config.max_connection_send_buffer.saturating_sub(self.send_buffered_total);
-        let s = self.live_stream(id)?;
+        let s = match self.streams.get_mut(&id) {
+            None => return Err(StreamError::UnknownStream),
+            Some(s) => s,
+        };
         match s.send.state {
-            SendState::Open => {}
-            SendState::Closing | SendState::Finished => return Err(StreamError::WriteClosed),
+            SendState::Open if !s.ended => {}
+            SendState::Open | SendState::Closing | SendState::Finished => {
+                return Err(StreamError::WriteClosed)
+            }
             SendState::Reset => {
                 return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local)))
             }
         }
-        let stream_room = stream_room.saturating_sub(s.send.buffered);
+        let stream_room = self.config.max_send_buffer.saturating_sub(s.send.buffered);
         let n = wanted.min(stream_room).min(conn_room);
         if n < wanted && !s.send.blocked {
             s.send.blocked = true;
@@ -204,13 +215,18 @@ impl Connection {
                 self.send_blocked.push_back(id);
             }
         }
-        Ok(n)
-    }
-
-    fn after_send(&mut self, id: StreamId, n: usize) {
+        if n == 0 {
+            return Ok(0);
+        }
+        push(&mut s.send, n);
         self.send_buffered_total += n;
-        if n > 0 {
+        if s.send.is_sendable() && !s.in_data_queue {
+            s.in_data_queue = true;
+            self.data_queue.push_back(id);
+        }
+        if self.config.send_stall_timeout.is_some() {
             self.update_stream(id);
         }
+        Ok(n)
     }
 }

@@ -163,7 +163,10 @@ impl Connection {
         if s.outbound && !s.acked && !flags.contains(Flags::RST) {
             s.acked = true;
             useful = true;
-            self.timers.set(Timer::Open(id), None);
+            if s.armed & Stream::OPEN != 0 {
+                s.armed &= !Stream::OPEN;
+                self.timers.set(Timer::Open(id), None);
+            }
             self.release_unacked();
         }
         if flags.contains(Flags::RST) {

@@ -6,6 +6,7 @@
 use super::send::SendState;
 use std::time::{Duration, Instant};
 
+use super::stream::Stream;
 use super::timers::{Timer, TimerTable};
 use super::{Connection, Control, PendingEvent};
 use crate::{CloseReason, Event, GoAwayCode, ResetReason, StreamId};
@@ -40,8 +41,11 @@ impl Connection {
             && matches!(s.send.state, SendState::Open | SendState::Closing);
         let lingering = s.is_lingering();
         let finished = s.is_finished();
-        arm_while(&mut self.timers, Timer::Stall(id), stalled, self.config.send_stall_timeout, now);
-        arm_while(&mut self.timers, Timer::Linger(id), lingering, self.config.linger_timeout, now);
+        let timers = &mut self.timers;
+        let stall = (Timer::Stall(id), Stream::STALL);
+        arm_while(timers, &mut s.armed, stall, stalled, self.config.send_stall_timeout, now);
+        let linger = (Timer::Linger(id), Stream::LINGER);
+        arm_while(timers, &mut s.armed, linger, lingering, self.config.linger_timeout, now);
         if finished {
             self.end_stream(id);
         }
@@ -87,9 +91,16 @@ impl Connection {
         s.ended = true;
         self.live_streams -= 1;
         self.recv_window_total -= u64::from(s.recv.window_size);
-        for timer in [Timer::Open(id), Timer::Linger(id), Timer::Stall(id)] {
-            self.timers.set(timer, None);
+        for (timer, bit) in [
+            (Timer::Open(id), Stream::OPEN),
+            (Timer::Linger(id), Stream::LINGER),
+            (Timer::Stall(id), Stream::STALL),
+        ] {
+            if s.armed & bit != 0 {
+                self.timers.set(timer, None);
+            }
         }
+        s.armed = 0;
         let was_unacked = s.outbound && !s.acked;
         if s.in_control_queue {
             self.stale_control += 1;
@@ -195,28 +206,45 @@ impl Connection {
                 }
             }
             Timer::GoAway => self.close_connection(CloseReason::DrainTimeout, None),
-            Timer::Open(id) => {
-                if self.streams.get(&id).is_some_and(|s| !s.acked) {
-                    self.reset_stream(id, ResetReason::OpenTimeout, true, true);
+            Timer::Open(id) | Timer::Linger(id) | Timer::Stall(id) => {
+                let Some(s) = self.streams.get_mut(&id) else { return };
+                let (bit, reason) = match timer {
+                    Timer::Open(_) => (Stream::OPEN, ResetReason::OpenTimeout),
+                    Timer::Linger(_) => (Stream::LINGER, ResetReason::LingerTimeout),
+                    _ => (Stream::STALL, ResetReason::SendStall),
+                };
+                s.armed &= !bit; // the table already dropped it
+                if bit != Stream::OPEN || !s.acked {
+                    self.reset_stream(id, reason, true, true);
                 }
             }
-            Timer::Linger(id) => self.reset_stream(id, ResetReason::LingerTimeout, true, true),
-            Timer::Stall(id) => self.reset_stream(id, ResetReason::SendStall, true, true),
         }
     }
 }
 
 /// Keeps `timer` armed while `condition` holds: armed at `now + limit` when
 /// it starts holding (not moved while it keeps holding), cancelled when not.
+/// `armed` mirrors the table, so nothing is looked up when nothing changes.
 fn arm_while(
     timers: &mut TimerTable,
-    timer: Timer,
+    armed: &mut u8,
+    (timer, bit): (Timer, u8),
     condition: bool,
     limit: Option<Duration>,
     now: Instant,
 ) {
-    match (condition, limit) {
-        (true, Some(limit)) => timers.set_if_unarmed(timer, now + limit),
-        _ => timers.set(timer, None),
+    let want = condition && limit.is_some();
+    if want == (*armed & bit != 0) {
+        return;
+    }
+    match limit.filter(|_| want) {
+        Some(limit) => {
+            timers.set(timer, Some(now + limit));
+            *armed |= bit;
+        }
+        None => {
+            timers.set(timer, None);
+            *armed &= !bit;
+        }
     }
 }

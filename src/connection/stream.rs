@@ -33,9 +33,20 @@ pub struct Stream {
     pub reset: Option<ResetReason>,
     /// When we last granted credit or sent SYN/ACK (window auto-tuning).
     pub last_update: Option<Instant>,
+    /// Which of this stream's timers are in the timer table ([`Stream::OPEN`],
+    /// [`Stream::LINGER`], [`Stream::STALL`]), so the common case (none)
+    /// never touches the table.
+    pub armed: u8,
 }
 
 impl Stream {
+    /// Bit of [`Stream::armed`]: the open timeout.
+    pub const OPEN: u8 = 1;
+    /// Bit of [`Stream::armed`]: the linger timeout.
+    pub const LINGER: u8 = 2;
+    /// Bit of [`Stream::armed`]: the send-stall timeout.
+    pub const STALL: u8 = 4;
+
     pub fn new(outbound: bool, window: u32) -> Stream {
         Stream {
             send: SendHalf::new(),
@@ -49,6 +60,7 @@ impl Stream {
             ended: false,
             reset: None,
             last_update: None,
+            armed: 0,
         }
     }
 
