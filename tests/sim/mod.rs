@@ -389,7 +389,9 @@ pub enum Trace {
 /// * every byte delivered equals the pattern the peer wrote at that offset;
 /// * a stream that ended normally (no reset, no stop) delivered exactly the
 ///   bytes the writer's `send` accepted, with the FIN;
-/// * `CreditsReturned` never exceeds what the peer's application consumed;
+/// * `CreditsReturned` never exceeds what the peer's application consumed,
+///   when the peer's windows are fixed (growth arrives as credit too);
+/// * no `Writable` is lost: a blocked stream with room again hears of it;
 /// * every opened stream was closed at the end, both connections closed
 ///   with an expected reason, within [`TIME_BOUND`] and [`STEP_BOUND`].
 pub fn run(seed: u64, trace: Trace) -> Outcome {
