@@ -1,5 +1,6 @@
 //! The yamux state machine: [`Connection`].
 
+mod chunks;
 mod commands;
 mod input;
 mod lifecycle;

@@ -26,10 +26,9 @@
 //! Bytes only move rightwards through these buckets and back into `window` by
 //! a Window Update, so no byte of credit is ever created or lost.
 
-use std::collections::VecDeque;
+use bytes::Bytes;
 
-use bytes::{Bytes, BytesMut};
-
+use super::chunks::ChunkQueue;
 use crate::config::DEFAULT_WINDOW;
 
 /// Payloads shorter than this are copied into one buffer rather than kept as
@@ -77,10 +76,8 @@ pub struct RecvHalf {
     pub window: u32,
     /// The stream's receive window: what the four buckets add up to.
     pub window_size: u32,
-    /// Received chunks not yet delivered, oldest first; `small` follows them.
-    chunks: VecDeque<Bytes>,
-    /// Coalesced small payloads, after every chunk in `chunks`.
-    small: BytesMut,
+    /// Received bytes not yet delivered, oldest first.
+    queue: ChunkQueue,
     pub undelivered: u32,
     pub unconsumed: u32,
     pub pending_return: u32,
@@ -94,8 +91,7 @@ impl RecvHalf {
             state: RecvState::Open,
             window: DEFAULT_WINDOW,
             window_size,
-            chunks: VecDeque::new(),
-            small: BytesMut::new(),
+            queue: ChunkQueue::default(),
             undelivered: 0,
             unconsumed: 0,
             pending_return: window_size - DEFAULT_WINDOW,
@@ -124,10 +120,9 @@ impl RecvHalf {
             RecvState::Open => {
                 self.undelivered += n;
                 if body.len() < COALESCE_BELOW {
-                    self.small.extend_from_slice(&body);
+                    self.queue.push_copy(&body);
                 } else {
-                    self.flush_small();
-                    self.chunks.push_back(body);
+                    self.queue.push(body);
                 }
                 DataOutcome::Buffered
             }
@@ -228,11 +223,7 @@ impl RecvHalf {
 
     /// The next undelivered chunk, moving its bytes to `unconsumed`.
     pub fn pop_chunk(&mut self) -> Option<Bytes> {
-        let chunk = match self.chunks.pop_front() {
-            Some(c) => c,
-            None if !self.small.is_empty() => self.small.split().freeze(),
-            None => return None,
-        };
+        let chunk = self.queue.take_front(usize::MAX)?;
         let n = chunk.len() as u32;
         self.undelivered -= n;
         self.unconsumed += n;
@@ -251,19 +242,12 @@ impl RecvHalf {
             + u64::from(self.undelivered)
             + u64::from(self.unconsumed)
             + u64::from(self.pending_return);
-        let chunked: usize = self.chunks.iter().map(Bytes::len).sum::<usize>() + self.small.len();
+        let chunked = self.queue.len();
         total == u64::from(self.window_size) && chunked == self.undelivered as usize
     }
 
-    fn flush_small(&mut self) {
-        if !self.small.is_empty() {
-            self.chunks.push_back(self.small.split().freeze());
-        }
-    }
-
     fn discard_undelivered(&mut self) {
-        self.chunks.clear();
-        self.small.clear();
+        self.queue.clear();
         self.pending_return += self.undelivered;
         self.undelivered = 0;
     }

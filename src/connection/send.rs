@@ -12,10 +12,9 @@
 //! Data frame, or on an empty one when nothing is left. FIN is sent exactly
 //! once (a duplicate FIN is fatal to a hashicorp session).
 
-use std::collections::VecDeque;
+use bytes::Bytes;
 
-use bytes::{Bytes, BytesMut};
-
+use super::chunks::ChunkQueue;
 use crate::config::DEFAULT_WINDOW;
 
 /// `Bytes` given to `send` shorter than this are copied into the tail buffer,
@@ -41,10 +40,8 @@ pub struct SendHalf {
     pub state: SendState,
     /// Credit the peer granted that we have not used.
     pub credit: u32,
-    /// Buffered chunks, oldest first; `tail` follows them.
-    chunks: VecDeque<Bytes>,
-    /// Small writes coalesced, after every chunk in `chunks`.
-    tail: BytesMut,
+    /// The buffered bytes, oldest first.
+    queue: ChunkQueue,
     pub buffered: usize,
     /// Payload bytes transmitted, over the stream's life.
     pub sent: u64,
@@ -65,8 +62,7 @@ impl SendHalf {
         SendHalf {
             state: SendState::Open,
             credit: DEFAULT_WINDOW,
-            chunks: VecDeque::new(),
-            tail: BytesMut::new(),
+            queue: ChunkQueue::default(),
             buffered: 0,
             sent: 0,
             credited: 0,
@@ -76,7 +72,7 @@ impl SendHalf {
 
     /// Buffers a copy of `data` (the caller checked the state and capacity).
     pub fn push_slice(&mut self, data: &[u8]) {
-        self.tail.extend_from_slice(data);
+        self.queue.push_copy(data);
         self.buffered += data.len();
     }
 
@@ -85,11 +81,8 @@ impl SendHalf {
         if data.len() < COPY_BELOW {
             return self.push_slice(&data);
         }
-        if !self.tail.is_empty() {
-            self.chunks.push_back(self.tail.split().freeze());
-        }
         self.buffered += data.len();
-        self.chunks.push_back(data);
+        self.queue.push(data);
     }
 
     /// Whether a frame could go out now: data with credit, or a pending FIN.
@@ -109,18 +102,7 @@ impl SendHalf {
             return None;
         }
         let limit = max.min(self.credit) as usize;
-        let body = if limit == 0 || self.buffered == 0 {
-            Bytes::new()
-        } else if let Some(front) = self.chunks.front_mut() {
-            if front.len() <= limit {
-                self.chunks.pop_front().unwrap_or_default()
-            } else {
-                front.split_to(limit)
-            }
-        } else {
-            let n = limit.min(self.tail.len());
-            self.tail.split_to(n).freeze()
-        };
+        let body = self.queue.take_front(limit).unwrap_or_default();
         let n = body.len();
         self.buffered -= n;
         self.credit -= n as u32;
@@ -144,8 +126,7 @@ impl SendHalf {
     /// The stream was reset: buffered data is dropped. Returns the bytes freed.
     pub fn reset(&mut self) -> usize {
         self.state = SendState::Reset;
-        self.chunks.clear();
-        self.tail = BytesMut::new();
+        self.queue.clear();
         std::mem::take(&mut self.buffered)
     }
 
@@ -156,8 +137,7 @@ impl SendHalf {
 
     /// The buffered count matches the bytes actually queued.
     pub fn check_invariant(&self) -> bool {
-        let queued: usize = self.chunks.iter().map(Bytes::len).sum::<usize>() + self.tail.len();
-        queued == self.buffered
+        self.queue.len() == self.buffered
     }
 }
 
