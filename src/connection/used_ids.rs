@@ -42,6 +42,11 @@ impl UsedIds {
         if self.contains(id) {
             return;
         }
+        // The common case, an id in order: no set operation at all.
+        if id.0 == self.floor && self.above.is_empty() {
+            self.floor = self.floor.saturating_add(2);
+            return;
+        }
         self.above.insert(id.0);
         while self.above.len() > self.max_above {
             if let Some(lowest) = self.above.pop_first() {
