@@ -354,7 +354,7 @@ impl Shared {
         s.owned_write = false;
         if !s.write_closed && !s.closed && s.reset.is_none() {
             s.write_closed = true;
-            let _ = self.conn.reset(id);
+            let _ = self.conn.close_write(id);
             self.notify_driver(w);
         }
         self.maybe_forget(id);
