@@ -92,7 +92,8 @@ async fn echo_through(stream: Stream, data: Vec<u8>, seed: u64) -> io::Result<Ve
         w.shutdown().await
     });
     let mut got = Vec::new();
-    r.read_to_end(&mut got).await?;
+    // A lost wake-up shows as a hang: fail instead.
+    timeout(Duration::from_secs(60), r.read_to_end(&mut got)).await.expect("echo stalled")?;
     writer.await.unwrap()?;
     Ok(got)
 }
@@ -576,7 +577,10 @@ async fn dropping_a_stream_after_writing_delivers_everything_then_eof() {
     drop(c); // no flush, no shutdown: the drop half-closes, never resets
     let mut s = server.accept().await.unwrap();
     let mut got = Vec::new();
-    s.read_to_end(&mut got).await.unwrap();
+    timeout(Duration::from_secs(10), s.read_to_end(&mut got))
+        .await
+        .expect("EOF after the data")
+        .unwrap();
     assert!(got == data);
 }
 
