@@ -749,3 +749,51 @@ async fn interop_yamux_crate_as_client_echoed_by_us() {
         t.await.unwrap();
     }
 }
+
+// ---- idle cost ----
+
+/// CPU time (user + system) of the calling thread, from /proc (Linux). The
+/// test runs everything on one current-thread runtime, so this counts the
+/// drivers, the stream tasks and the I/O driver, and nothing of the tests
+/// running beside it.
+#[cfg(target_os = "linux")]
+fn thread_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of them, in clock ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_session_with_many_streams_does_not_spin() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, server) = tcp_pair(Config::default(), Config::default()).await;
+        let mut held = Vec::new();
+        for _ in 0..200 {
+            let mut c = client.open().await.unwrap();
+            c.write_all(b"x").await.unwrap();
+            let mut s = server.accept().await.unwrap();
+            let mut one = [0u8; 1];
+            s.read_exact(&mut one).await.unwrap();
+            // A blocked reader on every stream, as an idle server has.
+            held.push(tokio::spawn(async move { s.read(&mut [0u8; 1]).await.map(|_| ()) }));
+            held.push(tokio::spawn(async move { c.read(&mut [0u8; 1]).await.map(|_| ()) }));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = thread_cpu_time();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let used = thread_cpu_time() - before;
+        // A polling loop would burn the whole second; waiting costs nothing.
+        assert!(used <= Duration::from_millis(50), "{used:?} of CPU in an idle second");
+        assert_eq!(client.stream_count(), 200);
+        assert!(held.iter().all(|t| !t.is_finished()), "every reader still waiting");
+        for t in held {
+            t.abort();
+        }
+    });
+}
