@@ -673,8 +673,8 @@ impl Stream {
         self.read.stop_reading();
     }
 
-    /// A snapshot of the stream's state in the connection, `None` once it
-    /// has ended.
+    /// A snapshot of the stream's state in the connection, `None` once the
+    /// connection has forgotten it (after it ended both ways).
     pub fn info(&self) -> Option<StreamInfo> {
         self.read.info()
     }
