@@ -56,8 +56,9 @@ pub enum ProtocolError {
 /// [`Config`](crate::Config).
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 pub enum FloodError {
-    /// Too many frames in a row that carried nothing (empty Data, zero Window
-    /// Update without flags).
+    /// Too many frames in a row that changed nothing: no payload, no new
+    /// stream, no change to a live stream's state or credit (repeated or
+    /// unknown flags count too).
     #[error("too many empty frames")]
     EmptyFrames,
     /// Too many streams opened and reset by the peer within one window.

@@ -361,15 +361,13 @@ fn stop_reading_never_destroys_data_the_peer_has_not_read() {
     }
 }
 
-/// Found with the scenario above: a reader never returns credit after the
-/// writer's FIN (`RecvHalf::wants_update` is false once `Finished`), so a
-/// writer that half-closed never sees the last of its data credited back,
-/// its `uncredited` never reaches 0 (a netchan-style drain never completes),
-/// and its stop-reading RST never fires: it waits for the linger timeout
+/// Found with the scenario above (fixed since): a reader must return credit
+/// once more after the writer's FIN, when everything has been consumed.
+/// Otherwise a writer that half-closed never sees the last of its data
+/// credited back, its `uncredited` never reaches 0 (a netchan-style drain
+/// never completes), and its stop-reading RST waits for the linger timeout
 /// (60 s) although the reader consumed everything within milliseconds.
 #[test]
-#[ignore = "core gap: no credit is returned after the peer's FIN, so a half-closed writer \
-            that stopped reading waits for the linger timeout instead of resetting at once"]
 fn stop_reading_rst_comes_once_a_fixed_window_reader_consumed_everything() {
     let out = stop_reading_scenario(false);
     assert_eq!(out.consumed, out.received);

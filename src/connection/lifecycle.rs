@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use super::stream::Stream;
 use super::timers::{Timer, TimerTable};
 use super::{Connection, Control, PendingEvent};
-use crate::{CloseReason, Event, GoAwayCode, ResetReason, StreamId};
+use crate::frame::Flags;
+use crate::{CloseReason, Event, FloodError, GoAwayCode, ResetReason, StreamId};
 
 impl Connection {
     /// Re-derives what stream `id` needs after any change to it.
@@ -60,10 +61,17 @@ impl Connection {
         send_rst: bool,
         notify: bool,
     ) {
-        let Some(s) = self.streams.get_mut(&id) else { return };
+        let Some(s) = self.streams.get(&id) else { return };
         if s.ended || s.reset.is_some() {
             return;
         }
+        // A peer that opens streams the application refuses, and never reads
+        // our answers, must not grow the queue of refusals without bound.
+        let refusal = send_rst && s.pending_flags.contains(Flags::ACK);
+        if refusal && self.pending_refusals >= self.config.max_pending_refusals {
+            return self.fail(FloodError::RefusedStreams.into());
+        }
+        let Some(s) = self.streams.get_mut(&id) else { return };
         s.reset = Some(reason);
         let freed = s.send.reset();
         self.send_buffered_total -= freed;
@@ -72,7 +80,14 @@ impl Connection {
         // asked to abort the stream.
         s.recv.on_reset(reason != ResetReason::Local);
         if send_rst {
-            self.control.push_back(Control::Reset(id));
+            // Resetting a peer's stream before our ACK went out is a refusal:
+            // bounded like the core's own (checked above).
+            if refusal {
+                self.pending_refusals += 1;
+                self.control.push_back(Control::Refuse(id));
+            } else {
+                self.control.push_back(Control::Reset(id));
+            }
         }
         if notify {
             self.events.push_back(PendingEvent::Ready(Event::StreamReset { id, reason }));

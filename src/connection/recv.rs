@@ -191,14 +191,21 @@ impl RecvHalf {
 
     /// Whether a Window Update is worth sending now: credit is returned once
     /// half the window is pending (hashicorp's and the `yamux` crate's rule),
-    /// at once when discarding, never once the peer has finished.
+    /// at once when discarding, and once more after the peer's FIN when
+    /// everything it sent has been consumed.
     pub fn wants_update(&self) -> bool {
         match self.state {
             RecvState::Open => {
                 self.pending_return > 0 && self.pending_return >= self.window_size / 2
             }
             RecvState::Stopped => self.pending_return > 0,
-            RecvState::Finished | RecvState::Reset => false,
+            // The peer sends no more, but a fixed-window writer only learns
+            // that everything it sent was read from credit: return it once,
+            // when the last byte has been consumed (drain, stop-reading RST).
+            RecvState::Finished => {
+                self.pending_return > 0 && self.undelivered == 0 && self.unconsumed == 0
+            }
+            RecvState::Reset => false,
         }
     }
 
@@ -212,7 +219,7 @@ impl RecvHalf {
     /// Takes the credit to grant in a Window Update (possibly 0, when only
     /// flags go out) and adds it to the peer's window.
     pub fn take_update(&mut self) -> u32 {
-        if matches!(self.state, RecvState::Finished | RecvState::Reset) {
+        if self.state == RecvState::Reset {
             return 0;
         }
         let delta = self.pending_return;

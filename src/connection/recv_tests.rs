@@ -146,7 +146,7 @@ const TABLE: &[Row] = &[
     row(Stopped, DataWithin,    Stopped, Out::Data(Discarded),      b(S.window - WITHIN, 0, 0, 400 + WITHIN), true),
     row(Stopped, DataBeyond,    Stopped, Out::Data(WindowExceeded), S, true),
     row(Stopped, DataEmpty,     Stopped, Out::Data(Ignored),        S, true),
-    row(Stopped, Fin,           Finished, Out::Bool(false),         S, false),
+    row(Stopped, Fin,           Finished, Out::Bool(false),         S, true),
     row(Stopped, RemoteReset,   Reset,   Out::Unit,                 S, false),
     row(Stopped, LocalReset,    Reset,   Out::Unit,                 S, false),
     row(Stopped, Stop,          Stopped, Out::Bool(false),          S, true),
@@ -154,7 +154,8 @@ const TABLE: &[Row] = &[
     row(Stopped, ConsumeOver,   Stopped, Out::Consume(Ok(())),      S, true),
     row(Stopped, TakeUpdate,    Stopped, Out::Update(400),          b(W, 0, 0, 0), false),
     // ---- Finished: the peer sent FIN; data after it is a protocol error,
-    // delivered data can still be consumed, no credit goes back.
+    // delivered data can still be consumed; its credit goes back once, when
+    // everything received has been consumed (so the writer sees it was read).
     row(Finished, DataWithin,    Finished, Out::Data(AfterFin), F, false),
     row(Finished, DataBeyond,    Finished, Out::Data(AfterFin), F, false),
     row(Finished, DataEmpty,     Finished, Out::Data(Ignored),  F, false),
@@ -164,7 +165,7 @@ const TABLE: &[Row] = &[
     row(Finished, Stop,          Finished, Out::Bool(false),    b(F.window, 0, 250, 150), false),
     row(Finished, ConsumeWithin, Finished, Out::Consume(Ok(())), b(F.window, 100, 240, 60), false),
     row(Finished, ConsumeOver,   Finished, Out::Consume(Err(())), F, false),
-    row(Finished, TakeUpdate,    Finished, Out::Update(0),      F, false),
+    row(Finished, TakeUpdate,    Finished, Out::Update(50),     b(F.window + 50, 100, 250, 0), false),
     // ---- Reset (by the peer here): nothing more is accepted or granted;
     // what was received stays deliverable.
     row(Reset, DataWithin,    Reset, Out::Data(Ignored),     F, false),
