@@ -120,10 +120,9 @@ fn regression_reused_id_after_close() {
     replay_strictly("reused-id");
 }
 
-/// Core bug: a reset that frees room in the connection-wide send buffer
-/// does not wake the streams whose `send` that buffer cut short.
+/// Was a core bug (fixed): a reset that freed room in the connection-wide
+/// send buffer did not wake the streams whose `send` that buffer cut short.
 #[test]
-#[ignore = "core bug: no Writable when a reset frees room in the connection-wide send buffer"]
 fn regression_writable_after_reset() {
     replay_strictly("writable-after-reset");
 }
