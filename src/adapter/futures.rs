@@ -172,35 +172,27 @@ impl<S: FnMut(Duration) -> F, F: Future> Clock for SleepClock<S, F> {
     }
 }
 
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut off = 0;
-        let max = buf.len();
-        self.get_mut().poll_read_with(cx, max, &mut |b| {
-            buf[off..off + b.len()].copy_from_slice(b);
-            off += b.len();
-        })
-    }
+macro_rules! impl_read {
+    ($t:ty) => {
+        impl AsyncRead for $t {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                let mut off = 0;
+                let max = buf.len();
+                self.get_mut().poll_read_with(cx, max, &mut |b| {
+                    buf[off..off + b.len()].copy_from_slice(b);
+                    off += b.len();
+                })
+            }
+        }
+    };
 }
 
-impl AsyncRead for ReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut off = 0;
-        let max = buf.len();
-        self.get_mut().poll_read_with(cx, max, &mut |b| {
-            buf[off..off + b.len()].copy_from_slice(b);
-            off += b.len();
-        })
-    }
-}
+impl_read!(Stream);
+impl_read!(ReadHalf);
 
 macro_rules! impl_write {
     ($t:ty) => {
