@@ -14,6 +14,11 @@ use crate::{CloseReason, GoAwayCode, ResetReason, StreamId};
 /// most once; `StreamClosed` exactly once for every stream that was opened
 /// (by either side) and is the last event naming that id. Per connection:
 /// `ConnectionClosed` exactly once, last of all.
+///
+/// Events describe the past: by the time the application handles one, later
+/// input in the same batch may have moved the stream on (a `HalfClosed`
+/// stream may already be reset, for instance). Commands on it then return
+/// the current state's error rather than acting on the old one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The peer opened a stream. It is already accepted (we ACK at once);

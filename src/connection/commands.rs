@@ -92,7 +92,9 @@ impl Connection {
     /// Half-closes stream `id`: FIN goes out once, after the data already
     /// queued. Reading continues. Calling it again is a no-op.
     pub fn close_write(&mut self, id: StreamId) -> Result<(), StreamError> {
-        let s = self.live_stream(id)?;
+        // Not `live_stream`: on a stream that ended normally (its
+        // `StreamClosed` still queued) a repeated close is the same no-op.
+        let s = self.streams.get_mut(&id).ok_or(StreamError::UnknownStream)?;
         match s.send.state {
             SendState::Open => s.send.state = SendState::Closing,
             SendState::Closing | SendState::Finished => return Ok(()),
