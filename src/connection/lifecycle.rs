@@ -3,7 +3,6 @@
 //! state alone what it needs next: queue slots, timers, the #133 reset, its
 //! end. Keeping that in one place is what keeps the halves composable.
 
-use super::send::SendState;
 use std::time::{Duration, Instant};
 
 use super::stream::Stream;
@@ -37,9 +36,7 @@ impl Connection {
             s.in_data_queue = true;
             self.data_queue.push_back(id);
         }
-        let stalled = s.send.buffered > 0
-            && s.send.credit == 0
-            && matches!(s.send.state, SendState::Open | SendState::Closing);
+        let stalled = s.send.is_stalled();
         let lingering = s.is_lingering();
         let finished = s.is_finished();
         let timers = &mut self.timers;

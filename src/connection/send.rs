@@ -94,6 +94,14 @@ impl SendHalf {
         }
     }
 
+    /// Data waits and the peer granted no credit to send it (the send-stall
+    /// timer runs while this holds).
+    pub fn is_stalled(&self) -> bool {
+        self.buffered > 0
+            && self.credit == 0
+            && matches!(self.state, SendState::Open | SendState::Closing)
+    }
+
     /// Takes up to `max` bytes of data (bounded by credit) for one frame,
     /// with FIN if this empties the buffer of a closing half. `None` if
     /// nothing can be sent.
