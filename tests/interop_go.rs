@@ -14,7 +14,7 @@ mod go;
 
 use std::time::Duration;
 
-use driver::{Book, Driver, Rng};
+use driver::{read_one_stream_slowly, Book, Driver, Rng};
 use go::{GoOutput, GoPeer, Setup};
 use yamux_proto::frame::{Flags, FrameType, Header};
 use yamux_proto::{
@@ -562,46 +562,7 @@ fn we_read_one_go_stream_slowly(setup: Setup) {
     let cfg = Config { max_stream_window: yamux_proto::DEFAULT_WINDOW, ..config() };
     let mut drv = Driver::new("we read slowly", sock, setup.go_role.ours(), cfg, LIFE);
     let mut book = Book::new(9);
-    book.check_pattern = true;
-    let mut slow: Option<StreamId> = None;
-    let mut last_bump = drv.elapsed();
-    let mut max_unconsumed = 0;
-    let mut fast_fin_while_slow_open = 0;
-    book.run(&mut drv, "all three Go streams", Duration::from_secs(15), |drv, b, ev| {
-        match ev {
-            Some(Event::StreamOpened { id }) if slow.is_none() => {
-                slow = Some(*id);
-                b.set_consume_limit(drv, *id, Some(0));
-            }
-            Some(Event::HalfClosed { id }) => {
-                b.send_pattern(*id, 0, true);
-                if Some(*id) != slow && slow.is_some_and(|s| !b.streams[&s].peer_fin) {
-                    fast_fin_while_slow_open += 1;
-                }
-            }
-            None => {
-                if let Some(s) = slow {
-                    max_unconsumed = max_unconsumed.max(b.streams[&s].unconsumed);
-                    if drv.elapsed() - last_bump >= Duration::from_millis(10) {
-                        last_bump = drv.elapsed();
-                        let limit = b.streams[&s].consume_limit.unwrap_or(0) + 8192;
-                        b.set_consume_limit(drv, s, Some(limit));
-                    }
-                }
-            }
-            _ => {}
-        }
-        b.len() == 3 && b.all_closed()
-    });
-    assert!(max_unconsumed <= u64::from(yamux_proto::DEFAULT_WINDOW), "Go overran our window");
-    assert!(
-        max_unconsumed >= u64::from(yamux_proto::DEFAULT_WINDOW) / 2,
-        "backpressure not reached"
-    );
-    assert_eq!(fast_fin_while_slow_open, 2);
-    for r in book.streams.values() {
-        assert_eq!((r.recv, r.mismatch_at), (BYTES, None));
-    }
+    read_one_stream_slowly(&mut drv, &mut book, BYTES, "Go");
     let out = wait_for_go_close(&mut drv, go, &mut book);
     assert!(out.ok(), "{}", out.dump());
 }

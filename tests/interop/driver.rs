@@ -863,3 +863,50 @@ impl Book {
         });
     }
 }
+
+/// The slow-reader scenario shared by both peers' suites: the peer opens
+/// three streams and writes `bytes` on each; we read the first one slowly
+/// (8 KiB more every 10 ms) and the others at once, echoing each after its
+/// FIN. Asserts that backpressure held the slow stream within our fixed
+/// window while the two fast streams finished, and that every byte arrived
+/// intact. `peer` names the peer in failure messages.
+pub fn read_one_stream_slowly(drv: &mut Driver, book: &mut Book, bytes: u64, peer: &str) {
+    book.check_pattern = true;
+    let mut slow: Option<StreamId> = None;
+    let mut last_bump = drv.elapsed();
+    let mut max_unconsumed = 0;
+    let mut fast_fin_while_slow_open = 0;
+    book.run(drv, "all three streams", Duration::from_secs(15), |drv, b, ev| {
+        match ev {
+            Some(Event::StreamOpened { id }) if slow.is_none() => {
+                slow = Some(*id);
+                b.set_consume_limit(drv, *id, Some(0));
+            }
+            Some(Event::HalfClosed { id }) => {
+                b.send_pattern(*id, 0, true);
+                if Some(*id) != slow && slow.is_some_and(|s| !b.streams[&s].peer_fin) {
+                    fast_fin_while_slow_open += 1;
+                }
+            }
+            None => {
+                if let Some(s) = slow {
+                    max_unconsumed = max_unconsumed.max(b.streams[&s].unconsumed);
+                    if drv.elapsed() - last_bump >= Duration::from_millis(10) {
+                        last_bump = drv.elapsed();
+                        let limit = b.streams[&s].consume_limit.unwrap_or(0) + 8192;
+                        b.set_consume_limit(drv, s, Some(limit));
+                    }
+                }
+            }
+            _ => {}
+        }
+        b.len() == 3 && b.all_closed()
+    });
+    let window = u64::from(yamux_proto::DEFAULT_WINDOW);
+    assert!(max_unconsumed <= window, "{peer} overran our window");
+    assert!(max_unconsumed >= window / 2, "backpressure not reached");
+    assert_eq!(fast_fin_while_slow_open, 2);
+    for r in book.streams.values() {
+        assert_eq!((r.recv, r.mismatch_at), (bytes, None));
+    }
+}
