@@ -1021,134 +1021,6 @@ async fn read_all<R: AsyncRead + Unpin>(
     }
 }
 
-async fn yamux_bulk(
-    opener: Opener,
-    mut inbound: mpsc::UnboundedReceiver<YStream>,
-    pat: &Pattern,
-    total: usize,
-) -> Duration {
-    let start = Instant::now();
-    let client = async {
-        let mut s = opener.open().await;
-        for i in 0..total / BLOCK {
-            s.write_all(&pat.block(i)).await.expect("write");
-        }
-        s.close().await.expect("close");
-        s
-    };
-    let server = async {
-        let mut s = inbound.next().await.expect("inbound");
-        let mut verifier = BulkVerifier::new(pat, total);
-        let mut buf = vec![0u8; BLOCK];
-        read_all(&mut s, &mut buf, |c| verifier.feed(c)).await;
-        verifier.finish();
-        s
-    };
-    let _streams = futures::join!(client, server);
-    start.elapsed()
-}
-
-async fn yamux_small(
-    opener: Opener,
-    mut inbound: mpsc::UnboundedReceiver<YStream>,
-    count: usize,
-) -> Duration {
-    let start = Instant::now();
-    let client = async {
-        let mut s = opener.open().await;
-        for i in 0..count as u64 {
-            s.write_all(&message(i)).await.expect("write");
-        }
-        s.close().await.expect("close");
-        s
-    };
-    let server = async {
-        let mut s = inbound.next().await.expect("inbound");
-        let mut verifier = MsgVerifier::new(0, 1);
-        let mut buf = vec![0u8; BLOCK];
-        read_all(&mut s, &mut buf, |c| verifier.feed(c)).await;
-        assert_eq!(verifier.messages(), count as u64);
-        s
-    };
-    let _streams = futures::join!(client, server);
-    start.elapsed()
-}
-
-async fn yamux_request_response(
-    opener: Opener,
-    mut inbound: mpsc::UnboundedReceiver<YStream>,
-    trips: usize,
-) -> Duration {
-    let start = Instant::now();
-    let client = async {
-        let mut s = opener.open().await;
-        let mut verifier = MsgVerifier::new(0, 1);
-        let mut buf = [0u8; MSG];
-        for i in 0..trips as u64 {
-            s.write_all(&message(i)).await.expect("write");
-            s.read_exact(&mut buf).await.expect("read");
-            verifier.feed(&buf);
-        }
-        s.close().await.expect("close");
-        assert_eq!(verifier.messages(), trips as u64);
-        s
-    };
-    let server = async {
-        let mut s = inbound.next().await.expect("inbound");
-        let mut verifier = MsgVerifier::new(0, 1);
-        let mut buf = [0u8; MSG];
-        while s.read_exact(&mut buf).await.is_ok() {
-            verifier.feed(&buf);
-            s.write_all(&buf).await.expect("echo");
-        }
-        s
-    };
-    let _streams = futures::join!(client, server);
-    start.elapsed()
-}
-
-async fn yamux_churn(
-    opener: Opener,
-    inbound: mpsc::UnboundedReceiver<YStream>,
-    streams: usize,
-    bytes: usize,
-    concurrency: usize,
-) -> Duration {
-    let start = Instant::now();
-    let opener = &opener;
-    let client =
-        futures::stream::iter(0..streams).for_each_concurrent(concurrency, |_| async move {
-            let mut s = opener.open().await;
-            let id = u64::from(s.id().val());
-            s.write_all(&tagged(id, bytes)).await.expect("write");
-            s.close().await.expect("close");
-            let mut buf = vec![0u8; 2 * KIB];
-            let mut got = 0;
-            let tag = id | 1 << 40;
-            read_all(&mut s, &mut buf, |c| {
-                assert!(check_tagged(got, c, bytes, |_| tag));
-                got += c.len();
-            })
-            .await;
-            assert_eq!(got, bytes, "churn: reply incomplete");
-        });
-    let server = inbound.take(streams).for_each_concurrent(None, |mut s| async move {
-        let id = u64::from(s.id().val());
-        let mut buf = vec![0u8; 2 * KIB];
-        let mut got = 0;
-        read_all(&mut s, &mut buf, |c| {
-            assert!(check_tagged(got, c, bytes, |_| id));
-            got += c.len();
-        })
-        .await;
-        assert_eq!(got, bytes, "churn: request incomplete");
-        s.write_all(&tagged(id | 1 << 40, bytes)).await.expect("reply");
-        s.close().await.expect("close");
-    });
-    futures::join!(client, server);
-    start.elapsed()
-}
-
 /// Opens `n` streams and establishes them with one byte each way (the
 /// yamux crate acknowledges a stream only with the first frame its
 /// accepting side sends, and allows 256 unacknowledged streams). The server
@@ -1309,14 +1181,16 @@ fn yamux_idle_memory(n: usize) -> f64 {
 // Adapter level: our tokio adapter and the yamux crate on one tokio runtime
 // ---------------------------------------------------------------------------
 
-/// The adapter-level workloads, written once for both libraries.
-#[cfg(feature = "tokio")]
+/// The stream workloads, written once for both libraries. They need only
+/// tokio's I/O traits (a dev-dependency), so the core level runs them for
+/// the yamux crate too; only our adapter (`Ours`) needs the `tokio` feature.
 mod adapter_level {
     use super::*;
     use tokio::io::{
         AsyncRead as TRead, AsyncReadExt as _, AsyncWrite as TWrite, AsyncWriteExt as _,
     };
     use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
+    #[cfg(feature = "tokio")]
     use yamux_proto::adapter::{self, Session};
 
     /// A multiplexer as the workloads see it: open, accept, a stream's id.
@@ -1328,11 +1202,13 @@ mod adapter_level {
     }
 
     /// Our tokio adapter: two sessions over a duplex.
+    #[cfg(feature = "tokio")]
     pub struct Ours {
         client: Session,
         server: Session,
     }
 
+    #[cfg(feature = "tokio")]
     impl Mux for Ours {
         type S = adapter::Stream;
 
@@ -1354,6 +1230,12 @@ mod adapter_level {
     pub struct Theirs {
         opener: Opener,
         inbound: RefCell<mpsc::UnboundedReceiver<YStream>>,
+    }
+
+    impl Theirs {
+        pub fn new(opener: Opener, inbound: mpsc::UnboundedReceiver<YStream>) -> Theirs {
+            Theirs { opener, inbound: RefCell::new(inbound) }
+        }
     }
 
     impl Mux for Theirs {
@@ -1383,6 +1265,7 @@ mod adapter_level {
         local.block_on(&rt, async move { body().await })
     }
 
+    #[cfg(feature = "tokio")]
     pub fn ours<Fut: Future<Output = Duration>>(
         config: Config,
         body: impl FnOnce(Ours) -> Fut,
@@ -1409,7 +1292,7 @@ mod adapter_level {
                 },
                 config,
             );
-            body(Theirs { opener, inbound: RefCell::new(inbound) })
+            body(Theirs::new(opener, inbound))
         })
     }
 
@@ -1495,8 +1378,10 @@ mod adapter_level {
         };
         let server = async {
             let mut s = m.accept().await;
+            let mut verifier = MsgVerifier::new(0, 1);
             let mut buf = [0u8; MSG];
             while s.read_exact(&mut buf).await.is_ok() {
+                verifier.feed(&buf);
                 s.write_all(&buf).await.expect("echo");
             }
             s
@@ -1683,6 +1568,8 @@ macro_rules! yamux_on_tokio {
     }};
 }
 
+use adapter_level::Theirs;
+
 fn core_rows(
     s: &Scale,
     pat: &Pattern,
@@ -1691,12 +1578,12 @@ fn core_rows(
 ) {
     if wanted(&["bulk"]) {
         let y = || {
-            on_local_pool(yamux::Config::default(), |o, i, _| yamux_bulk(o, i, pat, s.bulk_bytes))
-                .min(yamux_on_tokio!(yamux::Config::default(), |m| adapter_level::bulk(
-                    m,
-                    pat,
-                    s.bulk_bytes
-                )))
+            on_local_pool(yamux::Config::default(), |o, i, _| {
+                adapter_level::bulk(Theirs::new(o, i), pat, s.bulk_bytes)
+            })
+            .min(yamux_on_tokio!(yamux::Config::default(), |m| {
+                adapter_level::bulk(m, pat, s.bulk_bytes)
+            }))
         };
         let (ours, theirs) = measure_pair(s.reps, || ours_bulk(pat, s.bulk_bytes, true, false), y);
         let r = ratio(ours, theirs);
@@ -1739,11 +1626,12 @@ fn core_rows(
             s.reps,
             || ours_small(s.small_msgs),
             || {
-                on_local_pool(yamux::Config::default(), |o, i, _| yamux_small(o, i, s.small_msgs))
-                    .min(yamux_on_tokio!(yamux::Config::default(), |m| adapter_level::small(
-                        m,
-                        s.small_msgs
-                    )))
+                on_local_pool(yamux::Config::default(), |o, i, _| {
+                    adapter_level::small(Theirs::new(o, i), s.small_msgs)
+                })
+                .min(yamux_on_tokio!(yamux::Config::default(), |m| {
+                    adapter_level::small(m, s.small_msgs)
+                }))
             },
         );
         let r = ratio(ours, theirs);
@@ -1763,7 +1651,7 @@ fn core_rows(
             || ours_request_response(s.rr_trips),
             || {
                 on_local_pool(yamux::Config::default(), |o, i, _| {
-                    yamux_request_response(o, i, s.rr_trips)
+                    adapter_level::request_response(Theirs::new(o, i), s.rr_trips)
                 })
                 .min(yamux_on_tokio!(yamux::Config::default(), |m| {
                     adapter_level::request_response(m, s.rr_trips)
@@ -1786,9 +1674,12 @@ fn core_rows(
             s.reps,
             || ours_churn(n, b, c),
             || {
-                on_local_pool(yamux::Config::default(), |o, i, _| yamux_churn(o, i, n, b, c)).min(
-                    yamux_on_tokio!(yamux::Config::default(), |m| adapter_level::churn(m, n, b, c)),
-                )
+                on_local_pool(yamux::Config::default(), |o, i, _| {
+                    adapter_level::churn(Theirs::new(o, i), n, b, c)
+                })
+                .min(yamux_on_tokio!(yamux::Config::default(), |m| {
+                    adapter_level::churn(m, n, b, c)
+                }))
             },
         );
         let r = ratio(ours, theirs);
