@@ -14,21 +14,12 @@ mod go;
 
 use std::time::Duration;
 
-use driver::{read_one_stream_slowly, Book, Driver, Rng};
+use driver::{config, read_one_stream_slowly, Book, Driver, Rng, LIFE};
 use go::{GoOutput, GoPeer, Setup};
 use yamux_proto::frame::{Flags, FrameType, Header};
 use yamux_proto::{
     CloseReason, Config, Event, GoAwayCode, OpenError, ResetReason, StreamError, StreamId,
 };
-
-/// Global deadline of each driver: a test fails rather than hang.
-const LIFE: Duration = Duration::from_secs(30);
-
-/// Our configuration for the Go tests: defaults, but no keep-alive (tests
-/// that want it turn it on), so the wire only carries what a scenario causes.
-fn config() -> Config {
-    Config { keep_alive_interval: None, ..Config::default() }
-}
 
 /// Runs `f` in both setups, as two tests.
 macro_rules! both_setups {

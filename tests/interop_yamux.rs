@@ -14,22 +14,13 @@ mod rust_yamux;
 
 use std::time::Duration;
 
-use driver::{read_one_stream_slowly, Book, Driver, Rng};
+use driver::{config, read_one_stream_slowly, Book, Driver, Rng, LIFE};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use rust_yamux::{
     drive_stream, echo, read_to_end, write_pattern, Outcome, Setup, YStream, YamuxPeer,
 };
 use yamux_proto::frame::{Flags, FrameType, Header};
 use yamux_proto::{CloseReason, Config, Event, GoAwayCode, ResetReason, StreamId, DEFAULT_WINDOW};
-
-/// Global deadline of each driver: a test fails rather than hang.
-const LIFE: Duration = Duration::from_secs(30);
-
-/// Our configuration: defaults without keep-alive (tests that want it turn
-/// it on), so the wire only carries what a scenario causes.
-fn config() -> Config {
-    Config { keep_alive_interval: None, ..Config::default() }
-}
 
 /// The crate's configuration: its defaults.
 fn ycfg() -> yamux::Config {

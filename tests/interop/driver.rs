@@ -42,6 +42,15 @@ const READ_PER_TURN: usize = 1 << 20;
 /// Most bytes of frames produced per loop turn.
 const WRITE_CHUNK: usize = 256 * 1024;
 
+/// Global deadline of each driver: a test fails rather than hang.
+pub const LIFE: Duration = Duration::from_secs(30);
+
+/// Our configuration against real peers: defaults, but no keep-alive (tests
+/// that want it turn it on), so the wire only carries what a scenario causes.
+pub fn config() -> Config {
+    Config { keep_alive_interval: None, ..Config::default() }
+}
+
 /// One frame seen on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameRec {
