@@ -156,7 +156,7 @@ impl Connection {
             return;
         }
         self.go_away_sent = true;
-        self.control.push_back(super::Control::GoAway(code));
+        self.control.push_back(Control::GoAway(code));
         if self.live_streams == 0 {
             return self.close_connection(CloseReason::Drained, None);
         }

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use super::recv::{DataOutcome, RecvState};
 use super::stream::Stream;
 use super::timers::Timer;
-use super::{Connection, Control, PendingEvent};
+use super::{Connection, PendingEvent};
 use crate::config::DEFAULT_WINDOW;
 use crate::frame::{Flags, Frame, FrameType, Header};
 use crate::{CloseReason, Event, FloodError, GoAwayCode, ProtocolError, ResetReason, StreamId};
@@ -246,13 +246,12 @@ impl Connection {
             || self.recv_window_total + u64::from(window) > self.config.connection_receive_window;
         if self.go_away_sent || full {
             // Refusal is per stream (a limit is not a reason to kill the session).
-            if self.pending_refusals >= self.config.max_pending_refusals {
+            if self.refusals_full() {
                 self.fail(FloodError::RefusedStreams.into());
                 return false;
             }
-            self.pending_refusals += 1;
             self.stats.streams_refused += 1;
-            self.control.push_back(Control::Refuse(id));
+            self.queue_refusal(id);
             return false;
         }
         self.streams.insert(id, Stream::new(false, window));

@@ -65,7 +65,7 @@ impl Connection {
         // A peer that opens streams the application refuses, and never reads
         // our answers, must not grow the queue of refusals without bound.
         let refusal = send_rst && s.pending_flags.contains(Flags::ACK);
-        if refusal && self.pending_refusals >= self.config.max_pending_refusals {
+        if refusal && self.refusals_full() {
             return self.fail(FloodError::RefusedStreams.into());
         }
         let Some(s) = self.streams.get_mut(&id) else { return };
@@ -80,8 +80,7 @@ impl Connection {
             // Resetting a peer's stream before our ACK went out is a refusal:
             // bounded like the core's own (checked above).
             if refusal {
-                self.pending_refusals += 1;
-                self.control.push_back(Control::Refuse(id));
+                self.queue_refusal(id);
             } else {
                 self.control.push_back(Control::Reset(id));
             }
@@ -139,6 +138,20 @@ impl Connection {
             _ => true,
         });
         self.stale_control = 0;
+    }
+
+    /// Whether `max_pending_refusals` RSTs refusing peer streams already wait
+    /// for the transport: one more would let a peer that opens streams and
+    /// never reads our answers grow the queue.
+    pub(super) fn refusals_full(&self) -> bool {
+        self.pending_refusals >= self.config.max_pending_refusals
+    }
+
+    /// Queues an RST refusing the peer's stream `id` (check
+    /// [`refusals_full`](Connection::refusals_full) first).
+    pub(super) fn queue_refusal(&mut self, id: StreamId) {
+        self.pending_refusals += 1;
+        self.control.push_back(Control::Refuse(id));
     }
 
     /// One of our streams stopped waiting for its ACK.
