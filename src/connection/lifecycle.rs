@@ -180,7 +180,7 @@ impl Connection {
             self.pending_refusals = 0;
         }
         let mut ids: Vec<StreamId> =
-            self.streams.iter().filter(|(_, s)| !s.ended).map(|(id, _)| *id).collect();
+            self.streams.iter().filter(|(_, s)| !s.ended).map(|(id, _)| id).collect();
         ids.sort_unstable(); // determinism: hash order never leaks out
         for id in ids {
             self.reset_stream(id, ResetReason::ConnectionClosed(reason), false, true);

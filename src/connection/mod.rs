@@ -8,10 +8,11 @@ mod output;
 mod recv;
 mod send;
 mod stream;
+mod stream_table;
 mod timers;
 mod used_ids;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::frame::Decoder;
@@ -21,7 +22,7 @@ pub use output::Transmit;
 pub use recv::RecvState;
 pub use send::SendState;
 
-use stream::Stream;
+use stream_table::StreamTable;
 use timers::{Timer, TimerTable};
 use used_ids::UsedIds;
 
@@ -88,7 +89,7 @@ pub struct Connection {
     decoder: Decoder,
     /// Streams by id. Never iterated without sorting, so the hash keys (the
     /// only randomness in the crate) cannot affect outputs.
-    streams: HashMap<StreamId, Stream>,
+    streams: StreamTable,
     /// Ids the peer has opened, so reuse is caught after streams are forgotten.
     used_ids: UsedIds,
     /// Next id we open; u64 so exhaustion is visible.
@@ -234,7 +235,7 @@ impl Connection {
             decoder: Decoder::new(config.max_stream_window),
             role,
             now,
-            streams: HashMap::new(),
+            streams: StreamTable::default(),
             used_ids: UsedIds::new(
                 match role {
                     Role::Client => Role::Server,
@@ -405,7 +406,7 @@ impl Connection {
         let mut live = 0;
         let mut window_total = 0u64;
         let mut buffered_total = 0usize;
-        for (id, s) in &self.streams {
+        for (id, s) in self.streams.iter() {
             if !s.recv.check_invariant() {
                 return Err(format!("stream {id}: receive credit not conserved: {:?}", s.recv));
             }

@@ -1,0 +1,252 @@
+//! The connection's streams by id: a small keyed hash index over a paged
+//! slab of stream records.
+//!
+//! ```text
+//!   index: StreamId ──hash──► slot (u32)       8 bytes an entry
+//!   pages: [ page 0: 64 × Option<Stream> ][ page 1 ] ...
+//!   free:  slots to reuse, most recently freed first
+//! ```
+//!
+//! Why not `HashMap<StreamId, Stream>`:
+//!
+//! * **Hashing cost.** std's SipHash was a fifth of the instructions of a
+//!   short-lived stream (docs/performance.md). Peers choose stream ids, so
+//!   the hash must still be keyed, or a peer could pick ids that collide and
+//!   turn every lookup into a scan. [`IdHasher`] is one folded 64×64→128-bit
+//!   multiply with secret keys (the construction of `foldhash`), a few
+//!   instructions per lookup.
+//! * **Memory and cache.** The records live in fixed pages that never move,
+//!   so growth costs one page, not a doubling of a 120-byte-per-bucket
+//!   table, and the index that lookups probe stays small (8 bytes an entry)
+//!   enough to stay in cache with 100,000 streams open.
+//!
+//! Determinism: the keys are the only randomness in the crate, and nothing
+//! observable depends on them: [`StreamTable::iter`] follows the index, so
+//! its order depends on the keys, and every caller that lets an order show
+//! (closing the connection resets streams in order) sorts first.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
+
+use super::stream::Stream;
+use crate::StreamId;
+
+/// Records per page: 64 × ~112 bytes, about 7 KiB.
+const PAGE: usize = 64;
+
+/// Streams by id.
+#[derive(Debug)]
+pub struct StreamTable {
+    index: HashMap<StreamId, u32, IdHashBuilder>,
+    pages: Vec<Box<[Option<Stream>]>>,
+    /// Vacant slots; the last one freed is reused first (it is warm).
+    free: Vec<u32>,
+}
+
+impl Default for StreamTable {
+    fn default() -> StreamTable {
+        StreamTable {
+            index: HashMap::with_hasher(IdHashBuilder::new()),
+            pages: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl StreamTable {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether `id` has a record.
+    pub fn contains_key(&self, id: &StreamId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// The record of `id`.
+    pub fn get(&self, id: &StreamId) -> Option<&Stream> {
+        let slot = *self.index.get(id)? as usize;
+        self.pages[slot / PAGE][slot % PAGE].as_ref()
+    }
+
+    /// The record of `id`, mutably.
+    pub fn get_mut(&mut self, id: &StreamId) -> Option<&mut Stream> {
+        let slot = *self.index.get(id)? as usize;
+        self.pages[slot / PAGE][slot % PAGE].as_mut()
+    }
+
+    /// Adds the record of `id`, which must not have one (the connection
+    /// checks that first: a known id is a protocol error, not a replacement).
+    pub fn insert(&mut self, id: StreamId, stream: Stream) {
+        debug_assert!(!self.index.contains_key(&id), "stream {id} inserted twice");
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                // Slots are u32: the connection bounds live streams by
+                // `max_streams` (a u32-sized count), far below u32::MAX pages.
+                let first = self.pages.len() * PAGE;
+                self.pages.push((0..PAGE).map(|_| None).collect());
+                self.free.extend((first as u32 + 1..(first + PAGE) as u32).rev());
+                first as u32
+            }
+        };
+        self.pages[slot as usize / PAGE][slot as usize % PAGE] = Some(stream);
+        self.index.insert(id, slot);
+    }
+
+    /// Removes and returns the record of `id`.
+    pub fn remove(&mut self, id: &StreamId) -> Option<Stream> {
+        let slot = self.index.remove(id)?;
+        self.free.push(slot);
+        self.pages[slot as usize / PAGE][slot as usize % PAGE].take()
+    }
+
+    /// Every record with its id, in an order that depends on the hash keys:
+    /// sort before letting it show.
+    pub fn iter(&self) -> impl Iterator<Item = (StreamId, &Stream)> {
+        self.index.iter().filter_map(|(&id, &slot)| {
+            let slot = slot as usize;
+            self.pages[slot / PAGE][slot % PAGE].as_ref().map(|s| (id, s))
+        })
+    }
+}
+
+/// Builds [`IdHasher`]s sharing one connection's secret keys.
+#[derive(Clone, Debug)]
+pub struct IdHashBuilder {
+    seed: u64,
+    multiplier: u64,
+}
+
+impl IdHashBuilder {
+    /// Fresh secret keys, drawn from std's `RandomState` (randomly keyed per
+    /// thread at first use, then varied per instance).
+    pub fn new() -> IdHashBuilder {
+        let random = RandomState::new();
+        IdHashBuilder {
+            seed: random.hash_one(0x7965_6d75_785f_6964_u64),
+            // Odd, so multiplying is a bijection and no key bit is lost.
+            multiplier: random.hash_one(0x6d75_6c74_6970_6c79_u64) | 1,
+        }
+    }
+}
+
+impl BuildHasher for IdHashBuilder {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher { state: self.seed, multiplier: self.multiplier }
+    }
+}
+
+/// A keyed hash for small integer keys: each word written is mixed into the
+/// state by one folded multiply with a secret multiplier.
+///
+/// Without the keys, a peer cannot tell which ids share a bucket, so it
+/// cannot build collisions offline. It is not a cryptographic MAC: it only
+/// has to make hash flooding through chosen ids impractical, as `foldhash`
+/// (hashbrown's default hasher), whose mixing step this is, aims to.
+#[derive(Debug)]
+pub struct IdHasher {
+    state: u64,
+    multiplier: u64,
+}
+
+/// The high and low halves of the 128-bit product, XORed: every input bit
+/// affects the high bits hashbrown uses for its tag and the low bits it uses
+/// for the bucket.
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.state = folded_multiply(self.state ^ n, self.multiplier);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_WINDOW as WINDOW;
+
+    #[test]
+    fn insert_get_remove_reuses_slots() {
+        let mut table = StreamTable::default();
+        for n in 1..=200u32 {
+            table.insert(StreamId(n), Stream::new(n % 2 == 1, WINDOW + n));
+        }
+        assert_eq!(table.len(), 200);
+        assert_eq!(table.pages.len(), 4, "200 records fill four pages of 64");
+        assert_eq!(table.get(&StreamId(77)).map(|s| s.recv.window_size), Some(WINDOW + 77));
+        table.get_mut(&StreamId(77)).unwrap().recv.window = 7;
+        assert_eq!(table.get(&StreamId(77)).map(|s| s.recv.window), Some(7));
+        assert_eq!(table.remove(&StreamId(77)).map(|s| s.recv.window), Some(7));
+        assert!(table.get(&StreamId(77)).is_none());
+        assert!(table.remove(&StreamId(77)).is_none());
+        // The freed slot is reused: no new page for the next record.
+        table.insert(StreamId(1000), Stream::new(false, WINDOW));
+        assert_eq!(table.pages.len(), 4);
+        assert_eq!(table.len(), 200);
+        let mut ids: Vec<u32> = table.iter().map(|(id, _)| id.0).collect();
+        ids.sort_unstable();
+        let expected: Vec<u32> = (1..=200).filter(|&n| n != 77).chain([1000]).collect();
+        assert_eq!(ids, expected);
+    }
+
+    #[test]
+    fn hasher_is_keyed() {
+        // Two tables hash the same id differently (with overwhelming
+        // probability), and one table hashes it the same way every time.
+        let a = IdHashBuilder::new();
+        let b = IdHashBuilder::new();
+        let ids = (0..64u32).map(StreamId);
+        let ha: Vec<u64> = ids.clone().map(|id| a.hash_one(id)).collect();
+        let hb: Vec<u64> = ids.clone().map(|id| b.hash_one(id)).collect();
+        assert_ne!(ha, hb);
+        assert_eq!(ha, ids.map(|id| a.hash_one(id)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn sequential_ids_spread_over_buckets_and_tags() {
+        // hashbrown takes the bucket from the low bits and a 7-bit tag from
+        // the top bits; sequential ids (what peers send) must spread over both.
+        let h = IdHashBuilder::new();
+        let mut buckets = [0u32; 256];
+        let mut tags = [0u32; 128];
+        for n in 0..4096u32 {
+            let hash = h.hash_one(StreamId(2 * n + 1));
+            buckets[(hash & 255) as usize] += 1;
+            tags[(hash >> 57) as usize] += 1;
+        }
+        // 16 per bucket and 32 per tag on average; a poor mix piles them up.
+        assert!(buckets.iter().all(|&c| c < 48), "bucket loads {buckets:?}");
+        assert!(tags.iter().all(|&c| c < 80), "tag loads {tags:?}");
+    }
+}
