@@ -1312,6 +1312,33 @@ mod adapter_level {
         }
     }
 
+    /// The ceiling of the bulk workload: the same writes (64 KiB
+    /// `write_all`s of the same pattern, then shutdown) and reads (64 KiB at a
+    /// time, same verification) straight over the same `duplex(256 KiB)` on
+    /// the same runtime flavour, with no multiplexer. No adapter over this
+    /// transport can beat it: it is the transport's two copies per byte and
+    /// its wake-ups, nothing else.
+    pub fn transport_alone(pat: &Pattern, total: usize) -> Duration {
+        on_runtime(|| async move {
+            let (mut a, mut b) = tokio::io::duplex(WIRE);
+            let start = Instant::now();
+            let client = async {
+                for i in 0..total / BLOCK {
+                    a.write_all(&pat.block(i)).await.expect("write");
+                }
+                a.shutdown().await.expect("shutdown");
+            };
+            let server = async {
+                let mut verifier = BulkVerifier::new(pat, total);
+                let mut buf = vec![0u8; BLOCK];
+                read_all(&mut b, &mut buf, |c| verifier.feed(c)).await;
+                verifier.finish();
+            };
+            futures::join!(client, server);
+            start.elapsed()
+        })
+    }
+
     /// Streams accepted one after the other.
     fn accepted<M: Mux>(m: &M) -> impl futures::Stream<Item = M::S> + '_ {
         futures::stream::unfold(m, |m| async move { Some((m.accept().await, m)) })
@@ -1794,11 +1821,36 @@ fn adapter_rows(
     use adapter_level as al;
     if wanted(&["bulk"]) {
         let total = s.adapter_bulk_bytes;
+        // The transport alone runs in the same alternation as both
+        // libraries, so the ceiling sees the same noise as the figures it
+        // bounds (skipped with `--ours-only`).
+        let mut ceiling = Vec::new();
         let (ours, theirs) = measure_pair(
             s.reps,
             || al::ours(Config::default(), |m| al::bulk(m, pat, total)),
-            || al::theirs(yamux::Config::default(), |m| al::bulk(m, pat, total)),
+            || {
+                ceiling.push(al::transport_alone(pat, total));
+                al::theirs(yamux::Config::default(), |m| al::bulk(m, pat, total))
+            },
         );
+        if !ceiling.is_empty() {
+            // The first run was the warm-up, as for the other two.
+            let c = median(ceiling[1..].to_vec());
+            emit(Row {
+                level: "adapter",
+                workload: format!(
+                    "transport alone (the ceiling, not a target): bare `duplex(256 KiB)`, \
+                     {} MiB in 64 KiB `write_all`, 64 KiB reads; ratio = the most any adapter \
+                     could reach",
+                    total / MIB
+                ),
+                ours: mib_s(total, c),
+                theirs: mib_s(total, theirs),
+                ratio: ratio(c, theirs),
+                target: "",
+                met: None,
+            });
+        }
         let r = ratio(ours, theirs);
         emit(Row {
             level: "adapter",
