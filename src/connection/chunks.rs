@@ -2,8 +2,9 @@
 //! are kept by reference (zero copy), small ones are copied into a tail
 //! buffer so that many of them become one frame or one `Data` event.
 //!
-//! Its storage exists only while it holds bytes, so an idle stream carries
-//! one pointer here (the difference between ~230 and ~120 bytes a stream).
+//! The tail is inline and the list of pieces by reference is boxed, so the
+//! common short message (copied in, taken out whole) costs one allocation,
+//! the message's own buffer, and an idle queue owns no heap memory.
 
 use std::collections::VecDeque;
 
@@ -12,21 +13,16 @@ use bytes::{Bytes, BytesMut};
 /// Bytes in order: every chunk in `chunks`, then `tail`.
 #[derive(Debug, Default)]
 pub struct ChunkQueue {
-    inner: Option<Box<Inner>>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    chunks: VecDeque<Bytes>,
+    /// Pieces kept by reference; allocated only while some are queued.
+    chunks: Option<Box<VecDeque<Bytes>>>,
+    /// Copied bytes, after every piece in `chunks`.
     tail: BytesMut,
 }
 
 impl ChunkQueue {
     /// Appends a copy of `data` to the tail.
     pub fn push_copy(&mut self, data: &[u8]) {
-        if !data.is_empty() {
-            self.inner.get_or_insert_with(Default::default).tail.extend_from_slice(data);
-        }
+        self.tail.extend_from_slice(data);
     }
 
     /// Appends `data` by reference.
@@ -34,43 +30,55 @@ impl ChunkQueue {
         if data.is_empty() {
             return;
         }
-        let inner = self.inner.get_or_insert_with(Default::default);
-        if !inner.tail.is_empty() {
-            let tail = inner.tail.split().freeze();
-            inner.chunks.push_back(tail);
+        let chunks = self.chunks.get_or_insert_with(Default::default);
+        if !self.tail.is_empty() {
+            chunks.push_back(self.tail.split().freeze());
         }
-        inner.chunks.push_back(data);
+        chunks.push_back(data);
     }
 
     /// Removes up to `max` bytes from the front, never spanning two chunks
     /// (so no copy is made). `None` when empty or `max` is 0.
     pub fn take_front(&mut self, max: usize) -> Option<Bytes> {
-        let inner = self.inner.as_mut()?;
         if max == 0 {
             return None;
         }
-        let piece = match inner.chunks.front_mut() {
-            Some(front) if front.len() <= max => inner.chunks.pop_front()?,
-            Some(front) => front.split_to(max),
-            None if inner.tail.len() <= max => std::mem::take(&mut inner.tail).freeze(),
-            None => inner.tail.split_to(max).freeze(),
-        };
-        if inner.chunks.is_empty() && inner.tail.is_empty() {
-            self.inner = None;
+        if let Some(chunks) = self.chunks.as_mut() {
+            let piece = match chunks.front_mut()? {
+                front if front.len() <= max => chunks.pop_front()?,
+                front => front.split_to(max),
+            };
+            if chunks.is_empty() {
+                self.chunks = None;
+            }
+            return Some(piece);
         }
-        Some(piece)
+        if self.tail.is_empty() {
+            None
+        } else if self.tail.len() <= max {
+            // The whole buffer goes: an idle queue keeps no allocation.
+            Some(std::mem::take(&mut self.tail).freeze())
+        } else {
+            Some(self.tail.split_to(max).freeze())
+        }
     }
 
     /// Drops everything.
     pub fn clear(&mut self) {
-        self.inner = None;
+        self.chunks = None;
+        self.tail = BytesMut::new();
     }
 
     /// Bytes queued (O(chunks): for invariant checks).
     pub fn len(&self) -> usize {
-        self.inner
-            .as_ref()
-            .map_or(0, |i| i.chunks.iter().map(Bytes::len).sum::<usize>() + i.tail.len())
+        self.chunks.as_ref().map_or(0, |c| c.iter().map(Bytes::len).sum::<usize>())
+            + self.tail.len()
+    }
+
+    /// Whether the queue owns no heap memory.
+    #[cfg(test)]
+    fn is_unallocated(&self) -> bool {
+        self.chunks.is_none() && self.tail.capacity() == 0
     }
 }
 
@@ -91,7 +99,7 @@ mod tests {
             out.extend_from_slice(&piece);
         }
         assert_eq!(out, b"abcdefgh");
-        assert!(q.inner.is_none(), "storage freed when empty");
+        assert!(q.is_unallocated(), "storage freed when empty");
     }
 
     #[test]
