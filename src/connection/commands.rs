@@ -43,12 +43,12 @@ impl Connection {
             self.timers.set(Timer::Open(id), Some(self.now + limit));
             stream.armed |= Stream::OPEN;
         }
-        self.streams.insert(id, stream);
+        let slot = self.streams.insert(id, stream);
         self.live_streams += 1;
         self.unacked_outbound += 1;
         self.recv_window_total += u64::from(window);
         self.stats.streams_opened += 1;
-        self.update_stream(id);
+        self.update_stream_at(slot);
         Ok(id)
     }
 
@@ -94,7 +94,8 @@ impl Connection {
     pub fn close_write(&mut self, id: StreamId) -> Result<(), StreamError> {
         // Not `live_stream`: on a stream that ended normally (its
         // `StreamClosed` still queued) a repeated close is the same no-op.
-        let s = self.streams.get_mut(&id).ok_or(StreamError::UnknownStream)?;
+        let slot = self.streams.find(id).ok_or(StreamError::UnknownStream)?;
+        let s = self.streams.at_mut(slot).ok_or(StreamError::UnknownStream)?;
         match s.send.state {
             SendState::Open => s.send.state = SendState::Closing,
             SendState::Closing | SendState::Finished => return Ok(()),
@@ -102,7 +103,7 @@ impl Connection {
                 return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local)))
             }
         }
-        self.update_stream(id);
+        self.update_stream_at(slot);
         Ok(())
     }
 
@@ -196,10 +197,8 @@ impl Connection {
     ) -> Result<usize, StreamError> {
         let conn_room =
             self.config.max_connection_send_buffer.saturating_sub(self.send_buffered_total);
-        let s = match self.streams.get_mut(&id) {
-            None => return Err(StreamError::UnknownStream),
-            Some(s) => s,
-        };
+        let slot = self.streams.find(id).ok_or(StreamError::UnknownStream)?;
+        let s = self.streams.at_mut(slot).ok_or(StreamError::UnknownStream)?;
         match s.send.state {
             SendState::Open if !s.ended => {}
             SendState::Open | SendState::Closing | SendState::Finished => {
@@ -227,7 +226,7 @@ impl Connection {
             self.data_queue.push_back(id);
         }
         if self.config.send_stall_timeout.is_some() {
-            self.update_stream(id);
+            self.update_stream_at(slot);
         }
         Ok(n)
     }

@@ -150,8 +150,12 @@ impl Connection {
             self.stats.frames_discarded += 1;
             return true;
         }
-        let Some(s) = self.streams.get_mut(&id).filter(|s| !s.ended) else {
+        let Some(slot) = self.streams.find(id) else {
             // Races with close make these normal: discard, never answer with RST.
+            self.stats.frames_discarded += 1;
+            return carried_payload;
+        };
+        let Some(s) = self.streams.at_mut(slot).filter(|s| !s.ended) else {
             self.stats.frames_discarded += 1;
             return carried_payload;
         };
@@ -173,7 +177,7 @@ impl Connection {
             self.on_remote_reset(id, header, was_acked);
             return true;
         }
-        let Some(s) = self.streams.get_mut(&id) else { return useful };
+        let Some(s) = self.streams.at_mut(slot) else { return useful };
         if is_data {
             match s.recv.on_data(body) {
                 DataOutcome::Buffered => {
@@ -225,7 +229,7 @@ impl Connection {
             }
             useful |= s.recv.state != before;
         }
-        self.update_stream(id);
+        self.update_stream_at(slot);
         useful
     }
 

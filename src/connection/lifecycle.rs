@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::stream::Stream;
+use super::stream_table::Slot;
 use super::timers::{Timer, TimerTable};
 use super::{Connection, Control, PendingEvent};
 use crate::frame::Flags;
@@ -14,8 +15,16 @@ use crate::{CloseReason, Event, FloodError, GoAwayCode, ResetReason, StreamId};
 impl Connection {
     /// Re-derives what stream `id` needs after any change to it.
     pub(super) fn update_stream(&mut self, id: StreamId) {
-        let now = self.now;
-        let Some(s) = self.streams.get_mut(&id) else { return };
+        if let Some(slot) = self.streams.find(id) {
+            self.update_stream_at(slot);
+        }
+    }
+
+    /// [`update_stream`](Connection::update_stream) for a stream the caller
+    /// has already looked up.
+    pub(super) fn update_stream_at(&mut self, slot: Slot) {
+        let (id, now) = (slot.id, self.now);
+        let Some(s) = self.streams.at_mut(slot) else { return };
         if s.ended {
             return;
         }
@@ -45,7 +54,7 @@ impl Connection {
         let linger = (Timer::Linger(id), Stream::LINGER);
         arm_while(timers, &mut s.armed, linger, lingering, self.config.linger_timeout, now);
         if finished {
-            self.end_stream(id);
+            self.end_stream(slot);
         }
     }
 
@@ -97,8 +106,9 @@ impl Connection {
     /// Stream `id` is finished both ways: release what it held and queue its
     /// `StreamClosed` event. The record stays until that event is polled, so
     /// data queued before it is still delivered.
-    fn end_stream(&mut self, id: StreamId) {
-        let Some(s) = self.streams.get_mut(&id) else { return };
+    fn end_stream(&mut self, slot: Slot) {
+        let id = slot.id;
+        let Some(s) = self.streams.at_mut(slot) else { return };
         s.ended = true;
         self.live_streams -= 1;
         self.recv_window_total -= u64::from(s.recv.window_size);

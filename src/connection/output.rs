@@ -8,6 +8,7 @@
 use bytes::Bytes;
 
 use super::recv::RecvState;
+use super::stream_table::Slot;
 use super::{Connection, Control, PendingEvent};
 use crate::frame::{Flags, Header, HEADER_LEN};
 use crate::{Event, StreamId};
@@ -96,10 +97,11 @@ impl Connection {
             return Some(frame(header));
         }
         while let Some(id) = self.data_queue.pop_front() {
-            if let Some(s) = self.streams.get_mut(&id) {
+            let Some(slot) = self.streams.find(id) else { continue };
+            if let Some(s) = self.streams.at_mut(slot) {
                 s.in_data_queue = false;
             }
-            if let Some(t) = self.stream_data(id, max_body) {
+            if let Some(t) = self.stream_data(slot, max_body) {
                 return Some(t);
             }
         }
@@ -110,29 +112,31 @@ impl Connection {
     /// credit to return, in one Window Update. Flags alone ride on the
     /// stream's first Data frame instead when it has one ready.
     fn stream_control(&mut self, id: StreamId, max_body: u32) -> Option<Transmit> {
-        let s = self.streams.get_mut(&id)?;
+        let slot = self.streams.find(id)?;
+        let s = self.streams.at_mut(slot)?;
         s.in_control_queue = false;
         if s.ended || !s.wants_control() {
             return None;
         }
         if s.recv.pending_return == 0 && s.send.is_sendable() {
-            return self.stream_data(id, max_body);
+            return self.stream_data(slot, max_body);
         }
         self.maybe_grow_window(id);
-        let s = self.streams.get_mut(&id)?;
+        let s = self.streams.at_mut(slot)?;
         let flags = std::mem::take(&mut s.pending_flags);
         let delta = s.recv.take_update();
         self.stats.window_updates_sent += 1;
-        self.update_stream(id);
+        self.update_stream_at(slot);
         Some(frame(Header::window_update(id, flags, delta)))
     }
 
     /// One Data frame of stream `id`, with any pending flags and the FIN if
     /// it empties a closing send half.
-    fn stream_data(&mut self, id: StreamId, max_body: u32) -> Option<Transmit> {
+    fn stream_data(&mut self, slot: Slot, max_body: u32) -> Option<Transmit> {
+        let id = slot.id;
         let max_frame = self.config.max_frame_size.min(max_body);
         let max_send_buffer = self.config.max_send_buffer;
-        let s = self.streams.get_mut(&id)?;
+        let s = self.streams.at_mut(slot)?;
         if s.ended {
             return None;
         }
@@ -148,7 +152,7 @@ impl Connection {
             s.send.blocked = false;
             self.events.push_back(PendingEvent::Ready(Event::Writable { id }));
         }
-        self.update_stream(id);
+        self.update_stream_at(slot);
         if len > 0 {
             self.wake_send_blocked();
         }

@@ -34,6 +34,16 @@ use crate::StreamId;
 /// Records per page: 64 × ~112 bytes, about 7 KiB.
 const PAGE: usize = 64;
 
+/// Where a stream's record sits, from [`StreamTable::find`]: a lookup done
+/// once, so code that touches the same stream several times in a row (a
+/// frame, then its state update) hashes once. Valid until the record is
+/// removed; the connection removes records only in `poll_event`.
+#[derive(Clone, Copy, Debug)]
+pub struct Slot {
+    pub id: StreamId,
+    index: u32,
+}
+
 /// Streams by id.
 #[derive(Debug)]
 pub struct StreamTable {
@@ -64,6 +74,17 @@ impl StreamTable {
         self.index.contains_key(id)
     }
 
+    /// Where the record of `id` is.
+    pub fn find(&self, id: StreamId) -> Option<Slot> {
+        Some(Slot { id, index: *self.index.get(&id)? })
+    }
+
+    /// The record at `slot` (`None` only if it was removed since `find`).
+    pub fn at_mut(&mut self, slot: Slot) -> Option<&mut Stream> {
+        let i = slot.index as usize;
+        self.pages.get_mut(i / PAGE)?[i % PAGE].as_mut()
+    }
+
     /// The record of `id`.
     pub fn get(&self, id: &StreamId) -> Option<&Stream> {
         let slot = *self.index.get(id)? as usize;
@@ -78,7 +99,7 @@ impl StreamTable {
 
     /// Adds the record of `id`, which must not have one (the connection
     /// checks that first: a known id is a protocol error, not a replacement).
-    pub fn insert(&mut self, id: StreamId, stream: Stream) {
+    pub fn insert(&mut self, id: StreamId, stream: Stream) -> Slot {
         debug_assert!(!self.index.contains_key(&id), "stream {id} inserted twice");
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -93,6 +114,7 @@ impl StreamTable {
         };
         self.pages[slot as usize / PAGE][slot as usize % PAGE] = Some(stream);
         self.index.insert(id, slot);
+        Slot { id, index: slot }
     }
 
     /// Removes and returns the record of `id`.
