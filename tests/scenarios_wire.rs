@@ -11,8 +11,8 @@ use bytes::Bytes;
 use common::{pattern, quiet_config};
 use yamux_proto::frame::{Decoder, Flags, FrameType, Header, HEADER_LEN};
 use yamux_proto::{
-    CloseReason, Config, ConfigError, Connection, Event, GoAwayCode, ProtocolError, Role,
-    StreamError, StreamId, DEFAULT_WINDOW, MAX_FRAME_BODY,
+    CloseReason, Config, ConfigError, Connection, Event, GoAwayCode, ProtocolError, ResetReason,
+    Role, StreamError, StreamId, DEFAULT_WINDOW, MAX_FRAME_BODY,
 };
 
 fn conn(role: Role, config: Config, now: Instant) -> Connection {
@@ -457,6 +457,41 @@ fn stop_reading_on_the_wire_credit_then_fin_then_rst() {
         ]
     );
     assert_eq!(events(&mut s), vec![Event::StreamClosed { id: id(1) }]);
+    check(&s);
+}
+
+/// A stream that ended normally with its events still queued (data, FIN,
+/// closed): `stop_reading` succeeds like `reset` and `close_write` do there,
+/// and the undelivered data is dropped, so no `Data` event follows. On a
+/// reset stream it reports the reset, like `close_write`.
+#[test]
+fn stop_reading_an_ended_stream_drops_its_undelivered_data() {
+    let now = Instant::now();
+    let mut s = conn(Role::Server, quiet_config(), now);
+    inject(&mut s, now, Header::data(id(1), Flags::SYN.with(Flags::FIN), 10), &pattern(10, 1));
+    s.close_write(id(1)).unwrap();
+    let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
+    assert_eq!(out, vec![Header::data(id(1), Flags::ACK.with(Flags::FIN), 0)]);
+    assert_eq!(s.stream_count(), 0, "both halves are done: the stream ended");
+    s.stop_reading(id(1)).unwrap();
+    s.reset(id(1)).unwrap();
+    s.close_write(id(1)).unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![
+            Event::StreamOpened { id: id(1) },
+            Event::HalfClosed { id: id(1) },
+            Event::StreamClosed { id: id(1) },
+        ]
+    );
+    assert!(frames(&mut s).is_empty(), "nothing more goes out for an ended stream");
+    assert_eq!(s.stop_reading(id(1)), Err(StreamError::UnknownStream), "forgotten once polled");
+
+    inject(&mut s, now, Header::data(id(3), Flags::SYN, 10), &pattern(10, 3));
+    inject(&mut s, now, Header::window_update(id(3), Flags::RST, 0), &[]);
+    let reset = Err(StreamError::Reset(ResetReason::Remote { code: 0 }));
+    assert_eq!(s.stop_reading(id(3)), reset);
+    assert_eq!(s.close_write(id(3)), reset);
     check(&s);
 }
 

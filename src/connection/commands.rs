@@ -116,10 +116,21 @@ impl Connection {
     /// peer's writes fail at once; data we sent is never destroyed before
     /// the peer could read it. A peer that neither finishes nor credits is
     /// reset after the linger timeout.
+    ///
+    /// Fails with [`StreamError::Reset`] on a reset stream, as `close_write`
+    /// does. On a stream that ended normally but whose `StreamClosed` is
+    /// still queued it only drops the data not yet delivered: no `Data`
+    /// event follows either way.
     pub fn stop_reading(&mut self, id: StreamId) -> Result<(), StreamError> {
-        let s = self.live_stream(id)?;
+        let slot = self.streams.find(id).ok_or(StreamError::UnknownStream)?;
+        let s = self.streams.at_mut(slot).ok_or(StreamError::UnknownStream)?;
+        if let Some(reason) = s.reset {
+            return Err(StreamError::Reset(reason));
+        }
         s.recv.stop();
-        self.update_stream(id);
+        if !s.ended {
+            self.update_stream_at(slot);
+        }
         Ok(())
     }
 
@@ -172,17 +183,6 @@ impl Connection {
     pub fn close(&mut self) {
         let go_away = (!self.go_away_sent).then_some(GoAwayCode::Normal);
         self.close_connection(CloseReason::LocalClose, go_away);
-    }
-
-    fn live_stream(&mut self, id: StreamId) -> Result<&mut Stream, StreamError> {
-        match self.streams.get_mut(&id) {
-            None => Err(StreamError::UnknownStream),
-            Some(s) if s.ended => Err(match s.reset {
-                Some(reason) => StreamError::Reset(reason),
-                None => StreamError::WriteClosed,
-            }),
-            Some(s) => Ok(s),
-        }
     }
 
     /// The body of `send` and `send_bytes`, with one stream lookup: checks
