@@ -260,6 +260,7 @@ impl Connection {
 /// Keeps `timer` armed while `condition` holds: armed at `now + limit` when
 /// it starts holding (not moved while it keeps holding), cancelled when not.
 /// `armed` mirrors the table, so nothing is looked up when nothing changes.
+#[inline]
 fn arm_while(
     timers: &mut TimerTable,
     armed: &mut u8,
