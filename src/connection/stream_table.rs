@@ -14,11 +14,12 @@
 //!   the hash must still be keyed, or a peer could pick ids that collide and
 //!   turn every lookup into a scan. [`IdHasher`] is one folded 64×64→128-bit
 //!   multiply with secret keys (the construction of `foldhash`), a few
-//!   instructions per lookup.
-//! * **Memory and cache.** The records live in fixed pages that never move,
-//!   so growth costs one page, not a doubling of a 120-byte-per-bucket
-//!   table, and the index that lookups probe stays small (8 bytes an entry)
-//!   enough to stay in cache with 100,000 streams open.
+//!   instructions per lookup, and it keeps 8 ids in a row of one opener in
+//!   adjacent buckets, so walking streams in id order stays in cache.
+//! * **Memory.** The records live in fixed pages that never move, so growth
+//!   costs one page, not a doubling of a 180-byte-per-bucket table, and the
+//!   index that lookups probe stays small (8 bytes an entry): about 195
+//!   bytes per idle stream in all.
 //!
 //! Determinism: the keys are the only randomness in the crate, and nothing
 //! observable depends on them: [`StreamTable::iter`] follows the index, so
@@ -164,18 +165,20 @@ impl BuildHasher for IdHashBuilder {
 
 /// A keyed hash for stream ids that keeps neighbouring ids neighbours.
 ///
-/// An id's block (`id >> 4`) goes through one folded multiply with secret
-/// keys; its position in the block (`id & 15`) is kept as the low bits and
-/// mixed into hashbrown's 7-bit tag. So the 16 ids of a block sit in 16
-/// adjacent buckets, two cache lines, while blocks land where the keys put
-/// them. Peers open ids in sequence, so a connection that touches its
+/// An id's block (the 8 ids of the same opener among 16 in a row) goes
+/// through one folded multiply with secret keys; its position in the block
+/// is kept as the low bits and mixed into hashbrown's 7-bit tag. So the 8
+/// ids of a block sit in 8 adjacent buckets, one cache line, while blocks
+/// land where the keys put them. Keeping the two openers' ids in separate
+/// blocks keeps blocks dense: sparse blocks overlap each other and fill
+/// hashbrown's probe groups, whose erasures then leave tombstones. Peers open ids in sequence, so a connection that touches its
 /// streams in turn (round-robin over 100,000 streams) misses the cache once
 /// per block instead of once per lookup: that took the per-frame cost there
 /// from about 2x to about 1x the one-stream cost (docs/performance.md).
 ///
 /// Against a hostile peer: without the keys it cannot tell where a block
 /// lands, so it cannot build collisions offline; choosing ids inside one
-/// block buys at most 16 adjacent entries, the same as any 16 ids in a
+/// block buys at most 8 adjacent entries, the same as any 8 ids in a
 /// row. It is not a MAC, only a guard against hash flooding, like
 /// `foldhash` (hashbrown's default hasher), whose mixing step this is.
 #[derive(Debug)]
@@ -207,9 +210,10 @@ impl Hasher for IdHasher {
     }
 
     fn finish(&self) -> u64 {
-        let block = folded_multiply((self.id >> 4) ^ self.seed, self.multiplier);
-        let lane = self.id & 15;
-        ((block & !15) | lane) ^ (lane << 57)
+        // A block: the 8 ids of one parity (one opener) in a row of 16.
+        let block = folded_multiply((self.id & !0b1110) ^ self.seed, self.multiplier);
+        let lane = (self.id >> 1) & 7;
+        ((block & !7) | lane) ^ (lane << 57)
     }
 }
 
@@ -267,24 +271,24 @@ mod tests {
             buckets[(hash & 255) as usize] += 1;
             tags[(hash >> 57) as usize] += 1;
         }
-        // Odd ids use the odd buckets, 32 each on average, and 32 per tag
-        // on average; a poor mix of the blocks piles them up.
-        assert!(buckets.iter().skip(1).step_by(2).all(|&c| c > 8 && c < 64), "{buckets:?}");
+        // 16 per bucket and 32 per tag on average; a poor mix of the blocks
+        // piles them up.
+        assert!(buckets.iter().all(|&c| c > 2 && c < 48), "bucket loads {buckets:?}");
         assert!(tags.iter().all(|&c| c < 80), "tag loads {tags:?}");
     }
 
     #[test]
     fn ids_of_a_block_are_adjacent_with_distinct_tags() {
         let h = IdHashBuilder::new();
-        for block in [0u32, 1, 77, 1 << 20] {
-            let hashes: Vec<u64> = (0..16).map(|k| h.hash_one(StreamId(block * 16 + k))).collect();
+        for first in [1u32, 16, 16 * 77 + 1, 1 << 20] {
+            let hashes: Vec<u64> = (0..8).map(|k| h.hash_one(StreamId(first + 2 * k))).collect();
             let homes: Vec<u64> = hashes.iter().map(|x| x & 0xffff).collect();
             let base = homes[0];
             assert!(homes.iter().enumerate().all(|(k, &b)| b == base + k as u64), "{homes:?}");
             let mut tags: Vec<u64> = hashes.iter().map(|x| x >> 57).collect();
             tags.sort_unstable();
             tags.dedup();
-            assert_eq!(tags.len(), 16, "one tag per position in the block");
+            assert_eq!(tags.len(), 8, "one tag per position in the block");
         }
     }
 }
