@@ -92,10 +92,9 @@ impl Connection {
     /// Half-closes stream `id`: FIN goes out once, after the data already
     /// queued. Reading continues. Calling it again is a no-op.
     pub fn close_write(&mut self, id: StreamId) -> Result<(), StreamError> {
-        // Not `live_stream`: on a stream that ended normally (its
+        // Ended streams included: on one that ended normally (its
         // `StreamClosed` still queued) a repeated close is the same no-op.
-        let slot = self.streams.find(id).ok_or(StreamError::UnknownStream)?;
-        let s = self.streams.at_mut(slot).ok_or(StreamError::UnknownStream)?;
+        let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
         match s.send.state {
             SendState::Open => s.send.state = SendState::Closing,
             SendState::Closing | SendState::Finished => return Ok(()),
@@ -122,8 +121,7 @@ impl Connection {
     /// still queued it only drops the data not yet delivered: no `Data`
     /// event follows either way.
     pub fn stop_reading(&mut self, id: StreamId) -> Result<(), StreamError> {
-        let slot = self.streams.find(id).ok_or(StreamError::UnknownStream)?;
-        let s = self.streams.at_mut(slot).ok_or(StreamError::UnknownStream)?;
+        let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
         if let Some(reason) = s.reset {
             return Err(StreamError::Reset(reason));
         }
@@ -197,8 +195,7 @@ impl Connection {
     ) -> Result<usize, StreamError> {
         let conn_room =
             self.config.max_connection_send_buffer.saturating_sub(self.send_buffered_total);
-        let slot = self.streams.find(id).ok_or(StreamError::UnknownStream)?;
-        let s = self.streams.at_mut(slot).ok_or(StreamError::UnknownStream)?;
+        let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
         match s.send.state {
             SendState::Open if !s.ended => {}
             SendState::Open | SendState::Closing | SendState::Finished => {

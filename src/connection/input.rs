@@ -150,12 +150,8 @@ impl Connection {
             self.stats.frames_discarded += 1;
             return true;
         }
-        let Some(slot) = self.streams.find(id) else {
+        let Some((slot, s)) = self.streams.find_mut(id).filter(|(_, s)| !s.ended) else {
             // Races with close make these normal: discard, never answer with RST.
-            self.stats.frames_discarded += 1;
-            return carried_payload;
-        };
-        let Some(s) = self.streams.at_mut(slot).filter(|s| !s.ended) else {
             self.stats.frames_discarded += 1;
             return carried_payload;
         };

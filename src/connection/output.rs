@@ -97,10 +97,8 @@ impl Connection {
             return Some(frame(header));
         }
         while let Some(id) = self.data_queue.pop_front() {
-            let Some(slot) = self.streams.find(id) else { continue };
-            if let Some(s) = self.streams.at_mut(slot) {
-                s.in_data_queue = false;
-            }
+            let Some((slot, s)) = self.streams.find_mut(id) else { continue };
+            s.in_data_queue = false;
             if let Some(t) = self.stream_data(slot, max_body) {
                 return Some(t);
             }
@@ -112,8 +110,7 @@ impl Connection {
     /// credit to return, in one Window Update. Flags alone ride on the
     /// stream's first Data frame instead when it has one ready.
     fn stream_control(&mut self, id: StreamId, max_body: u32) -> Option<Transmit> {
-        let slot = self.streams.find(id)?;
-        let s = self.streams.at_mut(slot)?;
+        let (slot, s) = self.streams.find_mut(id)?;
         s.in_control_queue = false;
         if s.ended || !s.wants_control() {
             return None;

@@ -32,7 +32,7 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 use super::stream::Stream;
 use crate::StreamId;
 
-/// Records per page: 64 × ~112 bytes, about 7 KiB.
+/// Records per page: 64 × 176 bytes, 11 KiB.
 const PAGE: usize = 64;
 
 /// Where a stream's record sits, from [`StreamTable::find`]: a lookup done
@@ -80,22 +80,37 @@ impl StreamTable {
         Some(Slot { id, index: *self.index.get(&id)? })
     }
 
+    /// Where the record of `id` is, and the record: for code that updates
+    /// the stream through its slot afterwards.
+    #[inline]
+    pub fn find_mut(&mut self, id: StreamId) -> Option<(Slot, &mut Stream)> {
+        let slot = self.find(id)?;
+        Some((slot, self.at_mut(slot)?))
+    }
+
     /// The record at `slot` (`None` only if it was removed since `find`).
     pub fn at_mut(&mut self, slot: Slot) -> Option<&mut Stream> {
-        let i = slot.index as usize;
-        self.pages.get_mut(i / PAGE)?[i % PAGE].as_mut()
+        self.record_mut(slot.index)?.as_mut()
     }
 
     /// The record of `id`.
     pub fn get(&self, id: &StreamId) -> Option<&Stream> {
-        let slot = *self.index.get(id)? as usize;
-        self.pages[slot / PAGE][slot % PAGE].as_ref()
+        self.record(*self.index.get(id)?)?.as_ref()
     }
 
     /// The record of `id`, mutably.
     pub fn get_mut(&mut self, id: &StreamId) -> Option<&mut Stream> {
-        let slot = *self.index.get(id)? as usize;
-        self.pages[slot / PAGE][slot % PAGE].as_mut()
+        self.find_mut(*id).map(|(_, s)| s)
+    }
+
+    fn record(&self, index: u32) -> Option<&Option<Stream>> {
+        let i = index as usize;
+        self.pages.get(i / PAGE).map(|page| &page[i % PAGE])
+    }
+
+    fn record_mut(&mut self, index: u32) -> Option<&mut Option<Stream>> {
+        let i = index as usize;
+        self.pages.get_mut(i / PAGE).map(|page| &mut page[i % PAGE])
     }
 
     /// Adds the record of `id`, which must not have one (the connection
@@ -105,15 +120,17 @@ impl StreamTable {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
-                // Slots are u32: the connection bounds live streams by
-                // `max_streams` (a u32-sized count), far below u32::MAX pages.
+                // Slots are u32: 2^32 records of 176 bytes would be 700 GiB,
+                // far beyond what `max_streams` lets a connection hold.
                 let first = self.pages.len() * PAGE;
                 self.pages.push((0..PAGE).map(|_| None).collect());
                 self.free.extend((first as u32 + 1..(first + PAGE) as u32).rev());
                 first as u32
             }
         };
-        self.pages[slot as usize / PAGE][slot as usize % PAGE] = Some(stream);
+        if let Some(record) = self.record_mut(slot) {
+            *record = Some(stream);
+        }
         self.index.insert(id, slot);
         Slot { id, index: slot }
     }
@@ -122,16 +139,13 @@ impl StreamTable {
     pub fn remove(&mut self, id: &StreamId) -> Option<Stream> {
         let slot = self.index.remove(id)?;
         self.free.push(slot);
-        self.pages[slot as usize / PAGE][slot as usize % PAGE].take()
+        self.record_mut(slot)?.take()
     }
 
     /// Every record with its id, in an order that depends on the hash keys:
     /// sort before letting it show.
     pub fn iter(&self) -> impl Iterator<Item = (StreamId, &Stream)> {
-        self.index.iter().filter_map(|(&id, &slot)| {
-            let slot = slot as usize;
-            self.pages[slot / PAGE][slot % PAGE].as_ref().map(|s| (id, s))
-        })
+        self.index.iter().filter_map(|(&id, &slot)| Some((id, self.record(slot)?.as_ref()?)))
     }
 }
 
