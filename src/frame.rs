@@ -214,6 +214,11 @@ pub struct Decoder {
 /// cost of many small inputs and bounds how much a retained body slice can pin.
 const MIN_RESERVE: usize = 64 * 1024;
 
+/// Most room the decoder reserves for a frame on the word of its header:
+/// the default stream window, so frames from peers with default windows are
+/// placed once.
+const MAX_BLIND_RESERVE: usize = 256 * 1024;
+
 /// Where the frame stream stands after some bytes: how much of the frame in
 /// progress has been seen. Derived afresh from the decoder's state whenever
 /// input must be placed, so nothing has to be kept in step with
@@ -375,11 +380,14 @@ impl Decoder {
             self.ready.push_back(self.buf.split_to(whole).freeze());
         }
         // Room for the rest of the frame `input` ends in, unless its length
-        // is one decoding will reject anyway.
+        // is one decoding will reject anyway. A header alone is not trusted
+        // with more than `MAX_BLIND_RESERVE` (the connection may still find
+        // it beyond the stream's credit): beyond that, room grows with what
+        // actually arrived, so a large frame is moved O(log n) times.
         let frame_rest = if walk.have >= HEADER_LEN
             && walk.have + walk.left <= HEADER_LEN + self.max_body as usize
         {
-            walk.left
+            walk.left.min(walk.have.max(MAX_BLIND_RESERVE))
         } else {
             0
         };
@@ -390,6 +398,28 @@ impl Decoder {
             self.buf = fresh;
         }
         self.buf.extend_from_slice(rest);
+    }
+
+    /// Whether the decoder stands at a frame boundary holding nothing, so
+    /// the caller may decode whole frames from its own input
+    /// ([`Decoder::skip_decoded`]) without changing what this decoder yields.
+    pub fn is_idle(&self) -> bool {
+        !self.failed && !self.is_mid_frame()
+    }
+
+    /// Accounts for `n` bytes of whole frames the caller decoded itself
+    /// from input it never gave here (only while [`Decoder::is_idle`]).
+    pub fn skip_decoded(&mut self, n: usize) {
+        self.consumed += n as u64;
+    }
+
+    /// Frees every buffered byte: for a connection that will decode no more.
+    /// Bodies already handed out stay valid.
+    pub fn discard(&mut self) {
+        self.ready.clear();
+        self.ready_len = 0;
+        self.buf = BytesMut::new();
+        self.header = None;
     }
 
     /// Bytes held that do not yet form a whole frame.
@@ -671,6 +701,41 @@ mod tests {
         for (i, b) in held.iter().enumerate() {
             assert!(b.iter().all(|&x| x == i as u8), "frame {i} corrupt");
         }
+    }
+
+    #[test]
+    fn a_header_alone_reserves_little_and_room_grows_with_the_body() {
+        // 4 MiB announced: the header is not trusted with 4 MiB of room, but
+        // a body that really arrives is still assembled, in few moves.
+        const LEN: usize = 4 << 20;
+        let mut d = Decoder::new(16 << 20);
+        d.extend(&Header::data(StreamId(1), Flags::NONE, LEN as u32).encode());
+        assert_eq!(d.decode(), Ok(None));
+        assert!(d.buf.capacity() <= MAX_BLIND_RESERVE + HEADER_LEN, "{}", d.buf.capacity());
+        let mut moves = 0;
+        let mut at = d.buf.as_ptr();
+        for i in 0..LEN / 65_536 {
+            d.extend(&[i as u8; 65_536]);
+            if d.buf.as_ptr() != at {
+                moves += 1;
+                at = d.buf.as_ptr();
+            }
+        }
+        assert!(moves <= 5, "{moves} moves for a 4 MiB body");
+        let f = d.decode().unwrap().expect("whole frame");
+        assert_eq!(f.body.len(), LEN);
+        assert!(f.body.chunks(65_536).enumerate().all(|(i, c)| c.iter().all(|&x| x == i as u8)));
+    }
+
+    #[test]
+    fn discard_frees_buffered_input() {
+        let mut d = Decoder::new(1 << 20);
+        d.extend(&Header::data(StreamId(1), Flags::NONE, 100).encode());
+        d.extend(&[7; 50]);
+        assert!(d.is_mid_frame());
+        d.discard();
+        assert!(!d.is_mid_frame());
+        assert_eq!(d.buf.capacity(), 0);
     }
 
     #[test]

@@ -644,8 +644,11 @@ fn repeated_flag_only_frames_count_as_empty() {
     let heap_before = live_heap();
     v.feed_chunked(&raw);
     let heap_growth = live_heap() - heap_before;
-    // At most the decoder's input buffer (64 KiB, allocated once).
-    assert!(heap_growth <= 64 * 1024, "no memory per repeated flag: grew {heap_growth}");
+    // At most the decoder's input buffer (64 KiB) and its short queue of
+    // full buffers, each allocated once (whole frames in the input are
+    // decoded in place, so the buffer may first be needed here); one byte
+    // per flag would be 10 KB more.
+    assert!(heap_growth <= 64 * 1024 + 512, "no memory per repeated flag: grew {heap_growth}");
     assert!(!v.conn.is_closed());
     assert!(v.poll().is_empty(), "a second FIN is not reported again");
     assert!(v.transmit().is_empty());

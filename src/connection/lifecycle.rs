@@ -197,6 +197,9 @@ impl Connection {
         }
         self.data_queue.clear();
         self.timers.clear();
+        // Input after the close is ignored: a half-received frame (perhaps
+        // the doomed one that failed us) would only hold memory.
+        self.decoder.discard();
         if let Some(code) = go_away {
             self.control.push_back(Control::GoAway(code));
         }

@@ -32,12 +32,47 @@ use super::chunks::ChunkQueue;
 use crate::config::DEFAULT_WINDOW;
 
 /// Payloads shorter than this are copied into one buffer rather than kept as
-/// zero-copy slices of the input buffer. A slice keeps its whole input
+/// zero-copy slices of the input buffer (and `handle_input` takes them
+/// straight from the caller's slice, so they are still copied only once). A slice keeps its whole input
 /// allocation (64 KiB or more) alive, so a peer whose small frames sit
 /// unconsumed could otherwise pin far more memory than its window; copying
 /// below 16 KiB bounds that to about 4x. Small frames also coalesce, so many
 /// of them become one `Data` event.
-const COALESCE_BELOW: usize = 16 * 1024;
+pub const COALESCE_BELOW: usize = 16 * 1024;
+
+/// A Data payload as it arrives: still in the caller's input (a small body
+/// decoded in place by `handle_input`) or a zero-copy slice of the decoder's
+/// buffer.
+#[derive(Debug)]
+pub enum Body<'a> {
+    /// Borrowed from the input; copied if it is kept.
+    Borrowed(&'a [u8]),
+    /// Cut from the decoder's buffer; kept by reference if large.
+    Shared(Bytes),
+}
+
+impl Body<'_> {
+    /// The payload's bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Body::Borrowed(b) => b,
+            Body::Shared(b) => b,
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Body::Borrowed(b) => Bytes::copy_from_slice(b),
+            Body::Shared(b) => b,
+        }
+    }
+}
+
+impl From<Bytes> for Body<'_> {
+    fn from(b: Bytes) -> Self {
+        Body::Shared(b)
+    }
+}
 
 /// Where the receive half is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,8 +134,8 @@ impl RecvHalf {
     }
 
     /// A Data frame with `body` arrived.
-    pub fn on_data(&mut self, body: Bytes) -> DataOutcome {
-        let Ok(n) = u32::try_from(body.len()) else {
+    pub fn on_data(&mut self, body: Body<'_>) -> DataOutcome {
+        let Ok(n) = u32::try_from(body.as_slice().len()) else {
             return DataOutcome::WindowExceeded;
         };
         if self.state == RecvState::Reset {
@@ -119,10 +154,10 @@ impl RecvHalf {
         match self.state {
             RecvState::Open => {
                 self.undelivered += n;
-                if body.len() < COALESCE_BELOW {
-                    self.queue.push_copy(&body);
+                if body.as_slice().len() < COALESCE_BELOW {
+                    self.queue.push_copy(body.as_slice());
                 } else {
-                    self.queue.push(body);
+                    self.queue.push(body.into_bytes());
                 }
                 DataOutcome::Buffered
             }

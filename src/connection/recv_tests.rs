@@ -44,10 +44,10 @@ const WITHIN: u32 = 1000;
 
 fn fixture() -> RecvHalf {
     let mut h = RecvHalf::new(W);
-    assert_eq!(h.on_data(Bytes::from(vec![1u8; 300])), DataOutcome::Buffered);
+    assert_eq!(h.on_data(Bytes::from(vec![1u8; 300]).into()), DataOutcome::Buffered);
     assert_eq!(h.pop_chunk().map(|c| c.len()), Some(300));
     h.consume(50).unwrap();
-    assert_eq!(h.on_data(Bytes::from(vec![2u8; 100])), DataOutcome::Buffered);
+    assert_eq!(h.on_data(Bytes::from(vec![2u8; 100]).into()), DataOutcome::Buffered);
     assert_eq!(buckets(&h), FIXTURE);
     h
 }
@@ -182,9 +182,9 @@ const TABLE: &[Row] = &[
 
 fn apply(h: &mut RecvHalf, input: Input) -> Out {
     match input {
-        DataWithin => Out::Data(h.on_data(Bytes::from(vec![3u8; WITHIN as usize]))),
-        DataBeyond => Out::Data(h.on_data(Bytes::from(vec![4u8; h.window as usize + 1]))),
-        DataEmpty => Out::Data(h.on_data(Bytes::new())),
+        DataWithin => Out::Data(h.on_data(Bytes::from(vec![3u8; WITHIN as usize]).into())),
+        DataBeyond => Out::Data(h.on_data(Bytes::from(vec![4u8; h.window as usize + 1]).into())),
+        DataEmpty => Out::Data(h.on_data(Bytes::new().into())),
         Fin => Out::Bool(h.on_fin()),
         RemoteReset => {
             h.on_reset(true);
@@ -272,7 +272,7 @@ fn undelivered_bytes_match_the_count_after_every_row() {
 #[test]
 fn credit_goes_back_only_after_half_the_window_is_consumed() {
     let mut h = RecvHalf::new(W);
-    assert_eq!(h.on_data(Bytes::from(vec![0u8; W as usize])), DataOutcome::Buffered);
+    assert_eq!(h.on_data(Bytes::from(vec![0u8; W as usize]).into()), DataOutcome::Buffered);
     assert_eq!(h.window, 0);
     h.pop_chunk().unwrap();
     h.consume(W / 2 - 1).unwrap();
@@ -308,10 +308,10 @@ fn grow_adds_pending_credit() {
 fn small_payloads_coalesce_and_keep_order_with_large_ones() {
     let mut h = RecvHalf::new(W);
     let large = Bytes::from(vec![9u8; COALESCE_BELOW]);
-    h.on_data(Bytes::from_static(b"ab"));
-    h.on_data(Bytes::from_static(b"cd"));
-    h.on_data(large.clone());
-    h.on_data(Bytes::from_static(b"ef"));
+    h.on_data(Bytes::from_static(b"ab").into());
+    h.on_data(Bytes::from_static(b"cd").into());
+    h.on_data(large.clone().into());
+    h.on_data(Bytes::from_static(b"ef").into());
     let first = h.pop_chunk().unwrap();
     assert_eq!(&first[..], b"abcd", "small payloads before a large one are one chunk");
     let second = h.pop_chunk().unwrap();
@@ -324,7 +324,7 @@ fn small_payloads_coalesce_and_keep_order_with_large_ones() {
 #[test]
 fn exactly_the_window_is_accepted_one_more_byte_is_not() {
     let mut h = RecvHalf::new(W);
-    assert_eq!(h.on_data(Bytes::from(vec![0u8; W as usize])), DataOutcome::Buffered);
-    assert_eq!(h.on_data(Bytes::from_static(b"x")), DataOutcome::WindowExceeded);
+    assert_eq!(h.on_data(Bytes::from(vec![0u8; W as usize]).into()), DataOutcome::Buffered);
+    assert_eq!(h.on_data(Bytes::from_static(b"x").into()), DataOutcome::WindowExceeded);
     assert!(h.check_invariant());
 }
