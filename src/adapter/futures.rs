@@ -153,13 +153,14 @@ impl<S: FnMut(Duration) -> F, F: Future> Clock for SleepClock<S, F> {
     fn poll_until(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
         // A sleep that completes early is made again for the remainder; a
         // bounded number of times, so a broken sleep function cannot spin.
+        // The clock is read only to make a sleep and when one completes.
         for _ in 0..3 {
-            let now = Instant::now();
-            if deadline <= now {
-                self.current = None;
-                return Poll::Ready(());
-            }
             if !matches!(&self.current, Some((d, _)) if *d == deadline) {
+                let now = Instant::now();
+                if deadline <= now {
+                    self.current = None;
+                    return Poll::Ready(());
+                }
                 self.current = Some((deadline, Box::pin((self.sleep)(deadline - now))));
             }
             let Some((_, fut)) = self.current.as_mut() else { return Poll::Ready(()) };
@@ -167,6 +168,9 @@ impl<S: FnMut(Duration) -> F, F: Future> Clock for SleepClock<S, F> {
                 return Poll::Pending;
             }
             self.current = None;
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
         }
         Poll::Ready(())
     }

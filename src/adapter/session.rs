@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -119,8 +120,8 @@ impl Slot {
     }
 
     fn wake_both(&mut self, w: &mut Wakers) {
-        w.extend(self.reader.take());
-        w.extend(self.writer.take());
+        push(w, self.reader.take());
+        push(w, self.writer.take());
     }
 }
 
@@ -139,7 +140,7 @@ pub(crate) struct Shared {
     conn: Connection,
     /// The runtime's clock (tokio's, which tests may pause, or std's).
     now: fn() -> Instant,
-    streams: HashMap<StreamId, Slot>,
+    streams: HashMap<StreamId, Slot, IdHash>,
     /// Inbound streams not yet accepted; bounded by `Config::max_streams`
     /// because the connection refuses streams beyond it.
     accept_queue: VecDeque<StreamId>,
@@ -167,6 +168,67 @@ pub(crate) struct Shared {
     session_gone: bool,
 }
 
+/// The hash of the handles' stream map: one folded multiply with secret
+/// keys (the mixing step of `foldhash`, as in the core's stream table)
+/// instead of std's SipHash, which cost ~5 % of the instructions of a
+/// request/response round trip (three lookups a message). Peers choose the
+/// ids, so the hash stays keyed against flooding.
+#[derive(Clone, Debug)]
+struct IdHash {
+    seed: u64,
+    multiplier: u64,
+}
+
+impl IdHash {
+    fn new() -> IdHash {
+        let random = RandomState::new();
+        IdHash {
+            seed: random.hash_one(0x6164_6170_7465_7273_u64),
+            // Odd, so multiplying is a bijection and no key bit is lost.
+            multiplier: random.hash_one(0x7374_7265_616d_7321_u64) | 1,
+        }
+    }
+}
+
+impl BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher { state: self.seed, multiplier: self.multiplier }
+    }
+}
+
+#[derive(Debug)]
+struct IdHasher {
+    state: u64,
+    multiplier: u64,
+}
+
+/// The high and low halves of the 128-bit product, XORed: every input bit
+/// reaches both the high bits (hashbrown's tag) and the low bits (bucket).
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+impl Hasher for IdHasher {
+    /// Only `StreamId` is hashed (one `write_u32`); anything else written
+    /// is folded in so the hasher stays total.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.state = folded_multiply(self.state ^ u64::from(b), self.multiplier);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.state ^= u64::from(n);
+    }
+
+    fn finish(&self) -> u64 {
+        folded_multiply(self.state, self.multiplier)
+    }
+}
+
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // A panic elsewhere while holding the lock leaves consistent enough
     // state (every critical section is short bookkeeping); keep going.
@@ -184,6 +246,14 @@ fn with<R>(shared: &Mutex<Shared>, f: impl FnOnce(&mut Shared, &mut Wakers) -> R
         w.wake();
     }
     r
+}
+
+/// Collects `waker`, if any, for waking after the lock is released (cheaper
+/// than `SmallVec::extend` from an `Option` on this hot path).
+fn push(w: &mut Wakers, waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        w.push(waker);
+    }
 }
 
 fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
@@ -204,7 +274,7 @@ impl Shared {
         Shared {
             conn,
             now,
-            streams: HashMap::new(),
+            streams: HashMap::with_hasher(IdHash::new()),
             accept_queue: VecDeque::new(),
             accept_wakers: Vec::new(),
             open_wakers: Vec::new(),
@@ -225,7 +295,7 @@ impl Shared {
     fn notify_driver(&mut self, w: &mut Wakers) {
         if !self.driver_notified {
             self.driver_notified = true;
-            w.extend(self.driver_waker.clone());
+            push(w, self.driver_waker.clone());
         }
     }
 
@@ -259,7 +329,7 @@ impl Shared {
                 Event::Data { id, data } => match self.streams.get_mut(&id) {
                     Some(s) if s.owned_read && !s.stopped => {
                         s.recv.push_back(data);
-                        w.extend(s.reader.take());
+                        push(w, s.reader.take());
                     }
                     // Nobody will read it (cannot happen after stop_reading,
                     // which makes the connection discard): release its credit.
@@ -270,7 +340,7 @@ impl Shared {
                 Event::HalfClosed { id } => {
                     if let Some(s) = self.streams.get_mut(&id) {
                         s.eof = true;
-                        w.extend(s.reader.take());
+                        push(w, s.reader.take());
                     }
                 }
                 Event::StreamReset { id, reason } => {
@@ -281,7 +351,7 @@ impl Shared {
                 }
                 Event::Writable { id } => {
                     if let Some(s) = self.streams.get_mut(&id) {
-                        w.extend(s.writer.take());
+                        push(w, s.writer.take());
                     }
                 }
                 Event::StreamClosed { id } => {
@@ -296,7 +366,7 @@ impl Shared {
                     // Keep-alive and auto-tuning pings have no waiter.
                     if let Some(p) = self.pings.get_mut(&opaque) {
                         p.rtt = Some(rtt);
-                        w.extend(p.waker.take());
+                        push(w, p.waker.take());
                     }
                 }
                 Event::GoAwayReceived { .. } => w.extend(self.open_wakers.drain(..)),
@@ -304,7 +374,7 @@ impl Shared {
                     w.extend(self.accept_wakers.drain(..));
                     w.extend(self.open_wakers.drain(..));
                     for p in self.pings.values_mut() {
-                        w.extend(p.waker.take());
+                        push(w, p.waker.take());
                     }
                 }
             }
@@ -325,7 +395,7 @@ impl Shared {
                 || (drained && *s.flush_mark.get_or_insert(pulled) <= flushed);
             if ready {
                 s.flush_waiting = false;
-                w.extend(s.writer.take());
+                push(w, s.writer.take());
             }
             !ready
         });
@@ -752,7 +822,7 @@ impl ReadHalf {
         with(&self.shared, |s, w| {
             let Some(slot) = s.streams.get_mut(&self.id) else { return };
             slot.recv.clear();
-            w.extend(slot.reader.take());
+            push(w, slot.reader.take());
             if slot.stopped {
                 return;
             }
@@ -918,7 +988,7 @@ impl WriteHalf {
 
     pub(crate) fn poll_flush_stream(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let id = self.id;
-        with(&self.shared, |s, _| poll_flushed(s, id, cx))
+        with(&self.shared, |s, w| poll_flushed(s, id, cx, w))
     }
 
     pub(crate) fn poll_shutdown_stream(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -939,14 +1009,19 @@ impl WriteHalf {
                     s.notify_driver(w);
                 }
             }
-            poll_flushed(s, id, cx)
+            poll_flushed(s, id, cx, w)
         })
     }
 }
 
 /// Ready once everything written on stream `id` (and its FIN, if closing)
 /// has been written to the transport and flushed.
-fn poll_flushed(s: &mut Shared, id: StreamId, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+fn poll_flushed(
+    s: &mut Shared,
+    id: StreamId,
+    cx: &mut Context<'_>,
+    w: &mut Wakers,
+) -> Poll<io::Result<()>> {
     let drained = drained_in_core(&s.conn, id);
     let (pulled, flushed, done) = (s.pulled, s.flushed, s.driver_done);
     let Some(slot) = s.streams.get_mut(&id) else { return Poll::Ready(Ok(())) };
@@ -970,6 +1045,10 @@ fn poll_flushed(s: &mut Shared, id: StreamId, cx: &mut Context<'_>) -> Poll<io::
     if !slot.flush_waiting {
         slot.flush_waiting = true;
         s.flush_waiters.push(id);
+        // The driver publishes `flushed` under the lock only when it knows
+        // of a waiter, so it may have flushed past the mark since it last
+        // looked: make it look again.
+        s.notify_driver(w);
     }
     Poll::Pending
 }
@@ -1012,7 +1091,12 @@ impl Drop for WriteHalf {
 struct WriteBuf {
     /// Whole segments, in order, all before `tail`.
     segs: VecDeque<Bytes>,
+    /// `tail[tail_pos..]` is unwritten. Written bytes are skipped by
+    /// position and the buffer is cleared once it is all written, so the
+    /// next frames are copied in place (no `advance` and no reserve on
+    /// the request/response path).
     tail: BytesMut,
+    tail_pos: usize,
     len: usize,
     vectored: bool,
 }
@@ -1020,20 +1104,29 @@ struct WriteBuf {
 impl WriteBuf {
     fn push(&mut self, t: Transmit) {
         self.len += t.len();
-        self.tail.extend_from_slice(&t.header);
         if self.vectored && t.body.len() >= ZERO_COPY_MIN {
-            self.segs.push_back(self.tail.split().freeze());
+            self.tail.extend_from_slice(&t.header);
+            let head = self.tail.split().freeze().slice(self.tail_pos..);
+            self.tail_pos = 0;
+            self.segs.push_back(head);
             self.segs.push_back(t.body);
         } else {
+            self.tail.reserve(t.header.len() + t.body.len());
+            self.tail.extend_from_slice(&t.header);
             self.tail.extend_from_slice(&t.body);
         }
+    }
+
+    /// The unwritten tail.
+    fn tail(&self) -> &[u8] {
+        &self.tail[self.tail_pos..]
     }
 
     fn slices(&self) -> SmallVec<[IoSlice<'_>; 32]> {
         let mut out: SmallVec<[IoSlice<'_>; 32]> =
             self.segs.iter().take(31).map(|b| IoSlice::new(b)).collect();
-        if out.len() < 31 && !self.tail.is_empty() {
-            out.push(IoSlice::new(&self.tail));
+        if out.len() < 31 && self.tail_pos < self.tail.len() {
+            out.push(IoSlice::new(self.tail()));
         }
         out
     }
@@ -1051,16 +1144,21 @@ impl WriteBuf {
                     n = 0;
                 }
                 None => {
-                    self.tail.advance(n);
+                    self.tail_pos += n;
                     n = 0;
                 }
             }
+        }
+        if self.tail_pos == self.tail.len() {
+            self.tail.clear();
+            self.tail_pos = 0;
         }
     }
 
     fn clear(&mut self) {
         self.segs.clear();
         self.tail.clear();
+        self.tail_pos = 0;
         self.len = 0;
     }
 }
@@ -1081,6 +1179,11 @@ pub(crate) struct Driver<T, C> {
     write_failed: bool,
     /// Bytes written since the last flush of the transport.
     unflushed: bool,
+    /// The connection had ended at the last look under the lock: nothing
+    /// more is read.
+    conn_closed: bool,
+    /// The timer fired: the next pass under the lock runs `handle_timeout`.
+    timer_fired: bool,
     /// Transport bytes written.
     written: u64,
     /// Transport bytes written and flushed.
@@ -1096,10 +1199,18 @@ impl<T: Transport, C: Clock> Driver<T, C> {
             io,
             clock,
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
-            wbuf: WriteBuf { segs: VecDeque::new(), tail: BytesMut::new(), len: 0, vectored },
+            wbuf: WriteBuf {
+                segs: VecDeque::new(),
+                tail: BytesMut::new(),
+                tail_pos: 0,
+                len: 0,
+                vectored,
+            },
             read_closed: false,
             write_failed: false,
             unflushed: false,
+            conn_closed: false,
+            timer_fired: false,
             written: 0,
             flushed: 0,
             finished: None,
@@ -1108,59 +1219,112 @@ impl<T: Transport, C: Clock> Driver<T, C> {
 
     /// Runs until the session has ended and the transport is shut down;
     /// returns why the session ended.
+    ///
+    /// One pass reads what the transport has, takes the lock once (the
+    /// input, a fired timer, events, frames to send), writes and flushes,
+    /// and polls the timer. Another pass follows only when there may be
+    /// more to do right away (the read filled the buffer, a write was
+    /// partial or left frames in the connection, a flush waiter must learn
+    /// of the flush, the timer fired); otherwise every source has
+    /// registered the waker and the driver returns. The clock is read only
+    /// for input and fired timers: a due timer is run when the runtime's
+    /// timer fires, not by comparing deadlines on every pass.
     pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         if let Some(reason) = self.finished {
             return Poll::Ready(reason);
         }
         for _ in 0..DRIVER_BUDGET {
-            let mut progress = false;
+            let mut again = false;
 
-            // 1. Under the lock: timers, events, frames to send.
+            // 1. Read (always, until the transport has no more or the
+            // buffer is full: the connection bounds what the peer may send
+            // by the receive windows, so reading never buffers without
+            // bound). No lock is held.
+            let mut n = 0;
+            let mut eof = false;
+            if !self.read_closed && !self.conn_closed {
+                while n < self.read_buf.len() {
+                    match self.io.poll_read(cx, &mut self.read_buf[n..]) {
+                        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                            self.read_closed = true;
+                            eof = true;
+                            break;
+                        }
+                        Poll::Ready(Ok(k)) => n += k,
+                        Poll::Pending => break,
+                    }
+                }
+                // A full buffer: the transport may hold more.
+                again |= n == self.read_buf.len();
+            }
+
+            // 2. Under the lock: input, timers, events, frames to send.
             let mut wakers = Wakers::new();
-            let (deadline, closed, pending_output, now_fn) = {
+            let (deadline, pending_output, more_output, flush_waiting) = {
                 let mut s = lock(&self.shared);
                 s.driver_notified = false;
                 set_waker(&mut s.driver_waker, cx.waker());
-                let now = (s.now)();
-                if s.conn.poll_timeout().is_some_and(|d| d <= now) {
-                    s.conn.handle_timeout(now);
+                if n > 0 || self.timer_fired {
+                    let now = (s.now)();
+                    if n > 0 {
+                        s.conn.handle_input(now, &self.read_buf[..n]);
+                    }
+                    if std::mem::take(&mut self.timer_fired) {
+                        s.conn.handle_timeout(now);
+                    }
+                }
+                if eof {
+                    s.conn.handle_transport_closed();
                 }
                 s.dispatch(&mut wakers);
+                let mut more_output = false;
                 if !self.write_failed {
                     while self.wbuf.len < WRITE_HIGH_WATER {
                         let Some(t) = s.conn.poll_transmit() else { break };
                         s.pulled += t.len() as u64;
                         self.wbuf.push(t);
                     }
+                    // Stopped at the high-water mark: frames may be left.
+                    more_output = self.wbuf.len >= WRITE_HIGH_WATER;
                 }
                 // Producing frames may produce events (Writable).
                 s.dispatch(&mut wakers);
                 s.flushed = self.flushed;
-                s.check_flush_waiters(&mut wakers);
-                (s.conn.poll_timeout(), s.conn.is_closed(), s.conn.has_pending_output(), s.now)
+                if !s.flush_waiters.is_empty() {
+                    s.check_flush_waiters(&mut wakers);
+                }
+                self.conn_closed = s.conn.is_closed();
+                // O(queue): only needed to decide the end.
+                let pending_output = self.conn_closed && s.conn.has_pending_output();
+                (s.conn.poll_timeout(), pending_output, more_output, !s.flush_waiters.is_empty())
             };
             for w in wakers {
                 w.wake();
             }
 
-            // 2. Write, then flush once the buffer is empty.
+            // 3. Write, then flush once the buffer is empty.
             if self.wbuf.len > 0 {
-                let r = if self.wbuf.vectored {
+                let r = if self.wbuf.vectored && !self.wbuf.segs.is_empty() {
                     self.io.poll_write_vectored(cx, &self.wbuf.slices())
                 } else {
-                    self.io.poll_write_vectored(cx, &[IoSlice::new(&self.wbuf.tail)])
+                    self.io.poll_write_vectored(cx, &[IoSlice::new(self.wbuf.tail())])
                 };
                 match r {
-                    Poll::Ready(Ok(0)) => self.transport_failed(),
+                    Poll::Ready(Ok(0)) => {
+                        self.transport_failed();
+                        again = true;
+                    }
                     Poll::Ready(Ok(n)) => {
                         self.wbuf.advance(n);
                         self.written += n as u64;
                         self.unflushed = true;
-                        progress = true;
+                        // A partial write goes on at once; so does taking
+                        // the frames left at the high-water mark.
+                        again |= self.wbuf.len > 0 || more_output;
                     }
                     Poll::Ready(Err(_)) => {
                         self.transport_failed();
-                        progress = true;
+                        again = true;
                     }
                     Poll::Pending => {}
                 }
@@ -1170,48 +1334,38 @@ impl<T: Transport, C: Clock> Driver<T, C> {
                     Poll::Ready(Ok(())) => {
                         self.unflushed = false;
                         self.flushed = self.written;
-                        progress = true;
+                        // Flush waiters learn of it under the lock.
+                        again |= flush_waiting;
                     }
                     Poll::Ready(Err(_)) => {
                         self.transport_failed();
-                        progress = true;
-                    }
-                    Poll::Pending => {}
-                }
-            }
-
-            // 3. Read (always: the connection bounds what the peer may send
-            // by the receive windows, so reading never buffers without bound).
-            if !self.read_closed && !closed {
-                match self.io.poll_read(cx, &mut self.read_buf) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                        self.read_closed = true;
-                        lock(&self.shared).conn.handle_transport_closed();
-                        progress = true;
-                    }
-                    Poll::Ready(Ok(n)) => {
-                        lock(&self.shared).conn.handle_input(now_fn(), &self.read_buf[..n]);
-                        progress = true;
+                        again = true;
                     }
                     Poll::Pending => {}
                 }
             }
 
             // 4. Sleep until the connection's next deadline.
-            if let (Some(deadline), false) = (deadline, closed) {
+            if let (Some(deadline), false) = (deadline, self.conn_closed) {
                 if self.clock.poll_until(cx, deadline).is_ready() {
-                    progress = true;
+                    self.timer_fired = true;
+                    again = true;
                 }
             }
 
             // 5. Ended and flushed: shut the transport down and finish.
-            if closed && !pending_output && self.wbuf.len == 0 && !self.unflushed && !progress {
+            if self.conn_closed
+                && !pending_output
+                && self.wbuf.len == 0
+                && !self.unflushed
+                && !again
+            {
                 if !self.write_failed && self.io.poll_shutdown(cx).is_pending() {
                     return Poll::Pending;
                 }
                 return Poll::Ready(self.finish());
             }
-            if !progress {
+            if !again {
                 return Poll::Pending;
             }
         }

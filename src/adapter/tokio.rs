@@ -42,7 +42,7 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -72,7 +72,8 @@ where
 {
     let conn = Connection::new(config, role, now())?;
     let shared = Arc::new(Mutex::new(Shared::new(conn, now)));
-    let driver = session::Driver::new(shared.clone(), Io(io), TokioClock { sleep: None });
+    let driver =
+        session::Driver::new(shared.clone(), Io(io), TokioClock { sleep: None, registered: None });
     Ok((Session::from_shared(shared), Driver { inner: driver }))
 }
 
@@ -143,6 +144,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Transport for Io<T> {
 /// One tokio `Sleep` per session, re-armed when the deadline moves.
 struct TokioClock {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The waker the pending `sleep` was last polled with: while the
+    /// deadline stays, the sleep has not fired and the driver polls with the
+    /// same waker, the sleep need not be polled again (it would only
+    /// register the same waker once more).
+    registered: Option<Waker>,
 }
 
 impl Clock for TokioClock {
@@ -151,14 +157,21 @@ impl Clock for TokioClock {
         let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(target)));
         if sleep.deadline() != target {
             sleep.as_mut().reset(target);
+            self.registered = None;
+        } else if self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+            && !sleep.is_elapsed()
+        {
+            return Poll::Pending;
         }
         // Tokio rounds deadlines up to its tick, so a fired sleep means the
         // deadline passed; the re-check only guards against a clock that
         // disagrees, without spinning.
         for _ in 0..2 {
             if sleep.as_mut().poll(cx).is_pending() {
+                self.registered = Some(cx.waker().clone());
                 return Poll::Pending;
             }
+            self.registered = None;
             if tokio::time::Instant::now() >= target {
                 return Poll::Ready(());
             }
