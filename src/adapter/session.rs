@@ -242,10 +242,19 @@ fn with<R>(shared: &Mutex<Shared>, f: impl FnOnce(&mut Shared, &mut Wakers) -> R
         let mut guard = lock(shared);
         f(&mut guard, &mut wakers)
     };
-    for w in wakers {
-        w.wake();
-    }
+    wake_all(wakers);
     r
+}
+
+/// Wakes what was collected under the lock. Most calls collect nothing
+/// (a send whose driver wake-up is already pending): skip the by-value
+/// iterator, which moves the whole inline array.
+fn wake_all(wakers: Wakers) {
+    if !wakers.is_empty() {
+        for w in wakers {
+            w.wake();
+        }
+    }
 }
 
 /// Collects `waker`, if any, for waking after the lock is released (cheaper
@@ -292,6 +301,7 @@ impl Shared {
 
     /// The connection has work for the driver (frames to send, events to
     /// dispatch). Coalesced: one pending wake-up is enough.
+    #[inline]
     fn notify_driver(&mut self, w: &mut Wakers) {
         if !self.driver_notified {
             self.driver_notified = true;
@@ -1298,9 +1308,7 @@ impl<T: Transport, C: Clock> Driver<T, C> {
                 let pending_output = self.conn_closed && s.conn.has_pending_output();
                 (s.conn.poll_timeout(), pending_output, more_output, !s.flush_waiters.is_empty())
             };
-            for w in wakers {
-                w.wake();
-            }
+            wake_all(wakers);
 
             // 3. Write, then flush once the buffer is empty.
             if self.wbuf.len > 0 {
