@@ -47,7 +47,11 @@
 //! * The driver is woken by its transport, its one timer, and by commands
 //!   (coalesced: one pending wake-up suffices). Nothing polls in a loop; the
 //!   driver yields after a bounded number of iterations when the transport
-//!   is always ready.
+//!   is always ready. One wake-up is normally one pass: read until the
+//!   transport has no more, one lock for the input, events and frames, then
+//!   write and flush. The clock is read only for input and fired timers: a
+//!   due timer runs when the runtime's timer fires (tokio rounds to its
+//!   1 ms tick).
 //!
 //! There is no task and no timer per stream: idle streams cost only their
 //! entry in two maps.
