@@ -66,6 +66,7 @@ mod connection;
 mod error;
 mod event;
 pub mod frame;
+mod id_hash;
 
 pub use config::{Config, ConfigError, DEFAULT_WINDOW, MAX_FRAME_BODY, MAX_UNACKED_OUTBOUND};
 pub use connection::{Connection, ConnectionStats, RecvState, SendState, StreamInfo, Transmit};

@@ -8,7 +8,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
-use std::hash::{BuildHasher, Hasher, RandomState};
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -18,6 +17,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
 
 use super::error::{close_io_error, open_io_error, ping_io_error, reset_io_error, stream_io_error};
+use crate::id_hash::IdHashBuilder;
 use crate::{
     CloseReason, Connection, ConnectionStats, Event, GoAwayCode, OpenError, ResetReason, Role,
     SendState, StreamError, StreamId, StreamInfo, Transmit,
@@ -140,7 +140,7 @@ pub(crate) struct Shared {
     conn: Connection,
     /// The runtime's clock (tokio's, which tests may pause, or std's).
     now: fn() -> Instant,
-    streams: HashMap<StreamId, Slot, IdHash>,
+    streams: HashMap<StreamId, Slot, IdHashBuilder>,
     /// Inbound streams not yet accepted; bounded by `Config::max_streams`
     /// because the connection refuses streams beyond it.
     accept_queue: VecDeque<StreamId>,
@@ -166,67 +166,6 @@ pub(crate) struct Shared {
     done_wakers: Vec<Waker>,
     /// Every `Session` handle was dropped: nobody can accept any more.
     session_gone: bool,
-}
-
-/// The hash of the handles' stream map: one folded multiply with secret
-/// keys (the mixing step of `foldhash`, as in the core's stream table)
-/// instead of std's SipHash, which cost ~5 % of the instructions of a
-/// request/response round trip (three lookups a message). Peers choose the
-/// ids, so the hash stays keyed against flooding.
-#[derive(Clone, Debug)]
-struct IdHash {
-    seed: u64,
-    multiplier: u64,
-}
-
-impl IdHash {
-    fn new() -> IdHash {
-        let random = RandomState::new();
-        IdHash {
-            seed: random.hash_one(0x6164_6170_7465_7273_u64),
-            // Odd, so multiplying is a bijection and no key bit is lost.
-            multiplier: random.hash_one(0x7374_7265_616d_7321_u64) | 1,
-        }
-    }
-}
-
-impl BuildHasher for IdHash {
-    type Hasher = IdHasher;
-
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher { state: self.seed, multiplier: self.multiplier }
-    }
-}
-
-#[derive(Debug)]
-struct IdHasher {
-    state: u64,
-    multiplier: u64,
-}
-
-/// The high and low halves of the 128-bit product, XORed: every input bit
-/// reaches both the high bits (hashbrown's tag) and the low bits (bucket).
-fn folded_multiply(a: u64, b: u64) -> u64 {
-    let full = u128::from(a) * u128::from(b);
-    (full as u64) ^ ((full >> 64) as u64)
-}
-
-impl Hasher for IdHasher {
-    /// Only `StreamId` is hashed (one `write_u32`); anything else written
-    /// is folded in so the hasher stays total.
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.state = folded_multiply(self.state ^ u64::from(b), self.multiplier);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.state ^= u64::from(n);
-    }
-
-    fn finish(&self) -> u64 {
-        folded_multiply(self.state, self.multiplier)
-    }
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -283,7 +222,7 @@ impl Shared {
         Shared {
             conn,
             now,
-            streams: HashMap::with_hasher(IdHash::new()),
+            streams: HashMap::with_hasher(IdHashBuilder::new()),
             accept_queue: VecDeque::new(),
             accept_wakers: Vec::new(),
             open_wakers: Vec::new(),
