@@ -198,7 +198,7 @@ pub struct Decoder {
     /// Whole frames the decoder has moved on from, not yet decoded, oldest
     /// first; decoded before `buf`. The first may begin with the rest of the
     /// body of `header`.
-    ready: VecDeque<Bytes>,
+    ready: VecDeque<BytesMut>,
     /// Bytes in `ready`.
     ready_len: usize,
     /// The buffer input is appended to.
@@ -278,44 +278,6 @@ impl Walk {
     }
 }
 
-/// What a frame is cut from: the current buffer or a buffer of whole frames.
-trait Source {
-    fn len(&self) -> usize;
-    fn head(&self) -> &[u8];
-    fn skip(&mut self, n: usize);
-    fn take(&mut self, n: usize) -> Bytes;
-}
-
-impl Source for BytesMut {
-    fn len(&self) -> usize {
-        BytesMut::len(self)
-    }
-    fn head(&self) -> &[u8] {
-        self
-    }
-    fn skip(&mut self, n: usize) {
-        self.advance(n);
-    }
-    fn take(&mut self, n: usize) -> Bytes {
-        self.split_to(n).freeze()
-    }
-}
-
-impl Source for Bytes {
-    fn len(&self) -> usize {
-        Bytes::len(self)
-    }
-    fn head(&self) -> &[u8] {
-        self
-    }
-    fn skip(&mut self, n: usize) {
-        self.advance(n);
-    }
-    fn take(&mut self, n: usize) -> Bytes {
-        self.split_to(n)
-    }
-}
-
 impl Decoder {
     /// A decoder that rejects Data bodies larger than `max_body` bytes.
     pub fn new(max_body: u32) -> Decoder {
@@ -377,7 +339,7 @@ impl Decoder {
         let whole = self.buf.len() - partial;
         if whole > 0 {
             self.ready_len += whole;
-            self.ready.push_back(self.buf.split_to(whole).freeze());
+            self.ready.push_back(self.buf.split_to(whole));
         }
         // Room for the rest of the frame `input` ends in, unless its length
         // is one decoding will reject anyway. A header alone is not trusted
@@ -405,6 +367,17 @@ impl Decoder {
     /// ([`Decoder::skip_decoded`]) without changing what this decoder yields.
     pub fn is_idle(&self) -> bool {
         !self.failed && !self.is_mid_frame()
+    }
+
+    /// The whole, valid frame at the front of `input`, without buffering
+    /// anything: for a caller that handles frames straight from its own
+    /// input while the decoder [`is_idle`](Decoder::is_idle). `None` if
+    /// `input` ends before the frame does or the header is bad; give such
+    /// input to [`extend`](Decoder::extend), which waits or reports the error.
+    pub fn whole_frame<'a>(&self, input: &'a [u8]) -> Option<(Header, &'a [u8])> {
+        let header = header_at(input, self.max_body).ok()??;
+        let body = input.get(HEADER_LEN..HEADER_LEN + header.body_len() as usize)?;
+        Some((header, body))
     }
 
     /// Accounts for `n` bytes of whole frames the caller decoded itself
@@ -493,34 +466,34 @@ impl Decoder {
 
     fn fail(&mut self, e: FrameError) -> FrameError {
         self.failed = true;
-        self.ready.clear();
-        self.ready_len = 0;
-        self.buf = BytesMut::new();
-        self.header = None;
+        self.discard();
         e
     }
 }
 
+/// The header at the front of `input`, with a body `max_body` allows;
+/// `Ok(None)` if `input` is shorter than a header.
+fn header_at(input: &[u8], max_body: u32) -> Result<Option<Header>, FrameError> {
+    let Some(raw) = input.first_chunk::<HEADER_LEN>() else { return Ok(None) };
+    let h = Header::decode(raw)?;
+    if h.body_len() > max_body {
+        return Err(FrameError::BodyTooLarge { len: h.body_len(), max: max_body });
+    }
+    Ok(Some(h))
+}
+
 /// The next whole frame at the front of `src`, given the header already taken
 /// from it (`header`, updated); `Ok(None)` if `src` ends before the frame does.
-fn next_frame<S: Source>(
+fn next_frame(
     header: &mut Option<Header>,
     max_body: u32,
-    src: &mut S,
+    src: &mut BytesMut,
 ) -> Result<Option<Frame>, FrameError> {
     let h = match *header {
         Some(h) => h,
         None => {
-            if src.len() < HEADER_LEN {
-                return Ok(None);
-            }
-            let mut raw = [0u8; HEADER_LEN];
-            raw.copy_from_slice(&src.head()[..HEADER_LEN]);
-            let h = Header::decode(&raw)?;
-            if h.body_len() > max_body {
-                return Err(FrameError::BodyTooLarge { len: h.body_len(), max: max_body });
-            }
-            src.skip(HEADER_LEN);
+            let Some(h) = header_at(src, max_body)? else { return Ok(None) };
+            src.advance(HEADER_LEN);
             h
         }
     };
@@ -530,7 +503,7 @@ fn next_frame<S: Source>(
         return Ok(None);
     }
     *header = None;
-    let body = if body_len == 0 { Bytes::new() } else { src.take(body_len) };
+    let body = if body_len == 0 { Bytes::new() } else { src.split_to(body_len).freeze() };
     Ok(Some(Frame { header: h, body }))
 }
 

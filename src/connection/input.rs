@@ -46,16 +46,13 @@ impl Connection {
         }
         let mut used = 0;
         while self.closed.is_none() {
-            let Some(raw) = data[used..].first_chunk::<HEADER_LEN>() else { break };
-            let Ok(header) = Header::decode(raw) else { break };
-            let len = header.body_len() as usize;
-            if len >= COALESCE_BELOW || header.body_len() > self.config.max_stream_window {
+            let Some((header, body)) = self.decoder.whole_frame(&data[used..]) else { break };
+            if body.len() >= COALESCE_BELOW {
                 break;
             }
-            let end = used + HEADER_LEN + len;
-            let Some(body) = data.get(used + HEADER_LEN..end) else { break };
-            self.decoder.skip_decoded(end - used);
-            used = end;
+            let len = HEADER_LEN + body.len();
+            self.decoder.skip_decoded(len);
+            used += len;
             self.stats.frames_received += 1;
             self.on_frame(header, Body::Borrowed(body));
         }

@@ -32,12 +32,12 @@ use super::chunks::ChunkQueue;
 use crate::config::DEFAULT_WINDOW;
 
 /// Payloads shorter than this are copied into one buffer rather than kept as
-/// zero-copy slices of the input buffer (and `handle_input` takes them
-/// straight from the caller's slice, so they are still copied only once). A slice keeps its whole input
-/// allocation (64 KiB or more) alive, so a peer whose small frames sit
-/// unconsumed could otherwise pin far more memory than its window; copying
-/// below 16 KiB bounds that to about 4x. Small frames also coalesce, so many
-/// of them become one `Data` event.
+/// zero-copy slices of the input buffer (`handle_input` takes them straight
+/// from the caller's slice, so they are still copied only once). A slice
+/// keeps its whole input allocation (64 KiB or more) alive, so a peer whose
+/// small frames sit unconsumed could otherwise pin far more memory than its
+/// window; copying below 16 KiB bounds that to about 4x. Small frames also
+/// coalesce, so many of them become one `Data` event.
 pub const COALESCE_BELOW: usize = 16 * 1024;
 
 /// A Data payload as it arrives: still in the caller's input (a small body
