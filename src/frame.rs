@@ -380,6 +380,14 @@ impl Decoder {
         Some((header, body))
     }
 
+    /// The header at the front of `input` (`Ok(None)` if `input` is shorter
+    /// than a header), checked as [`decode`](Decoder::decode) checks it: for
+    /// a caller that decodes from its own buffer while the decoder
+    /// [`is_idle`](Decoder::is_idle).
+    pub fn header_at(&self, input: &[u8]) -> Result<Option<Header>, FrameError> {
+        header_at(input, self.max_body)
+    }
+
     /// Accounts for `n` bytes of whole frames the caller decoded itself
     /// from input it never gave here (only while [`Decoder::is_idle`]).
     pub fn skip_decoded(&mut self, n: usize) {

@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use yamux_proto::frame::{Flags, FrameType, Header, HEADER_LEN};
 use yamux_proto::{
     CloseReason, Config, Connection, Event, FloodError, FrameError, GoAwayCode, ProtocolError,
@@ -827,6 +827,63 @@ fn data_header_beyond_the_window_is_rejected_before_its_body() {
         Some(PROTOCOL_ERROR),
         (HEALTHY, &healthy),
     );
+}
+
+/// Through `handle_input_buf` the caller holds the partial frame, so the
+/// same early check must run on the header at the front of its buffer:
+/// otherwise the caller would be made to buffer the doomed body.
+#[test]
+fn data_header_beyond_the_window_is_rejected_from_the_callers_buffer() {
+    let mut v = Victim::new(Config { keep_alive_interval: None, ..Config::default() });
+    v.transmit();
+    let healthy = pattern(100, 31);
+    v.healthy_stream(HEALTHY, &healthy);
+    let mut held = BytesMut::new();
+    held.extend_from_slice(&data_header(HEALTHY, Flags::NONE, 4 << 20).encode());
+    held.extend_from_slice(&[0u8; 1000]);
+    v.conn.handle_input_buf(v.now, &mut held);
+    assert!(held.is_empty(), "bytes after the violation are dropped, not kept");
+    v.assert_failed(
+        CloseReason::Protocol(ProtocolError::WindowExceeded(StreamId(HEALTHY))),
+        Some(PROTOCOL_ERROR),
+        (HEALTHY, &healthy),
+    );
+}
+
+/// Small bodies are copied out of the caller's buffer, so a slow reader's
+/// small frames do not keep it alive and the caller can reuse it in place;
+/// a large body is a slice of it and does keep it, until it is dropped.
+#[test]
+fn small_frames_do_not_pin_the_callers_buffer() {
+    let mut v = Victim::new(quiet());
+    v.auto_consume = false;
+    v.frame(window_update(1, Flags::SYN, 0), &[]);
+    v.poll();
+    const CAP: usize = 64 * 1024;
+    let mut held = BytesMut::with_capacity(CAP);
+    let mut kept = Vec::new();
+    for round in 0..50u8 {
+        for _ in 0..16 {
+            held.extend_from_slice(&wire(data_header(1, Flags::NONE, 256), &[round; 256]));
+        }
+        v.conn.handle_input_buf(v.now, &mut held);
+        assert!(held.is_empty());
+        kept.extend(std::iter::from_fn(|| v.conn.poll_event()));
+        assert!(held.try_reclaim(CAP), "round {round}: small frames pinned the buffer");
+    }
+    assert!(!v.conn.is_closed());
+    let large = pattern(20_000, 32);
+    held.extend_from_slice(&wire(data_header(1, Flags::NONE, large.len() as u32), &large));
+    v.conn.handle_input_buf(v.now, &mut held);
+    let body = match v.conn.poll_event() {
+        Some(Event::Data { data, .. }) => data,
+        other => panic!("expected the large body, got {other:?}"),
+    };
+    assert_eq!(body, large);
+    assert!(!held.try_reclaim(CAP), "the large body is a slice of the buffer");
+    drop(body);
+    assert!(held.try_reclaim(CAP), "dropped, it frees the buffer");
+    drop(kept);
 }
 
 #[test]

@@ -25,7 +25,7 @@ use quickcheck::{Gen, QuickCheck, TestResult};
 use yamux_proto::frame::{Flags, FrameType, Header};
 use yamux_proto::{Config, Connection, Event, GoAwayCode, Role, StreamId};
 
-use support::harness::{self, Chunker};
+use support::harness::{self, Chunker, InputFeeder};
 use support::ops::{EventChecker, FrameSpec, Op, Script, Setup, Side, StreamRef, World};
 
 /// Runs `prop` on `tests` cases (or `QUICKCHECK_TESTS`) of size `size`.
@@ -58,8 +58,9 @@ fn replay(input: &[u8], role: Role, config: &Config, seed: u8) -> Normalised {
     let mut conn = Connection::new(config.clone(), role, t0).unwrap();
     let mut checker = EventChecker::new(role);
     let mut n = Normalised { data: BTreeMap::new(), others: Vec::new(), output: Vec::new() };
+    let mut feeder = InputFeeder::new(u64::from(seed));
     for chunk in Chunker::new(seed).split(input) {
-        conn.handle_input(t0, chunk);
+        feeder.feed(&mut conn, t0, chunk);
         while let Some(event) = conn.poll_event() {
             checker.on_event(&event).unwrap();
             match event {

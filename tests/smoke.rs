@@ -82,6 +82,80 @@ fn input_buffer_path_matches_handle_input() {
     }
 }
 
+/// `handle_input_buf` (the caller's buffer, partial frames left in it) gives
+/// the same events and stats as `handle_input`, whatever the chunking and
+/// whether the two are mixed at frame boundaries; and large bodies are
+/// slices of the caller's buffer, not copies.
+#[test]
+fn owned_buffer_input_matches_handle_input_without_copying_large_bodies() {
+    use bytes::BytesMut;
+    use yamux_proto::{Connection, Role};
+    let mut p = Pair::new();
+    let a = p.open_with(Side::Client, &pattern(100_000, 2), true);
+    let b = p.open_with(Side::Client, b"tiny", false);
+    let mut wire = Vec::new();
+    p.conn(Side::Client).write_transmits(&mut wire, usize::MAX);
+    let t = p.now;
+
+    let mut reference = Connection::new(quiet_config(), Role::Server, t).unwrap();
+    reference.handle_input(t, &wire);
+    let expected: Vec<Event> = std::iter::from_fn(|| reference.poll_event())
+        .filter(|e| !matches!(e, Event::Data { .. }))
+        .collect();
+
+    for (chunk, mixed) in [(1, false), (7, true), (12, false), (13, true), (4096, true)]
+        .into_iter()
+        .chain([(wire.len(), false)])
+    {
+        let mut conn = Connection::new(quiet_config(), Role::Server, t).unwrap();
+        let mut held = BytesMut::new();
+        let mut data = Vec::new();
+        let mut others = Vec::new();
+        for (i, piece) in wire.chunks(chunk).enumerate() {
+            // Mixed: every third chunk through `handle_input`, allowed
+            // while the caller's buffer holds no partial frame.
+            if mixed && held.is_empty() && i % 3 == 0 {
+                conn.handle_input(t, piece);
+            } else {
+                held.extend_from_slice(piece);
+                conn.handle_input_buf(t, &mut held);
+            }
+            while let Some(e) = conn.poll_event() {
+                match e {
+                    Event::Data { id, data: d } => data.push((id, d)),
+                    e => others.push(e),
+                }
+            }
+        }
+        assert!(held.is_empty(), "chunk {chunk}: {} bytes never taken", held.len());
+        assert_eq!(conn.stats(), reference.stats(), "chunk {chunk}");
+        let joined = |id: StreamId| -> Vec<u8> {
+            data.iter().filter(|(i, _)| *i == id).flat_map(|(_, d)| d.to_vec()).collect()
+        };
+        assert_eq!(joined(a), pattern(100_000, 2), "chunk {chunk}");
+        assert_eq!(joined(b), b"tiny", "chunk {chunk}");
+        assert_eq!(others, expected, "chunk {chunk}");
+    }
+
+    // Zero copy: with the whole input in one buffer, every large Data event
+    // points into that buffer's memory.
+    let mut conn = Connection::new(quiet_config(), Role::Server, t).unwrap();
+    let mut held = BytesMut::with_capacity(wire.len());
+    held.extend_from_slice(&wire);
+    let range = held.as_ptr() as usize..held.as_ptr() as usize + wire.len();
+    conn.handle_input_buf(t, &mut held);
+    let large: Vec<_> = std::iter::from_fn(|| conn.poll_event())
+        .filter_map(|e| match e {
+            Event::Data { data, .. } if data.len() >= 16 * 1024 => Some(data),
+            _ => None,
+        })
+        .collect();
+    assert!(!large.is_empty(), "the 100 kB stream has large frames");
+    for d in &large {
+        assert!(range.contains(&(d.as_ptr() as usize)), "a large body was copied");
+    }
+}
+
 /// A delta on an ACK counts as returned credit up to what we have sent and
 /// not yet had credited (the `yamux` crate ACKs lazily, often on its first
 /// credit return); the rest is a larger initial window.

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use super::recv::{Body, DataOutcome, RecvState, COALESCE_BELOW};
 use super::stream::Stream;
@@ -59,6 +59,73 @@ impl Connection {
         used
     }
 
+    /// Feeds the transport bytes at the front of `buf`, a buffer the caller
+    /// owns and reads into (e.g. with tokio's `read_buf`), without copying
+    /// large payloads: the whole frames at its front are taken out of it,
+    /// and their `Data` events share its memory. A frame not yet complete is
+    /// left at the front of `buf`, for the next read to append to; call
+    /// again once it has. Small payloads (under 16 KiB) are copied, as with
+    /// [`handle_input`](Connection::handle_input), so a peer's small frames
+    /// cannot keep the caller's buffer alive.
+    ///
+    /// This is the codec-style input: the caller keeps the partial frame and
+    /// chooses how much room to reserve, so the connection needs no lock
+    /// held while the transport is read. May be mixed with `handle_input`
+    /// only at frame boundaries (`buf` empty); bytes given while the
+    /// connection itself holds a partial frame (from `handle_input`) are
+    /// moved into its buffer, in order.
+    ///
+    /// Large bodies keep the allocation they were read into alive until
+    /// they are consumed, so a caller that reserves `r` bytes at a time
+    /// holds at most about `r / 16 KiB` times the unconsumed data. After the
+    /// connection has ended, `buf` is emptied and its bytes are ignored.
+    pub fn handle_input_buf(&mut self, now: Instant, buf: &mut BytesMut) {
+        self.advance_time(now);
+        if self.closed.is_none() && !self.decoder.is_idle() {
+            self.decoder.extend(buf);
+            buf.clear();
+            self.decode_frames();
+            return;
+        }
+        // Small frames are copied from `buf[pos..]`; `buf` itself is cut
+        // only for a large body, and once at the end.
+        let mut pos = 0;
+        while self.closed.is_none() {
+            let header = match self.decoder.header_at(&buf[pos..]) {
+                Ok(Some(header)) => header,
+                Ok(None) => break,
+                Err(e) => {
+                    self.fail(CloseReason::Protocol(ProtocolError::Frame(e)));
+                    break;
+                }
+            };
+            let body_len = header.body_len() as usize;
+            let len = HEADER_LEN + body_len;
+            if buf.len() - pos < len {
+                self.check_data_header(header);
+                break;
+            }
+            self.decoder.skip_decoded(len);
+            self.stats.frames_received += 1;
+            if body_len < COALESCE_BELOW {
+                self.on_frame(header, Body::Borrowed(&buf[pos + HEADER_LEN..pos + len]));
+                pos += len;
+            } else {
+                buf.advance(pos + HEADER_LEN);
+                pos = 0;
+                let body = buf.split_to(body_len).freeze();
+                self.on_frame(header, Body::Shared(body));
+            }
+        }
+        if self.closed.is_some() || pos == buf.len() {
+            // All taken: the buffer's room is kept for the next read.
+            buf.clear();
+        } else {
+            buf.advance(pos);
+        }
+        self.stats.bytes_received = self.decoder.total_input();
+    }
+
     /// The input buffer, for reading the transport straight into it without
     /// the copy [`handle_input`](Connection::handle_input) makes, e.g. with
     /// tokio's `read_buf`. It always has some spare capacity; reserve more if
@@ -99,7 +166,14 @@ impl Connection {
     /// violation (more than the stream's credit, or data after FIN): fail now
     /// rather than buffer up to `max_stream_window` bytes first.
     fn check_pending_header(&mut self) {
-        let Some(h) = self.decoder.pending_header() else { return };
+        if let Some(h) = self.decoder.pending_header() {
+            self.check_data_header(h);
+        }
+    }
+
+    /// Whether the header of a frame whose body is still arriving already
+    /// proves a violation; if so, fails the connection.
+    fn check_data_header(&mut self, h: Header) {
         if h.frame_type != FrameType::Data || h.flags.contains(Flags::RST) {
             return;
         }

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use yamux_proto::frame::{Decoder, Flags, Frame, FrameType, Header, HEADER_LEN};
 use yamux_proto::{Connection, Event, FrameError, Role, StreamError, StreamId};
 
@@ -42,6 +43,36 @@ impl Rng {
     /// A value in `0..n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
+    }
+}
+
+/// Feeds transport bytes to a connection through both input APIs, chosen
+/// call by call by a seeded generator: `handle_input` (a slice) or
+/// `handle_input_buf` (a buffer held here, which keeps a partial frame
+/// between calls). It goes back to the slice only while the held buffer is
+/// empty, as `handle_input_buf` requires; so the connection sees every mix of
+/// the two, including its own decoder holding a partial frame when the
+/// buffer path resumes.
+#[derive(Debug)]
+pub struct InputFeeder {
+    held: BytesMut,
+    rng: Rng,
+}
+
+impl InputFeeder {
+    /// A feeder whose choices follow `seed`.
+    pub fn new(seed: u64) -> InputFeeder {
+        InputFeeder { held: BytesMut::new(), rng: Rng::new(seed) }
+    }
+
+    /// Hands `input` to `conn` through one of the two APIs.
+    pub fn feed(&mut self, conn: &mut Connection, now: Instant, input: &[u8]) {
+        if self.held.is_empty() && self.rng.below(2) == 0 {
+            conn.handle_input(now, input);
+        } else {
+            self.held.extend_from_slice(input);
+            conn.handle_input_buf(now, &mut self.held);
+        }
     }
 }
 
@@ -327,8 +358,9 @@ pub fn connection(data: &[u8]) {
     s.step();
     let mut chunker = Chunker::new(*seed);
     let mut ticks = Rng::new(u64::from(*seed) << 8 | u64::from(settings.0));
+    let mut feeder = InputFeeder::new(u64::from(*seed) << 8 | u64::from(!settings.0));
     for chunk in chunker.split(input) {
-        s.conn.handle_input(s.now, chunk);
+        feeder.feed(&mut s.conn, s.now, chunk);
         s.step();
         if settings.has(ConnSettings::TIMERS) && ticks.below(4) == 0 {
             s.tick(Duration::from_millis(ticks.below(100)));

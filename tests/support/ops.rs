@@ -44,6 +44,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::harness::InputFeeder;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use yamux_proto::frame::{Flags, FrameType, Header, HEADER_LEN};
@@ -949,6 +950,8 @@ struct End {
     open_blocked: bool,
     /// Streams on which a FIN was transmitted.
     fin_sent: BTreeSet<StreamId>,
+    /// Delivers input through both of the connection's input APIs.
+    feeder: InputFeeder,
 }
 
 /// Bytes in flight towards one end. Each queued element is one whole frame
@@ -1037,6 +1040,7 @@ impl World {
             went_away: false,
             open_blocked: false,
             fin_sent: BTreeSet::new(),
+            feeder: InputFeeder::new(side.index() as u64 + 1),
         };
         let mut w = World {
             setup,
@@ -1435,7 +1439,7 @@ impl World {
         if wire.stalled {
             return false;
         }
-        let conn = &mut self.ends[to.index()].conn;
+        let end = &mut self.ends[to.index()];
         let mut moved = false;
         while budget > 0 {
             let Some(front) = wire.queue.front_mut() else { break };
@@ -1446,7 +1450,7 @@ impl World {
             }
             budget -= n;
             for part in piece.chunks(chunk) {
-                conn.handle_input(now, part);
+                end.feeder.feed(&mut end.conn, now, part);
             }
             wire.delivered.extend_from_slice(&piece);
             moved = true;
