@@ -54,6 +54,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 
 use super::session::{self, Clock, Shared, Transport};
@@ -77,7 +78,8 @@ where
     let conn = Connection::new(config, role, Instant::now())?;
     let shared = Arc::new(Mutex::new(Shared::new(conn, Instant::now)));
     let clock = SleepClock { sleep: Box::new(sleep), current: None };
-    let driver = session::Driver::new(shared.clone(), Io(io), clock);
+    let io = Io { io, scratch: vec![0; SCRATCH].into_boxed_slice() };
+    let driver = session::Driver::new(shared.clone(), io, clock);
     Ok((Session::from_shared(shared), Driver { inner: driver }))
 }
 
@@ -109,11 +111,30 @@ impl<T, S, F> std::fmt::Debug for Driver<T, S, F> {
     }
 }
 
-struct Io<T>(T);
+/// The transport, with the scratch buffer its reads go through.
+struct Io<T> {
+    io: T,
+    /// futures-io reads only into initialised memory; zeroing the read
+    /// buffer's spare capacity before every read would cost as much as the
+    /// copy out of this buffer that it would save.
+    scratch: Box<[u8]>,
+}
+
+/// The scratch buffer's size: the most one read takes.
+const SCRATCH: usize = 64 * 1024;
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Transport for Io<T> {
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        let room = (buf.capacity() - buf.len()).clamp(1, SCRATCH);
+        let r = Pin::new(&mut self.io).poll_read(cx, &mut self.scratch[..room]);
+        if let Poll::Ready(Ok(n)) = r {
+            buf.extend_from_slice(&self.scratch[..n]);
+        }
+        r
     }
 
     fn poll_write_vectored(
@@ -122,8 +143,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Transport for Io<T> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match bufs {
-            [one] => Pin::new(&mut self.0).poll_write(cx, one),
-            _ => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
+            [one] => Pin::new(&mut self.io).poll_write(cx, one),
+            _ => Pin::new(&mut self.io).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -134,11 +155,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Transport for Io<T> {
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+        Pin::new(&mut self.io).poll_close(cx)
     }
 }
 

@@ -30,8 +30,14 @@ type Wakers = SmallVec<[Waker; 4]>;
 /// The transport as the driver sees it: the runtime modules wrap tokio's or
 /// futures' I/O traits in this.
 pub(crate) trait Transport {
-    /// Reads into `buf`; `Ok(0)` is end of stream.
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Appends what the transport has to `buf`, in its spare capacity (the
+    /// caller reserves room); returns the bytes read, `Ok(0)` at end of
+    /// stream.
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>>;
     /// Writes from `bufs` (only the first is used when not vectored).
     fn poll_write_vectored(
         &mut self,
@@ -62,8 +68,15 @@ const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// transport supports vectored writes; shorter ones are copied so that many
 /// small frames become one write.
 const ZERO_COPY_MIN: usize = 4096;
-/// Bytes read from the transport at a time.
+/// The transport is read only while the read buffer has at least this much
+/// room: a pass reads at least this much when the transport has it.
 const READ_CHUNK: usize = 64 * 1024;
+/// The read buffer's size. Frames are cut out of it without a copy (see
+/// `Connection::handle_input_buf`), so the frame in progress at its end must
+/// move to a new buffer when it fills: the larger the buffer, the rarer
+/// that move. A body of 16 KiB or more (smaller ones are copied) keeps its
+/// buffer alive until read, so this also bounds what an unread body pins.
+const READ_BUF: usize = 256 * 1024;
 /// Loop iterations of the driver before it yields to its executor, so a
 /// transport that is always ready cannot starve other tasks.
 const DRIVER_BUDGET: usize = 64;
@@ -1120,7 +1133,11 @@ pub(crate) struct Driver<T, C> {
     shared: Arc<Mutex<Shared>>,
     io: T,
     clock: C,
-    read_buf: Box<[u8]>,
+    /// Transport bytes read and not yet taken by the connection: the start
+    /// of a frame whose end has not arrived.
+    rbuf: BytesMut,
+    /// `rbuf` has been allocated once: a new one is `READ_BUF` long.
+    rbuf_allocated: bool,
     wbuf: WriteBuf,
     /// The transport's read side ended (EOF or error).
     read_closed: bool,
@@ -1147,7 +1164,8 @@ impl<T: Transport, C: Clock> Driver<T, C> {
             shared,
             io,
             clock,
-            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            rbuf: BytesMut::new(),
+            rbuf_allocated: false,
             wbuf: WriteBuf {
                 segs: VecDeque::new(),
                 tail: BytesMut::new(),
@@ -1192,8 +1210,9 @@ impl<T: Transport, C: Clock> Driver<T, C> {
             let mut n = 0;
             let mut eof = false;
             if !self.read_closed && !self.conn_closed {
-                while n < self.read_buf.len() {
-                    match self.io.poll_read(cx, &mut self.read_buf[n..]) {
+                self.make_read_room();
+                while self.rbuf.len() < self.rbuf.capacity() {
+                    match self.io.poll_read_buf(cx, &mut self.rbuf) {
                         Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                             self.read_closed = true;
                             eof = true;
@@ -1204,7 +1223,7 @@ impl<T: Transport, C: Clock> Driver<T, C> {
                     }
                 }
                 // A full buffer: the transport may hold more.
-                again |= n == self.read_buf.len();
+                again |= self.rbuf.len() == self.rbuf.capacity();
             }
 
             // 2. Under the lock: input, timers, events, frames to send.
@@ -1216,7 +1235,7 @@ impl<T: Transport, C: Clock> Driver<T, C> {
                 if n > 0 || self.timer_fired {
                     let now = (s.now)();
                     if n > 0 {
-                        s.conn.handle_input(now, &self.read_buf[..n]);
+                        s.conn.handle_input_buf(now, &mut self.rbuf);
                     }
                     if std::mem::take(&mut self.timer_fired) {
                         s.conn.handle_timeout(now);
@@ -1319,6 +1338,24 @@ impl<T: Transport, C: Clock> Driver<T, C> {
         // Out of budget with work left: yield, and come back at once.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Leaves at least `READ_CHUNK` bytes of room in the read buffer: in
+    /// place when nothing cut from it is still alive (small frames are
+    /// copied out, so this is the usual case), else in a new buffer that
+    /// takes the partial frame along. The first buffer is `READ_CHUNK`
+    /// long; the later ones, needed only while large bodies are in flight,
+    /// `READ_BUF`.
+    fn make_read_room(&mut self) {
+        let len = self.rbuf.len();
+        if self.rbuf.capacity() - len >= READ_CHUNK || self.rbuf.try_reclaim(READ_CHUNK) {
+            return;
+        }
+        let size = if self.rbuf_allocated { READ_BUF } else { READ_CHUNK };
+        self.rbuf_allocated = true;
+        let mut fresh = BytesMut::with_capacity(size.max(len + READ_CHUNK));
+        fresh.extend_from_slice(&self.rbuf);
+        self.rbuf = fresh;
     }
 
     fn transport_failed(&mut self) {

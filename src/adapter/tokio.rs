@@ -45,7 +45,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use super::session::{self, Clock, Shared, Transport};
 pub use super::session::{ReadHalf, Session, Stream, WriteHalf};
@@ -108,13 +109,15 @@ fn now() -> Instant {
 struct Io<T>(T);
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Transport for Io<T> {
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let mut rb = ReadBuf::new(buf);
-        match Pin::new(&mut self.0).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+    /// Straight into the buffer's spare capacity: tokio's `read_buf` (the
+    /// `io-util` feature) fills uninitialised memory safely, which this
+    /// crate could not do without `unsafe`.
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        std::pin::pin!(self.0.read_buf(buf)).poll(cx)
     }
 
     fn poll_write_vectored(
