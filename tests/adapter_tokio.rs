@@ -189,6 +189,62 @@ async fn zero_copy_chunk_api_round_trip() {
     assert_eq!(s.read_chunk().await.unwrap(), None);
 }
 
+/// A Data frame larger than the driver's read buffer (hashicorp/yamux sends
+/// a frame as large as the credit it holds): the frame in progress outgrows
+/// the buffer several times over, and must still arrive whole, with a large
+/// body handed out without loss. The peer is raw bytes on the duplex.
+#[tokio::test]
+async fn a_frame_larger_than_the_read_buffer_arrives_whole() {
+    use yamux_proto::frame::{Flags, FrameType, Header, HEADER_LEN};
+    use yamux_proto::StreamId;
+    const BIG: usize = 3 << 20;
+    let window = 8 << 20;
+    let config = Config {
+        initial_stream_window: window,
+        max_stream_window: window,
+        max_streams: 16,
+        keep_alive_interval: None,
+        ..Config::default()
+    };
+    let (mut raw, ours) = tokio::io::duplex(64 * 1024);
+    let server = yt::spawn(ours, config, Role::Server).unwrap();
+    let body = pattern(BIG, 41);
+    let writer = {
+        let body = body.clone();
+        tokio::spawn(async move {
+            raw.write_all(&Header::window_update(StreamId(1), Flags::SYN, 0).encode()).await?;
+            // The credit beyond 256 KiB comes with the server's ACK.
+            loop {
+                let mut h = [0; HEADER_LEN];
+                raw.read_exact(&mut h).await?;
+                let h = Header::decode(&h).unwrap();
+                if h.frame_type == FrameType::WindowUpdate && h.flags.contains(Flags::ACK) {
+                    assert_eq!(h.length, window - (256 << 10), "the ACK grants the rest");
+                    break;
+                }
+            }
+            raw.write_all(&Header::data(StreamId(1), Flags::FIN, BIG as u32).encode()).await?;
+            // In odd pieces, so reads end mid-frame at varying points.
+            for piece in body.chunks(50_000) {
+                raw.write_all(piece).await?;
+            }
+            // Keep our end open (and drain what the server sends) until the
+            // server is done.
+            let mut sink = vec![0; 64 * 1024];
+            while raw.read(&mut sink).await? > 0 {}
+            io::Result::Ok(())
+        })
+    };
+    let mut stream = server.accept().await.unwrap();
+    let mut got = Vec::new();
+    timeout(Duration::from_secs(20), stream.read_to_end(&mut got)).await.unwrap().unwrap();
+    assert_eq!(got.len(), BIG);
+    assert!(got == body, "the body arrived altered");
+    drop(stream);
+    server.close().await;
+    writer.await.unwrap().unwrap();
+}
+
 // ---- half-close ----
 
 #[tokio::test]

@@ -1345,13 +1345,16 @@ impl<T: Transport, C: Clock> Driver<T, C> {
     /// copied out, so this is the usual case), else in a new buffer that
     /// takes the partial frame along. The first buffer is `READ_CHUNK`
     /// long; the later ones, needed only while large bodies are in flight,
-    /// `READ_BUF`.
+    /// `READ_BUF`, or twice the partial frame when that is larger (a frame
+    /// may be as large as the credit the peer holds): growing with what has
+    /// arrived, not with what a header announced, keeps the moves of one
+    /// large frame to O(its size) bytes in all.
     fn make_read_room(&mut self) {
         let len = self.rbuf.len();
         if self.rbuf.capacity() - len >= READ_CHUNK || self.rbuf.try_reclaim(READ_CHUNK) {
             return;
         }
-        let size = if self.rbuf_allocated { READ_BUF } else { READ_CHUNK };
+        let size = if self.rbuf_allocated { READ_BUF.max(2 * len) } else { READ_CHUNK };
         self.rbuf_allocated = true;
         let mut fresh = BytesMut::with_capacity(size.max(len + READ_CHUNK));
         fresh.extend_from_slice(&self.rbuf);

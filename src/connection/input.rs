@@ -18,7 +18,8 @@ impl Connection {
     /// copied once: small ones (under 16 KiB) straight from `data` into the
     /// stream's receive buffer, where they coalesce into one `Data` event;
     /// larger ones into the connection's input buffer, and their `Data`
-    /// events are slices of it.
+    /// events are slices of it. [`handle_input_buf`](Connection::handle_input_buf)
+    /// avoids that copy for a caller that can hand over its read buffer.
     ///
     /// A malformed byte stream or a protocol violation closes the connection
     /// (see [`Event::ConnectionClosed`]); input after that is ignored.
@@ -130,6 +131,9 @@ impl Connection {
     /// the copy [`handle_input`](Connection::handle_input) makes, e.g. with
     /// tokio's `read_buf`. It always has some spare capacity; reserve more if
     /// you like. Then call [`process_input`](Connection::process_input).
+    /// This suits a caller that can read while holding the connection;
+    /// one that must not (a lock it will not hold across I/O) reads into its
+    /// own buffer and uses [`handle_input_buf`](Connection::handle_input_buf).
     /// Bytes written here are part of the stream: write only transport bytes.
     pub fn input_buffer(&mut self) -> &mut BytesMut {
         self.decoder.buffer_mut()

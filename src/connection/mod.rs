@@ -34,7 +34,10 @@ use used_ids::UsedIds;
 /// the transport and the time, and repeats:
 ///
 /// 1. **Input.** Bytes read from the transport go to [`handle_input`], in any
-///    chunking. End of stream or a transport error goes to
+///    chunking; or, to avoid copying large payloads, read them into a
+///    `BytesMut` you own and pass it to [`handle_input_buf`], which takes
+///    the whole frames and leaves a partial one for the next read to append
+///    to. End of stream or a transport error goes to
 ///    [`handle_transport_closed`].
 /// 2. **Timers.** Call [`handle_timeout`] with the current time, at least
 ///    when it reaches [`poll_timeout`]. Calling it early or often is harmless.
@@ -65,6 +68,7 @@ use used_ids::UsedIds;
 /// is interleaved round-robin in frames of at most `max_frame_size` bytes.
 ///
 /// [`handle_input`]: Connection::handle_input
+/// [`handle_input_buf`]: Connection::handle_input_buf
 /// [`handle_transport_closed`]: Connection::handle_transport_closed
 /// [`poll_timeout`]: Connection::poll_timeout
 /// [`handle_timeout`]: Connection::handle_timeout
@@ -162,7 +166,10 @@ enum Control {
 /// Counters over the connection's life.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionStats {
-    /// Transport bytes handed to `handle_input`.
+    /// Transport bytes taken in: given to `handle_input` or
+    /// `process_input`, or taken out of the caller's buffer by
+    /// `handle_input_buf` (a partial frame left there is counted once its
+    /// frame is complete).
     pub bytes_received: u64,
     /// Transport bytes handed out by `poll_transmit`/`write_transmits`.
     pub bytes_sent: u64,
