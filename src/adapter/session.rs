@@ -68,8 +68,9 @@ const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// transport supports vectored writes; shorter ones are copied so that many
 /// small frames become one write.
 const ZERO_COPY_MIN: usize = 4096;
-/// The transport is read only while the read buffer has at least this much
-/// room: a pass reads at least this much when the transport has it.
+/// The least room the read buffer has when a pass starts reading (it then
+/// reads until the buffer is full or the transport has no more), and the
+/// size of the first read buffer.
 const READ_CHUNK: usize = 64 * 1024;
 /// The read buffer's size. Frames are cut out of it without a copy (see
 /// `Connection::handle_input_buf`), so the frame in progress at its end must
