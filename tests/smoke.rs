@@ -36,49 +36,78 @@ fn large_transfer() {
     let _ = StreamId(1);
 }
 
+/// A client's frames on two streams (100 kB, so large frames, and 4 bytes),
+/// and what a server makes of them in one `handle_input` call: the input
+/// paths below must give the same.
+struct Recorded {
+    wire: Vec<u8>,
+    t: std::time::Instant,
+    big: StreamId,
+    tiny: StreamId,
+    /// The server's events other than `Data`, in order.
+    others: Vec<Event>,
+    stats: yamux_proto::ConnectionStats,
+}
+
+const BIG: usize = 100_000;
+
+fn recorded(seed: u8) -> Recorded {
+    let mut p = Pair::new();
+    let big = p.open_with(Side::Client, &pattern(BIG, seed), true);
+    let tiny = p.open_with(Side::Client, b"tiny", false);
+    let mut wire = Vec::new();
+    p.conn(Side::Client).write_transmits(&mut wire, usize::MAX);
+    let t = p.now;
+    let mut reference = server(t);
+    reference.handle_input(t, &wire);
+    let others = std::iter::from_fn(|| reference.poll_event())
+        .filter(|e| !matches!(e, Event::Data { .. }))
+        .collect();
+    let stats = reference.stats().clone();
+    Recorded { wire, t, big, tiny, others, stats }
+}
+
+fn server(t: std::time::Instant) -> yamux_proto::Connection {
+    yamux_proto::Connection::new(quiet_config(), yamux_proto::Role::Server, t).unwrap()
+}
+
+/// Feeds the recorded input to a fresh server in `chunk`-byte pieces
+/// through `feed`, and checks it ends exactly like the reference.
+fn check_input_path(
+    rec: &Recorded,
+    seed: u8,
+    chunk: usize,
+    mut feed: impl FnMut(&mut yamux_proto::Connection, &[u8]),
+) {
+    let mut conn = server(rec.t);
+    let (mut big, mut tiny, mut others) = (Vec::new(), Vec::new(), Vec::new());
+    for piece in rec.wire.chunks(chunk) {
+        feed(&mut conn, piece);
+        while let Some(e) = conn.poll_event() {
+            match e {
+                Event::Data { id, data } if id == rec.big => big.extend_from_slice(&data),
+                Event::Data { id, data } if id == rec.tiny => tiny.extend_from_slice(&data),
+                e => others.push(e),
+            }
+        }
+    }
+    assert_eq!(conn.stats().bytes_received, rec.wire.len() as u64, "chunk {chunk}");
+    assert_eq!(conn.stats(), &rec.stats, "chunk {chunk}");
+    assert!(big == pattern(BIG, seed), "chunk {chunk}: the large stream's bytes differ");
+    assert_eq!(tiny, b"tiny", "chunk {chunk}");
+    assert_eq!(others, rec.others, "chunk {chunk}");
+}
+
 /// Reading straight into `input_buffer` gives the same events and stats as
 /// `handle_input`, whatever the chunking.
 #[test]
 fn input_buffer_path_matches_handle_input() {
-    use yamux_proto::{Connection, Role};
-    let mut p = Pair::new();
-    let a = p.open_with(Side::Client, &pattern(100_000, 1), true);
-    let b = p.open_with(Side::Client, b"tiny", false);
-    let mut wire = Vec::new();
-    p.conn(Side::Client).write_transmits(&mut wire, usize::MAX);
-    let t = p.now;
-
-    let mut reference = Connection::new(quiet_config(), Role::Server, t).unwrap();
-    reference.handle_input(t, &wire);
-    let mut expected = Vec::new();
-    while let Some(e) = reference.poll_event() {
-        expected.push(e);
-    }
-
-    for chunk in [1, 7, 12, 13, 4096, wire.len()] {
-        let mut conn = Connection::new(quiet_config(), Role::Server, t).unwrap();
-        let mut data = Vec::new();
-        let mut others = Vec::new();
-        for piece in wire.chunks(chunk) {
+    let rec = recorded(1);
+    for chunk in [1, 7, 12, 13, 4096, rec.wire.len()] {
+        check_input_path(&rec, 1, chunk, |conn, piece| {
             conn.input_buffer().extend_from_slice(piece);
-            conn.process_input(t);
-            while let Some(e) = conn.poll_event() {
-                match e {
-                    Event::Data { id, data: d } => data.push((id, d)),
-                    e => others.push(e),
-                }
-            }
-        }
-        assert_eq!(conn.stats().bytes_received, wire.len() as u64, "chunk {chunk}");
-        assert_eq!(conn.stats(), reference.stats(), "chunk {chunk}");
-        let joined = |id: StreamId| -> Vec<u8> {
-            data.iter().filter(|(i, _)| *i == id).flat_map(|(_, d)| d.to_vec()).collect()
-        };
-        assert_eq!(joined(a), pattern(100_000, 1));
-        assert_eq!(joined(b), b"tiny");
-        let expected_others: Vec<_> =
-            expected.iter().filter(|e| !matches!(e, Event::Data { .. })).cloned().collect();
-        assert_eq!(others, expected_others, "chunk {chunk}");
+            conn.process_input(rec.t);
+        });
     }
 }
 
@@ -89,61 +118,34 @@ fn input_buffer_path_matches_handle_input() {
 #[test]
 fn owned_buffer_input_matches_handle_input_without_copying_large_bodies() {
     use bytes::BytesMut;
-    use yamux_proto::{Connection, Role};
-    let mut p = Pair::new();
-    let a = p.open_with(Side::Client, &pattern(100_000, 2), true);
-    let b = p.open_with(Side::Client, b"tiny", false);
-    let mut wire = Vec::new();
-    p.conn(Side::Client).write_transmits(&mut wire, usize::MAX);
-    let t = p.now;
-
-    let mut reference = Connection::new(quiet_config(), Role::Server, t).unwrap();
-    reference.handle_input(t, &wire);
-    let expected: Vec<Event> = std::iter::from_fn(|| reference.poll_event())
-        .filter(|e| !matches!(e, Event::Data { .. }))
-        .collect();
-
+    let rec = recorded(2);
     for (chunk, mixed) in [(1, false), (7, true), (12, false), (13, true), (4096, true)]
         .into_iter()
-        .chain([(wire.len(), false)])
+        .chain([(rec.wire.len(), false)])
     {
-        let mut conn = Connection::new(quiet_config(), Role::Server, t).unwrap();
         let mut held = BytesMut::new();
-        let mut data = Vec::new();
-        let mut others = Vec::new();
-        for (i, piece) in wire.chunks(chunk).enumerate() {
+        let mut calls = 0;
+        check_input_path(&rec, 2, chunk, |conn, piece| {
+            calls += 1;
             // Mixed: every third chunk through `handle_input`, allowed
             // while the caller's buffer holds no partial frame.
-            if mixed && held.is_empty() && i % 3 == 0 {
-                conn.handle_input(t, piece);
+            if mixed && held.is_empty() && calls % 3 == 0 {
+                conn.handle_input(rec.t, piece);
             } else {
                 held.extend_from_slice(piece);
-                conn.handle_input_buf(t, &mut held);
+                conn.handle_input_buf(rec.t, &mut held);
             }
-            while let Some(e) = conn.poll_event() {
-                match e {
-                    Event::Data { id, data: d } => data.push((id, d)),
-                    e => others.push(e),
-                }
-            }
-        }
+        });
         assert!(held.is_empty(), "chunk {chunk}: {} bytes never taken", held.len());
-        assert_eq!(conn.stats(), reference.stats(), "chunk {chunk}");
-        let joined = |id: StreamId| -> Vec<u8> {
-            data.iter().filter(|(i, _)| *i == id).flat_map(|(_, d)| d.to_vec()).collect()
-        };
-        assert_eq!(joined(a), pattern(100_000, 2), "chunk {chunk}");
-        assert_eq!(joined(b), b"tiny", "chunk {chunk}");
-        assert_eq!(others, expected, "chunk {chunk}");
     }
 
     // Zero copy: with the whole input in one buffer, every large Data event
     // points into that buffer's memory.
-    let mut conn = Connection::new(quiet_config(), Role::Server, t).unwrap();
-    let mut held = BytesMut::with_capacity(wire.len());
-    held.extend_from_slice(&wire);
-    let range = held.as_ptr() as usize..held.as_ptr() as usize + wire.len();
-    conn.handle_input_buf(t, &mut held);
+    let mut conn = server(rec.t);
+    let mut held = BytesMut::with_capacity(rec.wire.len());
+    held.extend_from_slice(&rec.wire);
+    let range = held.as_ptr() as usize..held.as_ptr() as usize + rec.wire.len();
+    conn.handle_input_buf(rec.t, &mut held);
     let large: Vec<_> = std::iter::from_fn(|| conn.poll_event())
         .filter_map(|e| match e {
             Event::Data { data, .. } if data.len() >= 16 * 1024 => Some(data),
