@@ -88,10 +88,17 @@ impl Connection {
             self.decode_frames();
             return;
         }
-        // Small frames are copied from `buf[pos..]`; `buf` itself is cut
-        // only for a large body, and once at the end.
+        // Runs of small frames are handled in place, as `handle_input`
+        // does; `buf` itself is cut only for a large body, and once at the
+        // end.
         let mut pos = 0;
         while self.closed.is_none() {
+            pos += self.decode_in_place(&buf[pos..]);
+            if self.closed.is_some() {
+                break;
+            }
+            // What stopped it: the end of `buf`, a malformed header, a frame
+            // not yet complete, or a large body.
             let header = match self.decoder.header_at(&buf[pos..]) {
                 Ok(Some(header)) => header,
                 Ok(None) => break,
@@ -101,22 +108,16 @@ impl Connection {
                 }
             };
             let body_len = header.body_len() as usize;
-            let len = HEADER_LEN + body_len;
-            if buf.len() - pos < len {
+            if buf.len() - pos < HEADER_LEN + body_len {
                 self.check_data_header(header);
                 break;
             }
-            self.decoder.skip_decoded(len);
+            self.decoder.skip_decoded(HEADER_LEN + body_len);
             self.stats.frames_received += 1;
-            if body_len < COALESCE_BELOW {
-                self.on_frame(header, Body::Borrowed(&buf[pos + HEADER_LEN..pos + len]));
-                pos += len;
-            } else {
-                buf.advance(pos + HEADER_LEN);
-                pos = 0;
-                let body = buf.split_to(body_len).freeze();
-                self.on_frame(header, Body::Shared(body));
-            }
+            buf.advance(pos + HEADER_LEN);
+            pos = 0;
+            let body = buf.split_to(body_len).freeze();
+            self.on_frame(header, Body::Shared(body));
         }
         if self.closed.is_some() || pos == buf.len() {
             // All taken: the buffer's room is kept for the next read.
