@@ -365,7 +365,8 @@ pub enum Op {
         drive: bool,
     },
     /// Deliver up to `max_bytes` (0: all) in flight towards `to`, in
-    /// `handle_input` calls of `chunk` bytes (0: at once).
+    /// inputs of `chunk` bytes (0: at once), each through `handle_input` or
+    /// `handle_input_buf` as the end's `InputFeeder` picks.
     Deliver {
         /// The receiving end.
         to: Side,
@@ -961,7 +962,7 @@ struct End {
 struct Wire {
     queue: VecDeque<Bytes>,
     stalled: bool,
-    /// Every byte handed to the receiver's `handle_input`, in order.
+    /// Every byte handed to the receiver's input APIs, in order.
     delivered: Vec<u8>,
     /// Every byte the sender transmitted, in order (no injections).
     transmitted: Vec<u8>,
@@ -1061,7 +1062,7 @@ impl World {
         w
     }
 
-    /// Delivers every input in `handle_input` calls of `chunk` bytes,
+    /// Delivers every input in pieces of `chunk` bytes,
     /// whatever the operations say.
     pub fn set_chunk_override(&mut self, chunk: usize) {
         self.chunk_override = Some(chunk.max(1));
@@ -1077,7 +1078,7 @@ impl World {
         &self.ends[side.index()].events
     }
 
-    /// Every byte handed to `side`'s `handle_input`, in order.
+    /// Every byte handed to `side`'s input APIs, in order.
     pub fn delivered(&self, side: Side) -> &[u8] {
         &self.wires[side.index()].delivered
     }
