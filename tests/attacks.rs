@@ -201,12 +201,14 @@ impl Victim {
         self.conn.send(sid, b"bye").expect("healthy stream still writable");
         self.conn.close_write(sid).expect("close_write");
         let frames = self.transmit();
+        let ours: Vec<_> = frames.iter().filter(|(h, _)| h.stream_id == sid).collect();
         assert!(
-            frames.iter().any(|(h, b)| h.stream_id == sid
-                && h.frame_type == FrameType::Data
-                && h.flags.contains(Flags::FIN)
-                && &b[..] == b"bye"),
-            "our reply and FIN went out: {frames:?}"
+            matches!(ours[..], [(reply, body), (fin, _)]
+                if reply.frame_type == FrameType::Data && !reply.flags.contains(Flags::FIN)
+                    && &body[..] == b"bye"
+                    && fin.frame_type == FrameType::WindowUpdate
+                    && fin.flags == Flags::FIN && fin.length == 0),
+            "our reply, then our FIN alone: {frames:?}"
         );
         let events = self.poll();
         assert!(events.contains(&Event::HalfClosed { id: sid }), "{events:?}");

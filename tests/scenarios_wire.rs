@@ -61,8 +61,8 @@ fn id(n: u32) -> StreamId {
 }
 
 /// The bytes of a simple exchange are exactly what the spec prescribes:
-/// SYN on a Window Update, Data, FIN on an empty Data frame, ACK on a Window
-/// Update, Ping request/response, Go Away.
+/// SYN on a Window Update, Data, FIN alone on an empty Window Update, ACK on
+/// a Window Update, Ping request/response, Go Away.
 #[test]
 fn wire_bytes_of_a_simple_exchange() {
     let now = Instant::now();
@@ -78,7 +78,7 @@ fn wire_bytes_of_a_simple_exchange() {
     assert_eq!(data, [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i'], "Data, id 1, 2 bytes");
     c.close_write(s1).unwrap();
     let fin = encode(&frames(&mut c));
-    assert_eq!(fin, [0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0], "Data, FIN, id 1, empty");
+    assert_eq!(fin, [0, 1, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0], "Window Update, FIN, id 1, delta 0");
 
     s.handle_input(now, &[syn, data, fin].concat());
     assert_eq!(
@@ -94,7 +94,15 @@ fn wire_bytes_of_a_simple_exchange() {
     s.send(s1, b"yo").unwrap();
     s.close_write(s1).unwrap();
     let reply = encode(&frames(&mut s));
-    assert_eq!(reply, [0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 2, b'y', b'o'], "FIN rides on the data");
+    assert_eq!(
+        reply,
+        [
+            [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'y', b'o'].as_slice(),
+            &[0, 1, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0]
+        ]
+        .concat(),
+        "the data, then the FIN in a frame of its own (never on the data)"
+    );
 
     c.handle_input(now, &[ack, reply].concat());
     assert_eq!(
@@ -122,7 +130,7 @@ fn wire_bytes_of_a_simple_exchange() {
 }
 
 /// Close before ACK: the SYN and the FIN of a stream that never carried
-/// data share one empty Data frame.
+/// data share one empty Window Update.
 #[test]
 fn close_before_ack_syn_and_fin_share_one_frame() {
     let now = Instant::now();
@@ -131,7 +139,7 @@ fn close_before_ack_syn_and_fin_share_one_frame() {
     c.close_write(s1).unwrap();
     let out = frames(&mut c);
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].0, Header::data(s1, Flags::SYN.with(Flags::FIN), 0));
+    assert_eq!(out[0].0, Header::window_update(s1, Flags::SYN.with(Flags::FIN), 0));
     check(&c);
 }
 
@@ -336,9 +344,10 @@ fn fin_sent_exactly_once_after_all_data() {
     inject(&mut c, now, Header::window_update(s1, Flags::ACK, 0), &[]);
     inject(&mut c, now, Header::window_update(s1, Flags::NONE, 4), &[]);
     let last = frames(&mut c);
-    assert_eq!(last.len(), 1);
-    assert_eq!(last[0].0, Header::data(s1, Flags::FIN, 4));
+    assert_eq!(last.len(), 2);
+    assert_eq!(last[0].0, Header::data(s1, Flags::NONE, 4));
     assert_eq!(&last[0].1[..], b"tail");
+    assert_eq!(last[1].0, Header::window_update(s1, Flags::FIN, 0), "FIN alone, after the data");
     c.close_write(s1).unwrap();
     inject(&mut c, now, Header::window_update(s1, Flags::NONE, 1000), &[]);
     let later = frames(&mut c);
@@ -452,7 +461,7 @@ fn stop_reading_on_the_wire_credit_then_fin_then_rst() {
         out,
         vec![
             Header::window_update(id(1), Flags::NONE, 1000),
-            Header::data(id(1), Flags::FIN, 0),
+            Header::window_update(id(1), Flags::FIN, 0),
             Header::window_update(id(1), Flags::RST, 0),
         ]
     );
@@ -471,7 +480,7 @@ fn stop_reading_an_ended_stream_drops_its_undelivered_data() {
     inject(&mut s, now, Header::data(id(1), Flags::SYN.with(Flags::FIN), 10), &pattern(10, 1));
     s.close_write(id(1)).unwrap();
     let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
-    assert_eq!(out, vec![Header::data(id(1), Flags::ACK.with(Flags::FIN), 0)]);
+    assert_eq!(out, vec![Header::window_update(id(1), Flags::ACK.with(Flags::FIN), 0)]);
     assert_eq!(s.stream_count(), 0, "both halves are done: the stream ended");
     s.stop_reading(id(1)).unwrap();
     s.reset(id(1)).unwrap();
@@ -508,12 +517,17 @@ fn stop_reading_resets_only_once_our_data_is_credited_back() {
     s.send(id(1), &pattern(1000, 1)).unwrap();
     s.close_write(id(1)).unwrap();
     s.stop_reading(id(1)).unwrap();
-    // The ACK rides on the credit of the discarded "hi"; the FIN on our
-    // data. No RST: our 1000 bytes may still be unread at the peer.
+    // The ACK rides on the credit of the discarded "hi"; our data goes out,
+    // then the FIN alone. No RST: our 1000 bytes may still be unread at the
+    // peer.
     let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
     assert_eq!(
         out,
-        vec![Header::window_update(id(1), Flags::ACK, 2), Header::data(id(1), Flags::FIN, 1000),]
+        vec![
+            Header::window_update(id(1), Flags::ACK, 2),
+            Header::data(id(1), Flags::NONE, 1000),
+            Header::window_update(id(1), Flags::FIN, 0),
+        ]
     );
 
     // The peer keeps writing: discarded, credited at once, not delivered.

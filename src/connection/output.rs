@@ -127,8 +127,8 @@ impl Connection {
         Some(frame(Header::window_update(id, flags, delta)))
     }
 
-    /// One Data frame of stream `id`, with any pending flags and the FIN if
-    /// it empties a closing send half.
+    /// The next frame of stream `id`'s send half: a Data frame with any
+    /// pending flags, or, once a closing half has sent everything, its FIN.
     fn stream_data(&mut self, slot: Slot, max_body: u32) -> Option<Transmit> {
         let id = slot.id;
         let max_frame = self.config.max_frame_size.min(max_body);
@@ -138,9 +138,13 @@ impl Connection {
             return None;
         }
         let piece = s.send.take_piece(max_frame)?;
-        let mut flags = std::mem::take(&mut s.pending_flags);
+        let flags = std::mem::take(&mut s.pending_flags);
         if piece.fin {
-            flags = flags.with(Flags::FIN);
+            // FIN alone, on a zero-length Window Update as hashicorp sends it
+            // (docs/interop.md): every peer applies it there without touching
+            // its data path, and no payload can be lost behind it.
+            self.update_stream_at(slot);
+            return Some(frame(Header::window_update(id, flags.with(Flags::FIN), 0)));
         }
         let len = piece.body.len();
         self.send_buffered_total -= len;

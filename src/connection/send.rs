@@ -8,9 +8,12 @@
 //!   Reset ◄────────────────┴──────────────────────────┘
 //! ```
 //!
-//! `Closing` means the FIN waits behind buffered data: it rides on the last
-//! Data frame, or on an empty one when nothing is left. FIN is sent exactly
-//! once (a duplicate FIN is fatal to a hashicorp session).
+//! `Closing` means the FIN waits behind buffered data. It goes out on its own,
+//! in a frame with no payload, once the buffer is empty: hashicorp/yamux,
+//! go-yamux and js-libp2p apply a frame's flags before they store its
+//! payload, so a FIN on a Data frame with payload ends their reader before
+//! that payload arrives, and the payload is lost. FIN is sent exactly once
+//! (a duplicate FIN is fatal to a hashicorp session).
 
 use bytes::Bytes;
 
@@ -102,9 +105,10 @@ impl SendHalf {
             && matches!(self.state, SendState::Open | SendState::Closing)
     }
 
-    /// Takes up to `max` bytes of data (bounded by credit) for one frame,
-    /// with FIN if this empties the buffer of a closing half. `None` if
-    /// nothing can be sent.
+    /// Takes up to `max` bytes of data (bounded by credit) for one frame.
+    /// A closing half whose buffer is already empty gives an empty piece
+    /// with `fin`: FIN never shares a frame with data. `None` if nothing can
+    /// be sent.
     pub fn take_piece(&mut self, max: u32) -> Option<Piece> {
         if !self.is_sendable() {
             return None;
@@ -115,7 +119,7 @@ impl SendHalf {
         self.buffered -= n;
         self.credit -= n as u32;
         self.sent += n as u64;
-        let fin = self.state == SendState::Closing && self.buffered == 0;
+        let fin = self.state == SendState::Closing && n == 0;
         if fin {
             self.state = SendState::Finished;
         }

@@ -132,12 +132,12 @@ const TABLE: &[Row] = &[
     row(OPEN, AddCreditOverflow,       Open, Out::Credit(Err(())), a(100,  W,        0,   0,    true)),
     row(OPEN_NO_CREDIT, AddCreditOverflow, Open, Out::Credit(Ok(())), a(100, M,      0,   M as u64, true)),
     row(OPEN, Reset,                   Rst,  Out::Freed(100),      a(0,    W,        0,   0,    false)),
-    // ---- Closing: the FIN rides on the piece that empties the buffer, or
-    // alone (empty body, no credit needed) when nothing is buffered.
+    // ---- Closing: data goes out without FIN; the FIN is its own empty
+    // piece (no credit needed) once nothing is buffered, never on data.
     row(CLOSING, PushSlice,            Closing, Out::Unit,         a(120,  W,        0,   0,    true)),
     row(CLOSING, PushBytesSmall,       Closing, Out::Unit,         a(120,  W,        0,   0,    true)),
     row(CLOSING, PushBytesLarge,       Closing, Out::Unit,         a(1100, W,        0,   0,    true)),
-    row(CLOSING, TakePiece,            Finished, Out::Piece(100, true), a(0, W - 100, 100, 0,   false)),
+    row(CLOSING, TakePiece,            Closing, Out::Piece(100, false), a(0, W - 100, 100, 0,   true)),
     row(CLOSING, TakePieceMax40,       Closing, Out::Piece(40, false), a(60, W - 40,  40,  0,    true)),
     row(CLOSING_LOW_CREDIT, TakePiece, Closing, Out::Piece(30, false), a(70, 0,       30,  0,    false)),
     row(CLOSING_NO_CREDIT, TakePiece,  Closing, Out::NoPiece,      a(100,  0,        0,   0,    false)),
@@ -322,6 +322,7 @@ fn pieces_preserve_order_and_fin_is_taken_once() {
         large_ptr_seen |= p.body.as_ptr() == large.as_ptr();
         got.extend_from_slice(&p.body);
         fins += usize::from(p.fin);
+        assert!(!p.fin || p.body.is_empty(), "FIN never shares a piece with data");
         assert!(h.check_invariant());
     }
     assert_eq!(got, [a, large.to_vec(), c].concat());
