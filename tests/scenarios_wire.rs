@@ -202,7 +202,10 @@ fn control_frames_ahead_of_data() {
         out,
         vec![
             Header::ping(Flags::ACK, 7),
-            Header::window_update(id(2), Flags::ACK, (w / 2) as u32),
+            // The ACK's delta is initial window only (the peer reads it so);
+            // the consumed credit follows in a Window Update of its own.
+            Header::window_update(id(2), Flags::ACK, 0),
+            Header::window_update(id(2), Flags::NONE, (w / 2) as u32),
             Header::data(s1, Flags::NONE, 64 * 1024),
             Header::data(s1, Flags::NONE, 64 * 1024),
             Header::data(s1, Flags::NONE, 64 * 1024),
@@ -517,14 +520,15 @@ fn stop_reading_resets_only_once_our_data_is_credited_back() {
     s.send(id(1), &pattern(1000, 1)).unwrap();
     s.close_write(id(1)).unwrap();
     s.stop_reading(id(1)).unwrap();
-    // The ACK rides on the credit of the discarded "hi"; our data goes out,
-    // then the FIN alone. No RST: our 1000 bytes may still be unread at the
-    // peer.
+    // The ACK (initial window only), the credit of the discarded "hi", our
+    // data, then the FIN alone. No RST: our 1000 bytes may still be unread
+    // at the peer.
     let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
     assert_eq!(
         out,
         vec![
-            Header::window_update(id(1), Flags::ACK, 2),
+            Header::window_update(id(1), Flags::ACK, 0),
+            Header::window_update(id(1), Flags::NONE, 2),
             Header::data(id(1), Flags::NONE, 1000),
             Header::window_update(id(1), Flags::FIN, 0),
         ]
@@ -571,4 +575,38 @@ fn no_unsolicited_pong_and_unknown_pongs_are_ignored() {
     let out: Vec<Header> = frames(&mut c).into_iter().map(|f| f.0).collect();
     assert_eq!(out, vec![Header::ping(Flags::ACK, 1), Header::ping(Flags::ACK, 2)]);
     check(&c);
+}
+
+/// hashicorp with `MaxStreamWindowSize` above 256 KiB, when our FIN reaches
+/// it before its Accept: its first frame on our stream is a Window Update
+/// **without ACK** carrying only its extra initial window. That delta is
+/// window, not our data consumed: no `CreditsReturned`, `uncredited` stays,
+/// and stop-reading sends no RST (hashicorp's `Read` would drop our unread
+/// 1,000 bytes). Credit that does come back afterwards counts, and then the
+/// RST goes out.
+#[test]
+fn the_delta_that_establishes_our_stream_is_window_not_credit() {
+    for establishing in [Flags::NONE, Flags::ACK] {
+        let now = Instant::now();
+        let mut c = conn(Role::Client, quiet_config(), now);
+        let s1 = c.open().unwrap();
+        c.send(s1, &pattern(1000, 1)).unwrap();
+        c.close_write(s1).unwrap();
+        c.stop_reading(s1).unwrap();
+        let _ = frames(&mut c);
+        inject(&mut c, now, Header::window_update(s1, establishing, 786_432), &[]);
+        let ev = events(&mut c);
+        assert!(!ev.iter().any(|e| matches!(e, Event::CreditsReturned { .. })), "{ev:?}");
+        let info = c.stream_info(s1).unwrap();
+        assert_eq!(info.uncredited, 1000, "{establishing:?}: nothing was consumed yet");
+        assert_eq!(info.send_credit, DEFAULT_WINDOW - 1000 + 786_432, "the window still grew");
+        let out: Vec<Header> = frames(&mut c).into_iter().map(|f| f.0).collect();
+        assert!(out.is_empty(), "{establishing:?}: no RST while our data may be unread: {out:?}");
+        // hashicorp's reader consumes the 1,000 bytes and returns them.
+        inject(&mut c, now, Header::window_update(s1, Flags::NONE, 1000), &[]);
+        assert!(events(&mut c).contains(&Event::CreditsReturned { id: s1, amount: 1000 }));
+        let out: Vec<Header> = frames(&mut c).into_iter().map(|f| f.0).collect();
+        assert_eq!(out, vec![Header::window_update(s1, Flags::RST, 0)]);
+        check(&c);
+    }
 }

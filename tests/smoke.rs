@@ -157,33 +157,3 @@ fn owned_buffer_input_matches_handle_input_without_copying_large_bodies() {
         assert!(range.contains(&(d.as_ptr() as usize)), "a large body was copied");
     }
 }
-
-/// A delta on an ACK counts as returned credit up to what we have sent and
-/// not yet had credited (the `yamux` crate ACKs lazily, often on its first
-/// credit return); the rest is a larger initial window.
-#[test]
-fn ack_delta_splits_into_returned_credit_and_window() {
-    use yamux_proto::frame::Flags;
-    use yamux_proto::{Connection, Role, DEFAULT_WINDOW};
-    let t = std::time::Instant::now();
-    for (sent, delta, expect_returned) in
-        [(200_000u32, 150_000u32, 150_000u32), (100, 768 * 1024, 100)]
-    {
-        let mut c = Connection::new(quiet_config(), Role::Client, t).unwrap();
-        let id = c.open().unwrap();
-        assert_eq!(c.send(id, &vec![7; sent as usize]).unwrap(), sent as usize);
-        while c.poll_transmit().is_some() {}
-        c.handle_input(t, &window_update(id.0, Flags::ACK, delta).encode());
-        let returned: Vec<_> = std::iter::from_fn(|| c.poll_event())
-            .filter_map(|e| match e {
-                Event::CreditsReturned { amount, .. } => Some(amount),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(returned, vec![expect_returned]);
-        let info = c.stream_info(id).unwrap();
-        assert!(info.acknowledged);
-        assert_eq!(info.uncredited, u64::from(sent - expect_returned));
-        assert_eq!(info.send_credit, DEFAULT_WINDOW - sent + delta);
-    }
-}

@@ -301,19 +301,20 @@ impl Connection {
                 }
             }
         } else if header.length > 0 {
-            // The delta on a SYN announces a larger initial window. On an ACK
-            // it may also return credit (hashicorp adds what its reader
-            // consumed before accepting; the `yamux` crate ACKs lazily, often
-            // on its first credit return): count as returned what our unread
-            // bytes explain, the rest as window. Any other delta is returned.
+            // The delta on the frame that opens or establishes a stream (the
+            // peer's SYN; its ACK, or whatever first frame stands in for one)
+            // announces a larger initial window, never consumed bytes:
+            // hashicorp with a larger `MaxStreamWindowSize` sends exactly
+            // that extra window, without ACK when our FIN beat its Accept.
+            // Counting it as returned would let the stop-reading rule send
+            // RST while our data is still unread there, and hashicorp's
+            // `Read` drops buffered data on RST. The `yamux` crate, which may
+            // ACK lazily on its first credit return, is then under-reported
+            // by that one update: the safe direction. Later deltas return
+            // credit.
             let delta = header.length;
-            let returned = if flags.contains(Flags::SYN) {
-                0
-            } else if flags.contains(Flags::ACK) {
-                delta.min(u32::try_from(s.send.uncredited()).unwrap_or(u32::MAX))
-            } else {
-                delta
-            };
+            let establishes = flags.contains(Flags::SYN) || (s.outbound && !was_acked);
+            let returned = if establishes { 0 } else { delta };
             if s.send.add_credit(returned, true).is_err()
                 || s.send.add_credit(delta - returned, false).is_err()
             {

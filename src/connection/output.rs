@@ -121,7 +121,12 @@ impl Connection {
         self.maybe_grow_window(id);
         let s = self.streams.at_mut(slot)?;
         let flags = std::mem::take(&mut s.pending_flags);
-        let delta = s.recv.take_update();
+        let max = if flags.contains(Flags::SYN) || flags.contains(Flags::ACK) {
+            s.recv.initial_announcement()
+        } else {
+            u32::MAX
+        };
+        let delta = s.recv.take_update(max);
         self.stats.window_updates_sent += 1;
         self.update_stream_at(slot);
         Some(frame(Header::window_update(id, flags, delta)))

@@ -253,16 +253,26 @@ impl RecvHalf {
         self.pending_return += extra;
     }
 
-    /// Takes the credit to grant in a Window Update (possibly 0, when only
-    /// flags go out) and adds it to the peer's window.
-    pub fn take_update(&mut self) -> u32 {
+    /// Takes the credit to grant in a Window Update, at most `max` (possibly
+    /// 0, when only flags go out), and adds it to the peer's window.
+    pub fn take_update(&mut self, max: u32) -> u32 {
         if self.state == RecvState::Reset {
             return 0;
         }
-        let delta = self.pending_return;
-        self.pending_return = 0;
+        let delta = self.pending_return.min(max);
+        self.pending_return -= delta;
         self.window += delta;
         delta
+    }
+
+    /// The most a frame carrying our SYN or ACK may grant: the initial window
+    /// above the protocol's 256 KiB, nothing consumed. The peer reads the
+    /// delta on that frame as initial window (so do we), so credit of bytes
+    /// consumed before it goes out follows in a Window Update of its own.
+    /// Only meaningful before the first update, while `window_size` is still
+    /// the initial window (the SYN or ACK is the stream's first frame).
+    pub fn initial_announcement(&self) -> u32 {
+        self.window_size.saturating_sub(DEFAULT_WINDOW)
     }
 
     /// The next undelivered chunk, moving its bytes to `unconsumed`.

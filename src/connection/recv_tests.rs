@@ -197,7 +197,7 @@ fn apply(h: &mut RecvHalf, input: Input) -> Out {
         Stop => Out::Bool(h.stop()),
         ConsumeWithin => Out::Consume(h.consume(10)),
         ConsumeOver => Out::Consume(h.consume(h.unconsumed + 1)),
-        TakeUpdate => Out::Update(h.take_update()),
+        TakeUpdate => Out::Update(h.take_update(u32::MAX)),
     }
 }
 
@@ -279,7 +279,7 @@ fn credit_goes_back_only_after_half_the_window_is_consumed() {
     assert!(!h.wants_update(), "one byte short of half the window");
     h.consume(1).unwrap();
     assert!(h.wants_update());
-    assert_eq!(h.take_update(), W / 2, "exactly the consumed credit comes back");
+    assert_eq!(h.take_update(u32::MAX), W / 2, "exactly the consumed credit comes back");
     assert_eq!(h.window, W / 2);
     assert!(!h.wants_update());
     assert!(h.check_invariant());
@@ -300,7 +300,7 @@ fn grow_adds_pending_credit() {
     h.grow(W);
     assert_eq!((h.window_size, h.pending_return), (2 * W, W));
     assert!(h.check_invariant());
-    assert_eq!(h.take_update(), W);
+    assert_eq!(h.take_update(u32::MAX), W);
     assert_eq!(h.window, 2 * W);
 }
 
