@@ -313,17 +313,14 @@ impl Connection {
             // by that one update: the safe direction. Later deltas return
             // credit.
             let delta = header.length;
-            let establishes = flags.contains(Flags::SYN) || (s.outbound && !was_acked);
-            let returned = if establishes { 0 } else { delta };
-            if s.send.add_credit(returned, true).is_err()
-                || s.send.add_credit(delta - returned, false).is_err()
-            {
+            let returned = !(flags.contains(Flags::SYN) || (s.outbound && !was_acked));
+            if s.send.add_credit(delta, returned).is_err() {
                 self.fail(ProtocolError::CreditOverflow(id).into());
                 return true;
             }
             useful = true;
-            if returned > 0 {
-                let amount = returned;
+            if returned {
+                let amount = delta;
                 self.events.push_back(PendingEvent::Ready(Event::CreditsReturned { id, amount }));
             }
         }

@@ -107,8 +107,10 @@ impl Connection {
     }
 
     /// The control frame stream `id` needs: its pending SYN/ACK and any
-    /// credit to return, in one Window Update. Flags alone ride on the
-    /// stream's first Data frame instead when it has one ready.
+    /// credit to return, in one Window Update; a SYN/ACK carries only the
+    /// initial window, so consumed credit then follows in the next one.
+    /// Flags alone ride on the stream's first Data frame instead when it has
+    /// one ready.
     fn stream_control(&mut self, id: StreamId, max_body: u32) -> Option<Transmit> {
         let (slot, s) = self.streams.find_mut(id)?;
         s.in_control_queue = false;
