@@ -208,6 +208,8 @@ pub struct Decoder {
     failed: bool,
     /// Bytes taken out of `buf` as frames, over the decoder's life.
     consumed: u64,
+    /// Bytes given and then dropped undecoded, over the decoder's life.
+    dropped: u64,
 }
 
 /// Smallest allocation the decoder makes when it needs room: amortises the
@@ -289,13 +291,15 @@ impl Decoder {
             header: None,
             failed: false,
             consumed: 0,
+            dropped: 0,
         }
     }
 
     /// Appends received bytes (one copy, into the decoder's buffer).
     pub fn extend(&mut self, input: &[u8]) {
         if self.failed {
-            // Nothing after an error is ever decoded.
+            // Nothing after an error is ever decoded, nor kept.
+            self.dropped += input.len() as u64;
             return;
         }
         if input.len() <= self.buf.capacity() - self.buf.len() {
@@ -308,8 +312,17 @@ impl Decoder {
     /// The buffer input is appended to, for callers that read the transport
     /// straight into it (no copy); call [`Decoder::decode`] afterwards. It has
     /// at least 16 KiB of spare capacity.
+    ///
+    /// After an error (or [`discard`](Decoder::discard)) what was written
+    /// here is dropped and counted at the next call, and the same room is
+    /// offered again: a caller that keeps reading holds no more than it
+    /// reserves itself.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
-        if self.buf.capacity() - self.buf.len() < MIN_RESERVE / 4 && !self.failed {
+        if self.failed {
+            self.dropped += self.buf.len() as u64;
+            self.buf.clear();
+            self.buf.reserve(MIN_RESERVE / 4);
+        } else if self.buf.capacity() - self.buf.len() < MIN_RESERVE / 4 {
             self.place(&[], MIN_RESERVE);
         }
         &mut self.buf
@@ -394,13 +407,40 @@ impl Decoder {
         self.consumed += n as u64;
     }
 
-    /// Frees every buffered byte: for a connection that will decode no more.
-    /// Bodies already handed out stay valid.
+    /// Frees every buffered byte and stops decoding for good: for a
+    /// connection that will decode no more. Bodies already handed out stay
+    /// valid; later input is dropped and counted. The bytes move from
+    /// [`total_input`](Decoder::total_input) to
+    /// [`total_dropped`](Decoder::total_dropped).
     pub fn discard(&mut self) {
+        self.failed = true;
+        self.dropped += self.buffered() as u64;
         self.ready.clear();
         self.ready_len = 0;
         self.buf = BytesMut::new();
         self.header = None;
+    }
+
+    /// After an error, drops (and counts) whatever was written into
+    /// [`buffer_mut`](Decoder::buffer_mut) since its last call, keeping the
+    /// room; does nothing while decoding.
+    pub fn drop_written(&mut self) {
+        if self.failed {
+            self.dropped += self.buf.len() as u64;
+            self.buf.clear();
+        }
+    }
+
+    /// Counts `n` bytes the caller dropped without giving them here, so
+    /// [`total_dropped`](Decoder::total_dropped) covers all input.
+    pub fn count_dropped(&mut self, n: usize) {
+        self.dropped += n as u64;
+    }
+
+    /// Every byte given and then dropped undecoded so far: after an error,
+    /// or after [`discard`](Decoder::discard).
+    pub fn total_dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// Bytes held that do not yet form a whole frame.
@@ -427,6 +467,7 @@ impl Decoder {
     /// The next complete frame, `Ok(None)` if more input is needed.
     pub fn decode(&mut self) -> Result<Option<Frame>, FrameError> {
         if self.failed {
+            self.drop_written();
             return Err(FrameError::Failed);
         }
         // A `ready` buffer holds whole frames, so one look at the first

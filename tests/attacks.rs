@@ -285,10 +285,12 @@ impl Victim {
                 Event::StreamClosed { id: sid },
             ]
         );
-        // A closed connection ignores whatever else the attacker sends.
-        let before = self.conn.stats().clone();
+        // A closed connection ignores whatever else the attacker sends,
+        // counting it as discarded.
+        let mut expected = self.conn.stats().clone();
+        expected.bytes_discarded += HEADER_LEN as u64;
         self.frame(window_update(id + 1000, Flags::SYN, 0), &[]);
-        assert_eq!(self.conn.stats(), &before);
+        assert_eq!(self.conn.stats(), &expected);
         assert!(self.poll().is_empty());
         assert!(self.transmit().is_empty());
     }
@@ -1308,4 +1310,112 @@ fn streams_refused_by_the_application_while_not_reading_stay_bounded() {
     assert_eq!(v.conn.close_reason(), Some(CloseReason::Flood(FloodError::RefusedStreams)));
     assert!(heap_growth < 64 * 1024, "{heap_growth} heap bytes more after the refusals");
     assert_eq!(v.received[&StreamId(HEALTHY)], healthy, "accepted data still delivered");
+}
+
+// ---------------------------------------------------------------------------
+// Input after the end: a closed connection holds nothing for its peer.
+
+/// Each way the connection can close on the peer's word: a fatal frame, a
+/// bad version, a peer Go Away (protocol error).
+fn closing_frames() -> Vec<(Vec<u8>, CloseReason)> {
+    let mut bad_version = wire(window_update(3, Flags::SYN, 0), &[]);
+    bad_version[0] = 1;
+    vec![
+        (
+            wire(window_update(2, Flags::SYN, 0), &[]),
+            CloseReason::Protocol(ProtocolError::InvalidStreamId(StreamId(2))),
+        ),
+        (
+            bad_version,
+            CloseReason::Protocol(ProtocolError::Frame(FrameError::UnsupportedVersion(1))),
+        ),
+        (
+            wire(Header::go_away(PROTOCOL_ERROR), &[]),
+            CloseReason::RemoteGoAway(GoAwayCode::ProtocolError),
+        ),
+    ]
+}
+
+#[test]
+fn input_after_close_is_dropped_and_counted_through_every_input_api() {
+    const CHUNK: usize = 64 * 1024;
+    const TOTAL: usize = 16 << 20;
+    let garbage = vec![0u8; CHUNK];
+    for (closing, reason) in closing_frames() {
+        for api in ["handle_input", "handle_input_buf", "input_buffer"] {
+            let mut v = Victim::new(quiet());
+            let healthy = pattern(100, 23);
+            v.healthy_stream(HEALTHY, &healthy);
+            v.feed(&closing);
+            v.poll();
+            assert_eq!(v.conn.close_reason(), Some(reason), "{api}");
+            let (received, discarded) =
+                (v.conn.stats().bytes_received, v.conn.stats().bytes_discarded);
+            // The drive loop cannot flush its Go Away (say the peer stopped
+            // reading) and keeps reading the transport meanwhile.
+            let mut buf = BytesMut::with_capacity(CHUNK);
+            let heap_before = live_heap();
+            for _ in 0..TOTAL / CHUNK {
+                match api {
+                    "handle_input" => v.conn.handle_input(v.now, &garbage),
+                    "handle_input_buf" => {
+                        buf.extend_from_slice(&garbage);
+                        v.conn.handle_input_buf(v.now, &mut buf);
+                        assert!(buf.is_empty(), "the caller's buffer is emptied");
+                    }
+                    _ => {
+                        let input = v.conn.input_buffer();
+                        input.reserve(CHUNK);
+                        input.extend_from_slice(&garbage);
+                        v.conn.process_input(v.now);
+                    }
+                }
+            }
+            let heap_growth = live_heap() - heap_before;
+            assert!(heap_growth <= 2 * CHUNK as isize, "{api}: {heap_growth} heap bytes held");
+            let stats = v.conn.stats();
+            assert_eq!(stats.bytes_received, received, "{api}: nothing more taken in");
+            assert_eq!(stats.bytes_discarded - discarded, TOTAL as u64, "{api}: all counted");
+            assert_eq!(v.received[&StreamId(HEALTHY)], healthy);
+        }
+    }
+}
+
+#[test]
+fn the_rest_of_an_input_after_the_closing_frame_is_dropped_not_held() {
+    const REST: usize = 1 << 20;
+    let mut closings = closing_frames();
+    // The frame that completes a drain: our go-away is out, and the peer's
+    // RST ends the last stream.
+    closings.push((wire(window_update(HEALTHY, Flags::RST, 0), &[]), CloseReason::Drained));
+    for (closing, reason) in closings {
+        for cut in [closing.len(), closing.len() + 5_000] {
+            let mut v = Victim::new(quiet());
+            let healthy = pattern(100, 29);
+            v.healthy_stream(HEALTHY, &healthy);
+            if reason == CloseReason::Drained {
+                v.conn.go_away(GoAwayCode::Normal);
+                v.transmit();
+            }
+            let before = v.conn.stats().bytes_received;
+            let mut input = closing.clone();
+            // The rest: the start of a large Data frame, as a peer would send.
+            input.extend(wire(data_header(HEALTHY, Flags::NONE, 200_000), &[]));
+            input.resize(closing.len() + REST, 7);
+            let heap_before = live_heap();
+            // One input, or the closing frame split across two.
+            v.feed(&input[..cut]);
+            v.feed(&input[cut..]);
+            v.poll();
+            let heap_growth = live_heap() - heap_before;
+            assert_eq!(v.conn.close_reason(), Some(reason));
+            assert!(heap_growth < 128 * 1024, "{reason:?}: {heap_growth} heap bytes held");
+            let stats = v.conn.stats();
+            // A frame that decoded counts as received; a malformed header
+            // is dropped with the rest.
+            let decoded = stats.bytes_received - before;
+            assert!(decoded == closing.len() as u64 || decoded == 0, "{reason:?}: {decoded}");
+            assert_eq!(stats.bytes_discarded, input.len() as u64 - decoded, "{reason:?}");
+        }
+    }
 }

@@ -25,9 +25,7 @@ impl Connection {
     /// (see [`Event::ConnectionClosed`]); input after that is ignored.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
         self.advance_time(now);
-        if self.closed.is_some() {
-            return;
-        }
+        // Once closed, the decoder drops (and counts) what it is given.
         let used = self.decode_in_place(data);
         self.decoder.extend(&data[used..]);
         self.decode_frames();
@@ -119,13 +117,16 @@ impl Connection {
             let body = buf.split_to(body_len).freeze();
             self.on_frame(header, Body::Shared(body));
         }
-        if self.closed.is_some() || pos == buf.len() {
-            // All taken: the buffer's room is kept for the next read.
+        if self.closed.is_some() {
+            // Ignored: counted, and the buffer's room kept for the next read.
+            self.decoder.count_dropped(buf.len() - pos);
+            buf.clear();
+        } else if pos == buf.len() {
             buf.clear();
         } else {
             buf.advance(pos);
         }
-        self.stats.bytes_received = self.decoder.total_input();
+        self.count_input();
     }
 
     /// The input buffer, for reading the transport straight into it without
@@ -136,6 +137,9 @@ impl Connection {
     /// one that must not (a lock it will not hold across I/O) reads into its
     /// own buffer and uses [`handle_input_buf`](Connection::handle_input_buf).
     /// Bytes written here are part of the stream: write only transport bytes.
+    /// Once the connection has closed, what is written here is dropped at
+    /// the next call (counted in [`ConnectionStats::bytes_discarded`]) and
+    /// the same room offered again.
     pub fn input_buffer(&mut self) -> &mut BytesMut {
         self.decoder.buffer_mut()
     }
@@ -144,14 +148,14 @@ impl Connection {
     /// since the last call. Equivalent to `handle_input` for those bytes.
     pub fn process_input(&mut self, now: Instant) {
         self.advance_time(now);
-        if self.closed.is_some() {
-            return;
-        }
+        // Once closed, this drops (and counts) what was written.
         self.decode_frames();
     }
 
     fn decode_frames(&mut self) {
-        self.stats.bytes_received = self.decoder.total_input();
+        if self.closed.is_some() {
+            self.decoder.drop_written();
+        }
         while self.closed.is_none() {
             match self.decoder.decode() {
                 Ok(Some(frame)) => {
@@ -165,6 +169,13 @@ impl Connection {
                 Err(e) => self.fail(CloseReason::Protocol(ProtocolError::Frame(e))),
             }
         }
+        self.count_input();
+    }
+
+    /// Brings the input counters up to date with the decoder's.
+    pub(super) fn count_input(&mut self) {
+        self.stats.bytes_received = self.decoder.total_input();
+        self.stats.bytes_discarded = self.decoder.total_dropped();
     }
 
     /// A Data header whose body is still arriving may already prove a

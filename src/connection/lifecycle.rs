@@ -200,6 +200,7 @@ impl Connection {
         // Input after the close is ignored: a half-received frame (perhaps
         // the doomed one that failed us) would only hold memory.
         self.decoder.discard();
+        self.count_input();
         if let Some(code) = go_away {
             self.control.push_back(Control::GoAway(code));
         }

@@ -169,8 +169,13 @@ pub struct ConnectionStats {
     /// Transport bytes taken in: given to `handle_input` or
     /// `process_input`, or taken out of the caller's buffer by
     /// `handle_input_buf` (a partial frame left there is counted once its
-    /// frame is complete).
+    /// frame is complete), up to the end of the frame that closed the
+    /// connection, if one did.
     pub bytes_received: u64,
+    /// Transport bytes given after the connection closed, or held in a
+    /// partial frame when it closed: dropped without being decoded, so a
+    /// drive loop that keeps reading holds no memory for them.
+    pub bytes_discarded: u64,
     /// Transport bytes handed out by `poll_transmit`/`write_transmits`.
     pub bytes_sent: u64,
     /// Frames decoded.
