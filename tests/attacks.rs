@@ -998,6 +998,32 @@ fn syn_reusing_a_forgotten_id_is_stream_id_reused() {
 }
 
 #[test]
+fn the_largest_client_id_cannot_be_reused_once_forgotten() {
+    // Opened and reset from the top down, one id more than the victim keeps
+    // individually (max_streams + 1,024), slowly enough to stay under the
+    // rapid-reset limit: the last one pushes the floor of used ids past
+    // them all, and past u32::MAX.
+    let config = Config { max_streams: 4, ..quiet() };
+    let mut v = Victim::new(config);
+    let healthy = pattern(100, 22);
+    v.healthy_stream(HEALTHY, &healthy);
+    for k in 0..4 + 1_024 + 1 {
+        v.frame(window_update(u32::MAX - 2 * k, Flags::SYN.with(Flags::RST), 0), &[]);
+        if k % 500 == 499 {
+            v.advance(Duration::from_secs(2));
+        }
+    }
+    v.poll();
+    assert_eq!(v.conn.close_reason(), None, "an honest (if odd) peer so far");
+    v.frame(window_update(u32::MAX, Flags::SYN, 0), &[]);
+    v.assert_failed(
+        CloseReason::Protocol(ProtocolError::StreamIdReused(StreamId(u32::MAX))),
+        Some(PROTOCOL_ERROR),
+        (HEALTHY, &healthy),
+    );
+}
+
+#[test]
 fn wrong_parity_syn_is_invalid_stream_id() {
     for bad in [2u32, 0] {
         let mut v = Victim::new(quiet());

@@ -15,8 +15,9 @@ use crate::{Role, StreamId};
 
 #[derive(Debug)]
 pub struct UsedIds {
-    /// Every peer id below this (of the peer's parity) is used.
-    floor: u32,
+    /// Every peer id below this (of the peer's parity) is used. Wider than
+    /// an id so it can pass the largest one: `u32::MAX` is a client id.
+    floor: u64,
     /// Used ids at or above `floor`.
     above: BTreeSet<u32>,
     max_above: usize,
@@ -34,7 +35,7 @@ impl UsedIds {
 
     /// Whether `id` was used before.
     pub fn contains(&self, id: StreamId) -> bool {
-        id.0 < self.floor || self.above.contains(&id.0)
+        u64::from(id.0) < self.floor || self.above.contains(&id.0)
     }
 
     /// Records `id` (of the peer's parity) as used.
@@ -43,21 +44,21 @@ impl UsedIds {
             return;
         }
         // The common case, an id in order: no set operation at all.
-        if id.0 == self.floor && self.above.is_empty() {
-            self.floor = self.floor.saturating_add(2);
+        if u64::from(id.0) == self.floor && self.above.is_empty() {
+            self.floor += 2;
             return;
         }
         self.above.insert(id.0);
         while self.above.len() > self.max_above {
             if let Some(lowest) = self.above.pop_first() {
-                self.floor = lowest.saturating_add(2);
+                self.floor = u64::from(lowest) + 2;
             }
         }
-        while self.above.remove(&self.floor) {
-            self.floor = self.floor.saturating_add(2);
+        while u32::try_from(self.floor).is_ok_and(|floor| self.above.remove(&floor)) {
+            self.floor += 2;
         }
         // Ids skipped below the new floor are used too: drop any kept below it.
-        while self.above.first().is_some_and(|&low| low < self.floor) {
+        while self.above.first().is_some_and(|&low| u64::from(low) < self.floor) {
             self.above.pop_first();
         }
     }
@@ -104,5 +105,28 @@ mod tests {
         assert!(used.contains(StreamId(1)) && used.contains(StreamId(3)));
         assert!(used.contains(StreamId(25)));
         assert!(!used.contains(StreamId(27)));
+    }
+
+    #[test]
+    fn the_largest_ids_stay_used_once_the_floor_passes_them() {
+        // u32::MAX is the last client id, u32::MAX - 1 the last server id.
+        for (peer, top) in [(Role::Client, u32::MAX), (Role::Server, u32::MAX - 1)] {
+            let mut used = UsedIds::new(peer, 4);
+            // Highest first, so the set fills and the floor is pushed up
+            // past the top.
+            for k in 0..6 {
+                used.insert(StreamId(top - 2 * k));
+            }
+            for k in 0..6 {
+                assert!(used.contains(StreamId(top - 2 * k)), "{peer:?}: {} reusable", top - 2 * k);
+            }
+            assert_eq!(used.len(), 0);
+            // In order up to the top: the floor steps past it too.
+            let mut used = UsedIds::new(peer, 4);
+            used.insert(StreamId(top - 2));
+            used.insert(StreamId(top));
+            used.insert(StreamId(top - 4));
+            assert!(used.contains(StreamId(top)) && used.contains(StreamId(top - 2)));
+        }
     }
 }
