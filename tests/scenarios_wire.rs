@@ -472,6 +472,44 @@ fn stop_reading_on_the_wire_credit_then_fin_then_rst() {
     check(&s);
 }
 
+/// Bytes delivered and still held by the application when it stops
+/// reading were released then: consuming them later is a no-op, also once
+/// the peer's FIN has arrived (it must not turn into `OverConsumed`, which
+/// an application that `expect`s `consume` would panic on). Likewise for a
+/// stream stopped after the FIN.
+#[test]
+fn consume_after_stop_reading_is_a_no_op_whatever_the_peer_sends() {
+    for fin_before_stop in [false, true] {
+        let now = Instant::now();
+        let mut s = conn(Role::Server, quiet_config(), now);
+        inject(&mut s, now, Header::data(id(1), Flags::SYN, 1000), &pattern(1000, 1));
+        if fin_before_stop {
+            inject(&mut s, now, Header::window_update(id(1), Flags::FIN, 0), &[]);
+        }
+        let delivered: u32 = events(&mut s)
+            .iter()
+            .map(|e| match e {
+                Event::Data { data, .. } => data.len() as u32,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(delivered, 1000);
+        s.stop_reading(id(1)).unwrap();
+        if !fin_before_stop {
+            inject(&mut s, now, Header::window_update(id(1), Flags::FIN, 0), &[]);
+        }
+        assert_eq!(s.consume(id(1), delivered), Ok(()), "fin before stop: {fin_before_stop}");
+        assert_eq!(s.consume(id(1), 1), Ok(()), "released bytes are not counted");
+        let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
+        assert!(
+            out.contains(&Header::window_update(id(1), Flags::ACK, 1000))
+                || out.contains(&Header::window_update(id(1), Flags::NONE, 1000)),
+            "the released bytes' credit goes back once: {out:?}"
+        );
+        check(&s);
+    }
+}
+
 /// A stream that ended normally with its events still queued (data, FIN,
 /// closed): `stop_reading` succeeds like `reset` and `close_write` do there,
 /// and the undelivered data is dropped, so no `Data` event follows. On a

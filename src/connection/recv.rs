@@ -118,6 +118,10 @@ pub struct RecvHalf {
     pub undelivered: u32,
     pub unconsumed: u32,
     pub pending_return: u32,
+    /// The application stopped reading: whatever it was delivered was
+    /// released then, so `consume` is a no-op from here, whatever the state
+    /// (the peer's FIN can still move a stopped half to `Finished`).
+    released: bool,
 }
 
 impl RecvHalf {
@@ -132,6 +136,7 @@ impl RecvHalf {
             undelivered: 0,
             unconsumed: 0,
             pending_return: window_size - DEFAULT_WINDOW,
+            released: false,
         }
     }
 
@@ -196,29 +201,36 @@ impl RecvHalf {
     }
 
     /// The application stopped reading. Undelivered and unconsumed data is
-    /// released. Returns whether credit is now pending return.
+    /// released, once. Returns whether that made credit pending return.
     pub fn stop(&mut self) -> bool {
         match self.state {
             RecvState::Open => {
                 self.state = RecvState::Stopped;
-                self.discard_undelivered();
-                self.pending_return += self.unconsumed;
-                self.unconsumed = 0;
+                self.release();
                 self.pending_return > 0
             }
-            RecvState::Finished => {
-                self.discard_undelivered();
-                false
+            RecvState::Finished if !self.released => {
+                self.release();
+                self.pending_return > 0
             }
-            RecvState::Stopped | RecvState::Reset => false,
+            RecvState::Finished | RecvState::Stopped | RecvState::Reset => false,
         }
+    }
+
+    /// Drops what is undelivered and takes back what was delivered but not
+    /// consumed: the application will read no more.
+    fn release(&mut self) {
+        self.released = true;
+        self.discard_undelivered();
+        self.pending_return += self.unconsumed;
+        self.unconsumed = 0;
     }
 
     /// The application is done with `n` delivered bytes. `Err(())` if it has
     /// not been delivered that many. Stopped or reset halves accept anything:
-    /// their bytes were released already.
+    /// their bytes were released already, and stay so after the peer's FIN.
     pub fn consume(&mut self, n: u32) -> Result<(), ()> {
-        if matches!(self.state, RecvState::Stopped | RecvState::Reset) {
+        if self.released || self.state == RecvState::Reset {
             return Ok(());
         }
         self.unconsumed = self.unconsumed.checked_sub(n).ok_or(())?;

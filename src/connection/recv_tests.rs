@@ -162,7 +162,7 @@ const TABLE: &[Row] = &[
     row(Finished, Fin,           Finished, Out::Bool(false),    F, false),
     row(Finished, RemoteReset,   Reset,    Out::Unit,           F, false),
     row(Finished, LocalReset,    Reset,    Out::Unit,           b(F.window, 0, 250, 150), false),
-    row(Finished, Stop,          Finished, Out::Bool(false),    b(F.window, 0, 250, 150), false),
+    row(Finished, Stop,          Finished, Out::Bool(true),     b(F.window, 0, 0, 400), true),
     row(Finished, ConsumeWithin, Finished, Out::Consume(Ok(())), b(F.window, 100, 240, 60), false),
     row(Finished, ConsumeOver,   Finished, Out::Consume(Err(())), F, false),
     row(Finished, TakeUpdate,    Finished, Out::Update(50),     b(F.window + 50, 100, 250, 0), false),
@@ -179,6 +179,42 @@ const TABLE: &[Row] = &[
     row(Reset, ConsumeOver,   Reset, Out::Consume(Ok(())),   F, false),
     row(Reset, TakeUpdate,    Reset, Out::Update(0),         F, false),
 ];
+
+/// The half that stopped reading and then got the peer's FIN: `Finished`,
+/// but released, so every input is answered as a stopped half would answer
+/// it, except that data is now after FIN. Its own rows, from `STOPPED`.
+#[rustfmt::skip]
+const STOPPED_THEN_FINISHED: &[Row] = &[
+    row(Finished, DataWithin,    Finished, Out::Data(AfterFin),   S, true),
+    row(Finished, DataBeyond,    Finished, Out::Data(AfterFin),   S, true),
+    row(Finished, DataEmpty,     Finished, Out::Data(Ignored),    S, true),
+    row(Finished, Fin,           Finished, Out::Bool(false),      S, true),
+    row(Finished, RemoteReset,   Reset,    Out::Unit,             S, false),
+    row(Finished, LocalReset,    Reset,    Out::Unit,             S, false),
+    row(Finished, Stop,          Finished, Out::Bool(false),      S, true),
+    // The application may still hold delivered bytes it now consumes: a
+    // no-op, never an error the peer's FIN could provoke.
+    row(Finished, ConsumeWithin, Finished, Out::Consume(Ok(())),  S, true),
+    row(Finished, ConsumeOver,   Finished, Out::Consume(Ok(())),  S, true),
+    row(Finished, TakeUpdate,    Finished, Out::Update(400),      b(W, 0, 0, 0), false),
+];
+
+#[test]
+fn stopped_then_finished_covers_every_input_and_stays_released() {
+    assert_eq!(STOPPED_THEN_FINISHED.len(), 10);
+    for (n, r) in STOPPED_THEN_FINISHED.iter().enumerate() {
+        let mut h = half_in(RecvState::Stopped);
+        assert!(!h.on_fin(), "a stopped application hears of no FIN");
+        assert_eq!((h.state, buckets(&h)), (Finished, S));
+        let what = format!("stopped-then-finished row {n}: {:?}", r.input);
+        assert!(STOPPED_THEN_FINISHED[..n].iter().all(|o| o.input != r.input), "{what}: twice");
+        assert_eq!(apply(&mut h, r.input), r.out, "{what}: output");
+        assert_eq!(h.state, r.next, "{what}: next state");
+        assert_eq!(buckets(&h), r.after, "{what}: credit buckets");
+        assert!(h.check_invariant(), "{what}: credit not conserved: {h:?}");
+        assert_eq!(h.wants_update(), r.wants_update, "{what}: wants_update");
+    }
+}
 
 fn apply(h: &mut RecvHalf, input: Input) -> Out {
     match input {
