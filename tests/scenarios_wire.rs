@@ -648,3 +648,29 @@ fn the_delta_that_establishes_our_stream_is_window_not_credit() {
         check(&c);
     }
 }
+
+/// With keep-alive off nothing ends a silent peer: the start-up ping that
+/// auto-tuning sends for an RTT estimate is not held to `ping_timeout`. An
+/// application's own ping still is.
+#[test]
+fn with_keep_alive_off_the_start_up_ping_never_times_out() {
+    let now = Instant::now();
+    let config = yamux_proto::Config {
+        keep_alive_interval: None,
+        max_stream_window: 4 * yamux_proto::DEFAULT_WINDOW,
+        ..yamux_proto::Config::default()
+    };
+    let mut c = conn(Role::Client, config.clone(), now);
+    let out: Vec<Header> = frames(&mut c).into_iter().map(|f| f.0).collect();
+    assert!(out.iter().any(|h| h.frame_type == FrameType::Ping), "the RTT ping went out");
+    assert_eq!(c.poll_timeout(), None, "no deadline for it");
+    c.handle_timeout(now + 3600 * config.ping_timeout);
+    assert_eq!(c.close_reason(), None, "a silent peer is not cut off");
+    // An application ping is held to the timeout, counted from when it left.
+    let later = now + 3600 * config.ping_timeout;
+    c.handle_timeout(later);
+    c.ping().unwrap();
+    assert_eq!(c.poll_timeout(), Some(later + config.ping_timeout));
+    c.handle_timeout(later + config.ping_timeout);
+    assert_eq!(c.close_reason(), Some(yamux_proto::CloseReason::KeepAliveTimeout));
+}

@@ -154,7 +154,7 @@ impl Connection {
         if self.pings.len() >= self.config.max_outstanding_pings {
             return Err(PingError::TooMany);
         }
-        Ok(self.send_ping())
+        Ok(self.send_ping(true))
     }
 
     /// Graceful shutdown: sends Go Away with `code`, refuses new streams both

@@ -422,15 +422,15 @@ impl Connection {
             }
             self.pongs.push_back(header.length);
         } else if header.flags.contains(Flags::ACK) {
-            let Some(pos) = self.pings.iter().position(|(op, _)| *op == header.length) else {
+            let Some(pos) = self.pings.iter().position(|p| p.opaque == header.length) else {
                 return;
             };
-            let Some((opaque, sent)) = self.pings.remove(pos) else { return };
-            let rtt = self.now.saturating_duration_since(sent);
+            let Some(ping) = self.pings.remove(pos) else { return };
+            let (opaque, rtt) = (ping.opaque, self.now.saturating_duration_since(ping.sent));
             self.rtt = Some(rtt);
             self.events.push_back(PendingEvent::Ready(Event::Pong { opaque, rtt }));
-            // Re-arm the ping timeout for the oldest ping still unanswered.
-            let next = self.pings.front().map(|&(_, sent)| sent + self.config.ping_timeout);
+            // Re-arm the ping timeout for the oldest timed ping unanswered.
+            let next = self.ping_deadline();
             self.timers.set(Timer::PingTimeout, next);
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::stream::Stream;
 use super::stream_table::Slot;
 use super::timers::{Timer, TimerTable};
-use super::{Connection, Control, PendingEvent};
+use super::{Connection, Control, OutstandingPing, PendingEvent};
 use crate::frame::Flags;
 use crate::{CloseReason, Event, FloodError, GoAwayCode, ResetReason, StreamId};
 
@@ -213,14 +213,23 @@ impl Connection {
     }
 
     /// Queues a ping and tracks it for the ping timeout.
-    pub(super) fn send_ping(&mut self) -> u32 {
+    /// A `timed` ping ends the connection if unanswered past `ping_timeout`.
+    pub(super) fn send_ping(&mut self, timed: bool) -> u32 {
         let opaque = self.next_ping;
         self.next_ping = self.next_ping.wrapping_add(1);
-        self.pings.push_back((opaque, self.now));
+        self.pings.push_back(OutstandingPing { opaque, sent: self.now, timed });
         self.control.push_back(Control::Ping(opaque));
         self.stats.pings_sent += 1;
-        self.timers.set_if_unarmed(Timer::PingTimeout, self.now + self.config.ping_timeout);
+        if timed {
+            self.timers.set_if_unarmed(Timer::PingTimeout, self.now + self.config.ping_timeout);
+        }
         opaque
+    }
+
+    /// When the oldest timed ping still unanswered runs out of time.
+    pub(super) fn ping_deadline(&self) -> Option<Instant> {
+        let oldest = self.pings.iter().find(|p| p.timed)?;
+        Some(oldest.sent + self.config.ping_timeout)
     }
 
     pub(super) fn on_timer(&mut self, timer: Timer) {
@@ -228,15 +237,14 @@ impl Connection {
         match timer {
             Timer::KeepAlive => {
                 if self.pings.len() < self.config.max_outstanding_pings {
-                    self.send_ping();
+                    self.send_ping(true);
                 }
                 if let Some(interval) = self.config.keep_alive_interval {
                     self.timers.set(Timer::KeepAlive, Some(now + interval));
                 }
             }
             Timer::PingTimeout => {
-                if let Some(&(_, sent)) = self.pings.front() {
-                    let deadline = sent + self.config.ping_timeout;
+                if let Some(deadline) = self.ping_deadline() {
                     if deadline <= now {
                         self.close_connection(CloseReason::KeepAliveTimeout, None);
                     } else {

@@ -122,7 +122,7 @@ pub struct Connection {
     data_queue: VecDeque<StreamId>,
     timers: TimerTable,
     /// Our pings awaiting their answer, oldest first.
-    pings: VecDeque<(u32, Instant)>,
+    pings: VecDeque<OutstandingPing>,
     next_ping: u32,
     rtt: Option<Duration>,
     pending_refusals: usize,
@@ -161,6 +161,17 @@ enum Control {
     Refuse(StreamId),
     Ping(u32),
     GoAway(GoAwayCode),
+}
+
+/// One of our pings awaiting its Pong.
+#[derive(Clone, Copy, Debug)]
+struct OutstandingPing {
+    opaque: u32,
+    sent: Instant,
+    /// Whether going unanswered past `ping_timeout` ends the connection:
+    /// keep-alive and application pings do, the start-up RTT ping does
+    /// only when keep-alive is on.
+    timed: bool,
 }
 
 /// Counters over the connection's life.
@@ -288,7 +299,10 @@ impl Connection {
             conn.timers.set(Timer::KeepAlive, Some(now + interval));
         }
         if conn.config.max_stream_window > conn.config.initial_stream_window {
-            conn.send_ping();
+            // Only for an RTT estimate: with keep-alive off, a peer that
+            // never answers it is not thereby dead.
+            let timed = conn.config.keep_alive_interval.is_some();
+            conn.send_ping(timed);
         }
         Ok(conn)
     }

@@ -933,6 +933,9 @@ struct AppStream {
     owed_writable: Option<bool>,
     /// `stop_reading` was called while the read half was open.
     stopped: bool,
+    /// `stop_reading` succeeded on a live stream (open or finished read
+    /// half): what was delivered is released, `consume` is a no-op.
+    released: bool,
     /// Reset locally (by `reset`) or by an event.
     reset: Option<ResetReason>,
 }
@@ -1305,9 +1308,10 @@ impl World {
         let info = end.conn.stream_info(id);
         let n = if amount == 0 { app.outstanding.min(u64::from(u32::MAX)) as u32 } else { amount };
         let result = end.conn.consume(id, n);
-        let released = info
-            .as_ref()
-            .is_some_and(|i| matches!(i.recv_state, RecvState::Stopped | RecvState::Reset));
+        let released = app.released
+            || info
+                .as_ref()
+                .is_some_and(|i| matches!(i.recv_state, RecvState::Stopped | RecvState::Reset));
         let expected = if closed {
             Err(StreamError::UnknownStream)
         } else if released || u64::from(n) <= app.outstanding {
@@ -1345,9 +1349,10 @@ impl World {
         let result = end.conn.stop_reading(id);
         match result {
             Ok(()) if !closed => {
-                if state == Some(RecvState::Open) {
+                if matches!(state, Some(RecvState::Open | RecvState::Finished)) {
                     let app = end.app.entry(id).or_default();
-                    app.stopped = true;
+                    app.stopped |= state == Some(RecvState::Open);
+                    app.released = true;
                     app.outstanding = 0;
                 }
             }
