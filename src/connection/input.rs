@@ -138,7 +138,7 @@ impl Connection {
     /// own buffer and uses [`handle_input_buf`](Connection::handle_input_buf).
     /// Bytes written here are part of the stream: write only transport bytes.
     /// Once the connection has closed, what is written here is dropped at
-    /// the next call (counted in [`ConnectionStats::bytes_discarded`]) and
+    /// the next call (counted in [`ConnectionStats::bytes_discarded`](crate::ConnectionStats::bytes_discarded)) and
     /// the same room offered again.
     pub fn input_buffer(&mut self) -> &mut BytesMut {
         self.decoder.buffer_mut()
