@@ -34,7 +34,17 @@ pub enum ConfigError {
     /// The connection receive budget cannot give every stream its initial window.
     #[error("connection_receive_window must cover max_streams initial windows")]
     BudgetTooSmall,
+    /// A duration is longer than [`MAX_DURATION`]: deadlines computed from
+    /// it could not be represented.
+    #[error("a timeout or interval exceeds the maximum of one year")]
+    DurationTooLong,
 }
+
+/// Longest timeout or interval `Config` accepts: one year. Far beyond any
+/// use, and small enough that every deadline the connection computes (a
+/// few durations added to an `Instant`) is representable, so none can
+/// overflow and panic.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// Everything a [`Connection`](crate::Connection) can be tuned with.
 ///
@@ -167,6 +177,18 @@ impl Config {
         if self.connection_receive_window < baseline {
             return Err(ConfigError::BudgetTooSmall);
         }
+        let durations = [
+            Some(self.rapid_reset_window),
+            self.keep_alive_interval,
+            Some(self.ping_timeout),
+            self.open_timeout,
+            self.linger_timeout,
+            self.send_stall_timeout,
+            self.go_away_timeout,
+        ];
+        if durations.into_iter().flatten().any(|d| d > MAX_DURATION) {
+            return Err(ConfigError::DurationTooLong);
+        }
         Ok(())
     }
 }
@@ -202,5 +224,64 @@ mod tests {
         bad(|c| c.max_streams = 0, ConfigError::ZeroLimit);
         bad(|c| c.max_pending_pongs = 0, ConfigError::ZeroLimit);
         bad(|c| c.connection_receive_window = 1, ConfigError::BudgetTooSmall);
+        bad(|c| c.keep_alive_interval = Some(Duration::MAX), ConfigError::DurationTooLong);
+        bad(|c| c.ping_timeout = Duration::MAX, ConfigError::DurationTooLong);
+        bad(
+            |c| c.linger_timeout = Some(MAX_DURATION + Duration::from_secs(1)),
+            ConfigError::DurationTooLong,
+        );
+        bad(
+            |c| c.open_timeout = Some(MAX_DURATION + Duration::from_secs(1)),
+            ConfigError::DurationTooLong,
+        );
+        bad(
+            |c| c.send_stall_timeout = Some(MAX_DURATION + Duration::from_secs(1)),
+            ConfigError::DurationTooLong,
+        );
+        bad(
+            |c| c.go_away_timeout = Some(MAX_DURATION + Duration::from_secs(1)),
+            ConfigError::DurationTooLong,
+        );
+        bad(
+            |c| c.rapid_reset_window = MAX_DURATION + Duration::from_secs(1),
+            ConfigError::DurationTooLong,
+        );
+    }
+
+    /// Every duration at the maximum at once: the connection computes its
+    /// deadlines and runs them without an overflow panic.
+    #[test]
+    fn the_longest_durations_never_overflow_a_deadline() {
+        use crate::{Connection, Role};
+        use std::time::Instant;
+        let config = Config {
+            rapid_reset_window: MAX_DURATION,
+            keep_alive_interval: Some(MAX_DURATION),
+            ping_timeout: MAX_DURATION,
+            open_timeout: Some(MAX_DURATION),
+            linger_timeout: Some(MAX_DURATION),
+            send_stall_timeout: Some(MAX_DURATION),
+            go_away_timeout: Some(MAX_DURATION),
+            max_stream_window: 4 * DEFAULT_WINDOW,
+            ..Config::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+        let now = Instant::now();
+        let mut c = Connection::new(config, Role::Client, now).unwrap();
+        let id = c.open().unwrap();
+        c.send(id, b"x").unwrap();
+        c.close_write(id).unwrap();
+        c.stop_reading(id).unwrap();
+        c.ping().unwrap();
+        while c.poll_transmit().is_some() {}
+        c.go_away(crate::GoAwayCode::Normal);
+        let mut t = now;
+        for _ in 0..4 {
+            let Some(next) = c.poll_timeout() else { break };
+            t = t.max(next);
+            c.handle_timeout(t);
+        }
+        assert!(c.is_closed(), "a timeout ends it, a year later");
+        assert!(c.stream_info(id).is_some_and(|i| i.recv_state == crate::RecvState::Reset));
     }
 }

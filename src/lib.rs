@@ -68,7 +68,9 @@ mod event;
 pub mod frame;
 mod id_hash;
 
-pub use config::{Config, ConfigError, DEFAULT_WINDOW, MAX_FRAME_BODY, MAX_UNACKED_OUTBOUND};
+pub use config::{
+    Config, ConfigError, DEFAULT_WINDOW, MAX_DURATION, MAX_FRAME_BODY, MAX_UNACKED_OUTBOUND,
+};
 pub use connection::{Connection, ConnectionStats, RecvState, SendState, StreamInfo, Transmit};
 pub use error::{
     CloseReason, FloodError, FrameError, OpenError, PingError, ProtocolError, ResetReason,
