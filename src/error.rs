@@ -130,6 +130,12 @@ pub enum ResetReason {
     /// The connection ended while the stream was open.
     #[error("connection closed: {0}")]
     ConnectionClosed(CloseReason),
+    /// The application stopped reading and our write half had finished,
+    /// so the stream was reset to end the peer's writes (see
+    /// [`Connection::stop_reading`](crate::Connection::stop_reading)). Never
+    /// reported as an event: commands on the stream return it.
+    #[error("reset after the application stopped reading")]
+    StoppedReading,
 }
 
 /// Why [`Connection::open`](crate::Connection::open) could not open a stream.

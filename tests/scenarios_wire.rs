@@ -472,6 +472,25 @@ fn stop_reading_on_the_wire_credit_then_fin_then_rst() {
     check(&s);
 }
 
+/// After the stop-reading RST, commands on the stream say why it was reset:
+/// not `Local` (the application never called `reset`).
+#[test]
+fn commands_after_the_stop_reading_reset_name_stop_reading() {
+    let now = Instant::now();
+    let mut s = conn(Role::Server, quiet_config(), now);
+    inject(&mut s, now, Header::data(id(1), Flags::SYN, 10), &pattern(10, 1));
+    let _ = frames(&mut s);
+    s.close_write(id(1)).unwrap();
+    s.stop_reading(id(1)).unwrap();
+    let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
+    assert!(out.contains(&Header::window_update(id(1), Flags::RST, 0)), "{out:?}");
+    let reason = StreamError::Reset(ResetReason::StoppedReading);
+    assert_eq!(s.send(id(1), b"late"), Err(reason));
+    assert_eq!(s.close_write(id(1)), Err(reason));
+    assert_eq!(s.stop_reading(id(1)), Err(reason));
+    check(&s);
+}
+
 /// Bytes delivered and still held by the application when it stops
 /// reading were released then: consuming them later is a no-op, also once
 /// the peer's FIN has arrived (it must not turn into `OverConsumed`, which

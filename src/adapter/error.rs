@@ -14,6 +14,7 @@
 //! | [`ResetReason::Refused`] | `ConnectionRefused` |
 //! | [`ResetReason::Local`] (this side reset) | `ConnectionAborted` |
 //! | [`ResetReason::OpenTimeout`], `LingerTimeout`, `SendStall` | `TimedOut` |
+//! | [`ResetReason::StoppedReading`] (reset after stop-reading; our writes had ended) | `BrokenPipe` |
 //! | [`ResetReason::ConnectionClosed`]`(r)` | as `r` below |
 //! | [`CloseReason::Drained`], [`CloseReason::LocalClose`] | `ConnectionAborted` |
 //! | [`CloseReason::RemoteGoAway`], [`CloseReason::TransportClosed`] | `ConnectionReset` |
@@ -50,6 +51,8 @@ pub fn reset_kind(reason: ResetReason) -> io::ErrorKind {
             io::ErrorKind::TimedOut
         }
         ResetReason::ConnectionClosed(c) => close_kind(c),
+        // Our write half had finished: as for any write after shutdown.
+        ResetReason::StoppedReading => io::ErrorKind::BrokenPipe,
     }
 }
 

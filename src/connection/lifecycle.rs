@@ -33,6 +33,7 @@ impl Connection {
         // ours can be unread at the peer, so RST is safe and makes the peer's
         // writes fail at once instead of running into the void.
         if s.may_reset_after_stop() {
+            s.reset = Some(ResetReason::StoppedReading);
             s.send.reset();
             s.recv.on_reset(false);
             self.control.push_back(Control::Reset(id));

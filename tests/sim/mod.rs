@@ -990,6 +990,9 @@ impl Sim {
                 }
                 match reason {
                     ResetReason::Local => seed_fail(format!("{id}: reset reported as Local")),
+                    ResetReason::StoppedReading => {
+                        seed_fail(format!("{id}: our stop-reading reset reported as an event"))
+                    }
                     ResetReason::Remote { code: 0 } | ResetReason::ConnectionClosed(_) => {}
                     ResetReason::Remote { code } => seed_fail(format!("{id}: RST code {code}")),
                     ResetReason::Refused if !s.outbound => {
@@ -1142,6 +1145,7 @@ fn event_key(event: &Event) -> &'static str {
         Event::HalfClosed { .. } => "event: HalfClosed",
         Event::StreamReset { reason, .. } => match reason {
             ResetReason::Local => "reset: local",
+            ResetReason::StoppedReading => "reset: stopped reading",
             ResetReason::Remote { .. } => "reset: remote",
             ResetReason::Refused => "reset: refused",
             ResetReason::OpenTimeout => "reset: open timeout",
