@@ -693,3 +693,34 @@ fn with_keep_alive_off_the_start_up_ping_never_times_out() {
     c.handle_timeout(later + config.ping_timeout);
     assert_eq!(c.close_reason(), Some(yamux_proto::CloseReason::KeepAliveTimeout));
 }
+
+/// `write_transmits` with room for exactly one header writes a bodiless
+/// frame (here our SYN, then a ping), never a Data frame cut to nothing nor
+/// a FIN ahead of the data; the data follows, then the FIN, once there is
+/// room.
+#[test]
+fn write_transmits_fills_exactly_a_header_with_a_bodiless_frame() {
+    let now = Instant::now();
+    let mut c = conn(Role::Client, quiet_config(), now);
+    let s = c.open().unwrap();
+    c.send(s, &pattern(100, 5)).unwrap();
+    c.close_write(s).unwrap();
+    c.ping().unwrap();
+    let mut out = Vec::new();
+    let mut headers = Vec::new();
+    while c.write_transmits(&mut out, HEADER_LEN) == HEADER_LEN {
+        headers.push(Header::decode(out[out.len() - HEADER_LEN..].try_into().unwrap()).unwrap());
+    }
+    assert_eq!(out.len(), HEADER_LEN * headers.len(), "only whole headers");
+    assert!(headers.iter().any(|h| h.frame_type == FrameType::Ping), "{headers:?}");
+    assert!(headers
+        .iter()
+        .all(|h| h.frame_type != FrameType::Data && !h.flags.contains(Flags::FIN)));
+    assert!(headers.iter().any(|h| h.stream_id == s && h.flags.contains(Flags::SYN)));
+    let rest: Vec<Header> = frames(&mut c).into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        rest,
+        vec![Header::data(s, Flags::NONE, 100), Header::window_update(s, Flags::FIN, 0)]
+    );
+    check(&c);
+}

@@ -49,7 +49,8 @@ impl Connection {
     /// copying alternative to [`poll_transmit`](Connection::poll_transmit).
     pub fn write_transmits(&mut self, out: &mut Vec<u8>, max_bytes: usize) -> usize {
         let mut written = 0;
-        while max_bytes - written > HEADER_LEN {
+        // Exactly a header's room still takes a frame without a body.
+        while max_bytes - written >= HEADER_LEN {
             let room = (max_bytes - written - HEADER_LEN).min(u32::MAX as usize) as u32;
             let Some(t) = self.next_transmit(room.min(self.config.max_frame_size)) else { break };
             out.extend_from_slice(&t.header);
@@ -59,7 +60,7 @@ impl Connection {
         written
     }
 
-    /// `max_body` ≥ 1 bounds a Data frame's body.
+    /// `max_body` bounds a Data frame's body; 0 allows only bodiless frames.
     fn next_transmit(&mut self, max_body: u32) -> Option<Transmit> {
         let t = self.build_next(max_body)?;
         self.stats.frames_sent += 1;
@@ -96,6 +97,10 @@ impl Connection {
             };
             return Some(frame(header));
         }
+        if max_body == 0 {
+            // No room for a body: the data queue keeps its order for later.
+            return None;
+        }
         while let Some(id) = self.data_queue.pop_front() {
             let Some((slot, s)) = self.streams.find_mut(id) else { continue };
             s.in_data_queue = false;
@@ -117,7 +122,8 @@ impl Connection {
         if s.ended || !s.wants_control() {
             return None;
         }
-        if s.recv.pending_return == 0 && s.send.is_sendable() {
+        // (With no room for a body, the flags go on a Window Update.)
+        if s.recv.pending_return == 0 && s.send.is_sendable() && max_body > 0 {
             return self.stream_data(slot, max_body);
         }
         self.maybe_grow_window(id);
