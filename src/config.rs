@@ -224,28 +224,14 @@ mod tests {
         bad(|c| c.max_streams = 0, ConfigError::ZeroLimit);
         bad(|c| c.max_pending_pongs = 0, ConfigError::ZeroLimit);
         bad(|c| c.connection_receive_window = 1, ConfigError::BudgetTooSmall);
+        const TOO_LONG: Duration = MAX_DURATION.saturating_add(Duration::from_secs(1));
         bad(|c| c.keep_alive_interval = Some(Duration::MAX), ConfigError::DurationTooLong);
         bad(|c| c.ping_timeout = Duration::MAX, ConfigError::DurationTooLong);
-        bad(
-            |c| c.linger_timeout = Some(MAX_DURATION + Duration::from_secs(1)),
-            ConfigError::DurationTooLong,
-        );
-        bad(
-            |c| c.open_timeout = Some(MAX_DURATION + Duration::from_secs(1)),
-            ConfigError::DurationTooLong,
-        );
-        bad(
-            |c| c.send_stall_timeout = Some(MAX_DURATION + Duration::from_secs(1)),
-            ConfigError::DurationTooLong,
-        );
-        bad(
-            |c| c.go_away_timeout = Some(MAX_DURATION + Duration::from_secs(1)),
-            ConfigError::DurationTooLong,
-        );
-        bad(
-            |c| c.rapid_reset_window = MAX_DURATION + Duration::from_secs(1),
-            ConfigError::DurationTooLong,
-        );
+        bad(|c| c.linger_timeout = Some(TOO_LONG), ConfigError::DurationTooLong);
+        bad(|c| c.open_timeout = Some(TOO_LONG), ConfigError::DurationTooLong);
+        bad(|c| c.send_stall_timeout = Some(TOO_LONG), ConfigError::DurationTooLong);
+        bad(|c| c.go_away_timeout = Some(TOO_LONG), ConfigError::DurationTooLong);
+        bad(|c| c.rapid_reset_window = TOO_LONG, ConfigError::DurationTooLong);
     }
 
     /// Every duration at the maximum at once: the connection computes its

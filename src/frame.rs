@@ -319,8 +319,7 @@ impl Decoder {
     /// reserves itself.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
         if self.failed {
-            self.dropped += self.buf.len() as u64;
-            self.buf.clear();
+            self.drop_written();
             self.buf.reserve(MIN_RESERVE / 4);
         } else if self.buf.capacity() - self.buf.len() < MIN_RESERVE / 4 {
             self.place(&[], MIN_RESERVE);
