@@ -71,8 +71,8 @@ impl Connection {
     }
 
     /// The application is done with `n` bytes delivered on stream `id`; their
-    /// credit goes back to the peer once half the window is free. Fails if
-    /// fewer bytes are outstanding. After `stop_reading` or a reset it is a
+    /// credit goes back to the peer once half the window (at most 1 MiB) is
+    /// free. Fails if fewer bytes are outstanding. After `stop_reading` or a reset it is a
     /// no-op (those bytes were released already).
     pub fn consume(&mut self, id: StreamId, n: u32) -> Result<(), StreamError> {
         let s = self.streams.get_mut(&id).ok_or(StreamError::UnknownStream)?;

@@ -184,11 +184,12 @@ impl Connection {
         }
     }
 
-    /// Window auto-tuning: when a stream returns credit less than two RTTs
-    /// after its previous update, the window (not the reader) limits the
-    /// sender, so the window doubles, up to `max_stream_window` and within
-    /// the connection's receive budget (keeping room for a full set of
-    /// streams at the initial window).
+    /// Window auto-tuning: when a stream returns its update threshold of
+    /// credit faster than a quarter of its window per RTT (for the
+    /// half-window threshold: less than two RTTs after its previous update),
+    /// the window (not the reader) limits the sender, so the window doubles,
+    /// up to `max_stream_window` and within the connection's receive budget
+    /// (keeping room for a full set of streams at the initial window).
     fn maybe_grow_window(&mut self, id: StreamId) {
         let now = self.now;
         let rtt = self.rtt;
@@ -203,13 +204,16 @@ impl Connection {
         let Some(s) = self.streams.get_mut(&id) else { return };
         let last = s.last_update.replace(now);
         let (Some(rtt), Some(last)) = (rtt, last) else { return };
+        let size = s.recv.window_size;
+        // interval < 2 RTT × threshold / (window / 2), in nanoseconds.
+        let limit =
+            rtt.as_nanos() * 4 * u128::from(s.recv.update_threshold()) / u128::from(size.max(1));
         if s.recv.state != RecvState::Open
             || !s.recv.wants_update()
-            || now.saturating_duration_since(last) >= rtt * 2
+            || now.saturating_duration_since(last).as_nanos() >= limit
         {
             return;
         }
-        let size = s.recv.window_size;
         let extra = u64::from(size.min(max_window - size)).min(room) as u32;
         if extra > 0 {
             s.recv.grow(extra);

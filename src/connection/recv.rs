@@ -28,6 +28,11 @@
 
 use bytes::Bytes;
 
+/// The most credit an Open half holds back before returning it (see
+/// [`RecvHalf::update_threshold`]). Windows up to twice this keep the
+/// half-window rule, so at the initial window we send what peers send.
+pub const MAX_UPDATE_THRESHOLD: u32 = 1024 * 1024;
+
 use super::chunks::ChunkQueue;
 use crate::config::DEFAULT_WINDOW;
 
@@ -239,13 +244,13 @@ impl RecvHalf {
     }
 
     /// Whether a Window Update is worth sending now: credit is returned once
-    /// half the window is pending (hashicorp's and the `yamux` crate's rule),
-    /// at once when discarding, and once more after the peer's FIN when
-    /// everything it sent has been consumed.
+    /// [`update_threshold`](Self::update_threshold) is pending, at once when
+    /// discarding, and once more after the peer's FIN when everything it sent
+    /// has been consumed.
     pub fn wants_update(&self) -> bool {
         match self.state {
             RecvState::Open => {
-                self.pending_return > 0 && self.pending_return >= self.window_size / 2
+                self.pending_return > 0 && self.pending_return >= self.update_threshold()
             }
             RecvState::Stopped => self.pending_return > 0,
             // The peer sends no more, but a fixed-window writer only learns
@@ -256,6 +261,15 @@ impl RecvHalf {
             }
             RecvState::Reset => false,
         }
+    }
+
+    /// Credit pending before an Open half sends a Window Update: half the
+    /// window (hashicorp's and the `yamux` crate's rule), but never more
+    /// than [`MAX_UPDATE_THRESHOLD`]. Waiting for half of a large window
+    /// leaves the sender only the other half to cover the round trip: a
+    /// 16 MiB window would fill two thirds of a 1 Gbit/s, 100 ms path.
+    pub fn update_threshold(&self) -> u32 {
+        (self.window_size / 2).min(MAX_UPDATE_THRESHOLD)
     }
 
     /// Grows the window by `extra` bytes (auto-tuning); the growth is granted

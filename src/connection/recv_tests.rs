@@ -1,11 +1,11 @@
 //! Every (state, input) pair of the receive half.
 //!
-//! The table below is the receive half's state machine as specified in
-//! DESIGN.md §5 ("Credits", "Half-close", "Reset", "Stop reading"): received
-//! data holds credit until consumed, credit goes back in a Window Update once
-//! half the window is pending (at once when stopped, never once the peer has
-//! finished), reset and stop release undelivered data, data after FIN is a
-//! protocol error. Each row starts from a half in `state` holding some bytes
+//! The table below is the receive half's state machine (docs/flow-control.md
+//! and docs/state-machines.md): received data holds credit until consumed,
+//! credit goes back in a Window Update once half the window (at most 1 MiB)
+//! is pending (at once when stopped, once more after the peer's FIN when
+//! everything is consumed), reset and stop release undelivered data, data
+//! after FIN is a protocol error. Each row starts from a half in `state` holding some bytes
 //! in every credit bucket, applies `input`, and gives the resulting state,
 //! the half's answer and the four buckets. After every row the
 //! credit-conservation invariant (`window_size == window + undelivered +
@@ -318,6 +318,28 @@ fn credit_goes_back_only_after_half_the_window_is_consumed() {
     assert_eq!(h.take_update(u32::MAX), W / 2, "exactly the consumed credit comes back");
     assert_eq!(h.window, W / 2);
     assert!(!h.wants_update());
+    assert!(h.check_invariant());
+}
+
+#[test]
+fn a_large_window_returns_credit_every_max_update_threshold() {
+    // A 16 MiB window waits for 1 MiB, not 8 MiB: the sender keeps 15 MiB
+    // in flight instead of 8.
+    let size = 64 * W;
+    let mut h = RecvHalf::new(W);
+    h.grow(size - W);
+    h.take_update(u32::MAX);
+    assert_eq!((h.window, h.update_threshold()), (size, MAX_UPDATE_THRESHOLD));
+    h.on_data(Bytes::from(vec![0u8; 2 * MAX_UPDATE_THRESHOLD as usize]).into());
+    h.pop_chunk().unwrap();
+    h.consume(MAX_UPDATE_THRESHOLD - 1).unwrap();
+    assert!(!h.wants_update());
+    h.consume(1).unwrap();
+    assert!(h.wants_update());
+    assert_eq!(h.take_update(u32::MAX), MAX_UPDATE_THRESHOLD);
+    // Up to twice the cap the half-window rule stands.
+    assert_eq!(RecvHalf::new(2 * MAX_UPDATE_THRESHOLD).update_threshold(), MAX_UPDATE_THRESHOLD);
+    assert_eq!(RecvHalf::new(W).update_threshold(), W / 2);
     assert!(h.check_invariant());
 }
 
