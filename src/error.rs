@@ -92,6 +92,13 @@ pub enum CloseReason {
     /// The go-away drain deadline passed with streams still open.
     #[error("go-away drain deadline passed")]
     DrainTimeout,
+    /// After our go-away, the peer answered no ping within the ping timeout:
+    /// it has stopped serving the session. go-yamux and js-libp2p end the
+    /// session on a Go Away (js-libp2p without RST and with TCP left open),
+    /// so their streams will never finish; this ends the drain after
+    /// `ping_timeout` instead of `go_away_timeout`.
+    #[error("the peer answered no ping after our go-away")]
+    GoAwayUnanswered,
     /// The peer broke the protocol; we sent Go Away (protocol error).
     #[error("protocol violation: {0}")]
     Protocol(#[from] ProtocolError),

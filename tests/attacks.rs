@@ -462,7 +462,10 @@ fn new_syn_after_our_go_away_is_refused_with_rst() {
     v.healthy_stream(HEALTHY, &healthy);
     v.conn.go_away(GoAwayCode::Normal);
     let frames = v.transmit();
-    assert_eq!(frames.iter().map(|(h, _)| *h).collect::<Vec<_>>(), vec![Header::go_away(0)]);
+    let sent: Vec<Header> = frames.iter().map(|(h, _)| *h).collect();
+    assert_eq!(sent[0], Header::go_away(0));
+    assert_eq!(sent[1].frame_type, FrameType::Ping, "the probe that follows the Go Away");
+    assert_eq!(sent.len(), 2);
     for id in [3, 5, 7] {
         v.frame(data_header(id, Flags::SYN, 3), b"abc");
     }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{pattern, quiet_config};
@@ -723,4 +723,55 @@ fn write_transmits_fills_exactly_a_header_with_a_bodiless_frame() {
         vec![Header::data(s, Flags::NONE, 100), Header::window_update(s, Flags::FIN, 0)]
     );
     check(&c);
+}
+
+/// A peer that ends the session on our Go Away (go-yamux, js-libp2p) never
+/// finishes its streams. The Ping that follows our Go Away goes unanswered,
+/// and the connection closes after `ping_timeout` with a reason that says
+/// so, not after the 60 s `go_away_timeout`.
+#[test]
+fn a_peer_silent_after_our_go_away_is_closed_at_the_ping_timeout() {
+    let now = Instant::now();
+    let config = Config { keep_alive_interval: None, ..Config::default() };
+    let mut c = conn(Role::Client, config.clone(), now);
+    let s = c.open().unwrap();
+    c.send(s, b"request").unwrap();
+    frames(&mut c);
+    c.go_away(GoAwayCode::Normal);
+    let out: Vec<Header> = frames(&mut c).into_iter().map(|f| f.0).collect();
+    let go_away = out.iter().position(|h| h.frame_type == FrameType::GoAway).expect("Go Away");
+    let ping = out.iter().position(|h| h.frame_type == FrameType::Ping).expect("a Ping");
+    assert!(go_away < ping, "the Ping follows the Go Away: {out:?}");
+    let deadline = now + config.ping_timeout;
+    assert_eq!(c.poll_timeout(), Some(deadline));
+    c.handle_timeout(deadline - Duration::from_millis(1));
+    assert_eq!(c.close_reason(), None);
+    c.handle_timeout(deadline);
+    assert_eq!(c.close_reason(), Some(CloseReason::GoAwayUnanswered));
+    assert!(events(&mut c).contains(&Event::StreamReset {
+        id: s,
+        reason: ResetReason::ConnectionClosed(CloseReason::GoAwayUnanswered)
+    }));
+}
+
+/// A peer that answers the Ping after our Go Away is still serving: the
+/// drain goes on past `ping_timeout` and ends when the stream finishes.
+#[test]
+fn a_peer_that_answers_after_our_go_away_drains_normally() {
+    let now = Instant::now();
+    let config = Config { keep_alive_interval: None, ..Config::default() };
+    let mut c = conn(Role::Client, config.clone(), now);
+    let s = c.open().unwrap();
+    c.close_write(s).unwrap();
+    frames(&mut c);
+    c.go_away(GoAwayCode::Normal);
+    let out = frames(&mut c);
+    let (ping, _) = out.iter().find(|f| f.0.frame_type == FrameType::Ping).expect("a Ping");
+    let later = now + Duration::from_secs(1);
+    inject(&mut c, later, Header::ping(Flags::ACK, ping.length), &[]);
+    c.handle_timeout(now + 2 * config.ping_timeout);
+    assert_eq!(c.close_reason(), None, "an answering peer is given the drain");
+    let at = now + 2 * config.ping_timeout;
+    inject(&mut c, at, Header::window_update(s, Flags::ACK.with(Flags::FIN), 0), &[]);
+    assert_eq!(c.close_reason(), Some(CloseReason::Drained));
 }

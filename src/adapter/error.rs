@@ -18,7 +18,7 @@
 //! | [`ResetReason::ConnectionClosed`]`(r)` | as `r` below |
 //! | [`CloseReason::Drained`], [`CloseReason::LocalClose`] | `ConnectionAborted` |
 //! | [`CloseReason::RemoteGoAway`], [`CloseReason::TransportClosed`] | `ConnectionReset` |
-//! | [`CloseReason::KeepAliveTimeout`], [`CloseReason::DrainTimeout`] | `TimedOut` |
+//! | [`CloseReason::KeepAliveTimeout`], [`CloseReason::DrainTimeout`], [`CloseReason::GoAwayUnanswered`] | `TimedOut` |
 //! | [`CloseReason::Protocol`], [`CloseReason::Flood`] | `InvalidData` |
 //! | [`StreamError::WriteClosed`] (write after shutdown) | `BrokenPipe` |
 //! | [`StreamError::UnknownStream`] | `NotConnected` |
@@ -36,7 +36,9 @@ pub fn close_kind(reason: CloseReason) -> io::ErrorKind {
         CloseReason::RemoteGoAway(_) | CloseReason::TransportClosed => {
             io::ErrorKind::ConnectionReset
         }
-        CloseReason::KeepAliveTimeout | CloseReason::DrainTimeout => io::ErrorKind::TimedOut,
+        CloseReason::KeepAliveTimeout
+        | CloseReason::DrainTimeout
+        | CloseReason::GoAwayUnanswered => io::ErrorKind::TimedOut,
         CloseReason::Protocol(_) | CloseReason::Flood(_) => io::ErrorKind::InvalidData,
     }
 }

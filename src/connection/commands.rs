@@ -161,6 +161,11 @@ impl Connection {
     /// ways, lets existing ones finish. The connection closes with
     /// [`CloseReason::Drained`] when the last stream ends, or
     /// [`CloseReason::DrainTimeout`] at the go-away deadline. Idempotent.
+    ///
+    /// With streams live, a Ping follows the Go Away: a peer that has ended
+    /// the session on our Go Away (go-yamux, js-libp2p) never answers it,
+    /// and the connection closes with [`CloseReason::GoAwayUnanswered`]
+    /// after `ping_timeout` rather than waiting out `go_away_timeout`.
     pub fn go_away(&mut self, code: GoAwayCode) {
         if self.closed.is_some() || self.go_away_sent {
             return;
@@ -172,6 +177,11 @@ impl Connection {
         }
         if let Some(limit) = self.config.go_away_timeout {
             self.timers.set(Timer::GoAway, Some(self.now + limit));
+        }
+        // Queued after the Go Away, so its answer proves the peer read it and
+        // still serves the session.
+        if self.pings.len() < self.config.max_outstanding_pings {
+            self.send_ping(true);
         }
     }
 

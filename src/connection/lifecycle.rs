@@ -247,7 +247,12 @@ impl Connection {
             Timer::PingTimeout => {
                 if let Some(deadline) = self.ping_deadline() {
                     if deadline <= now {
-                        self.close_connection(CloseReason::KeepAliveTimeout, None);
+                        let reason = if self.go_away_sent {
+                            CloseReason::GoAwayUnanswered
+                        } else {
+                            CloseReason::KeepAliveTimeout
+                        };
+                        self.close_connection(reason, None);
                     } else {
                         self.timers.set(Timer::PingTimeout, Some(deadline));
                     }

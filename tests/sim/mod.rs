@@ -1057,9 +1057,9 @@ impl Sim {
         let name = self.sides[i].name;
         let ok = match reason {
             CloseReason::Drained | CloseReason::LocalClose | CloseReason::TransportClosed => true,
-            CloseReason::KeepAliveTimeout | CloseReason::DrainTimeout => {
-                self.profile.timeouts_allowed()
-            }
+            CloseReason::KeepAliveTimeout
+            | CloseReason::DrainTimeout
+            | CloseReason::GoAwayUnanswered => self.profile.timeouts_allowed(),
             CloseReason::RemoteGoAway(_) | CloseReason::Protocol(_) | CloseReason::Flood(_) => {
                 false
             }
@@ -1165,6 +1165,7 @@ fn event_key(event: &Event) -> &'static str {
             CloseReason::TransportClosed => "closed: transport closed",
             CloseReason::KeepAliveTimeout => "closed: keep-alive timeout",
             CloseReason::DrainTimeout => "closed: drain timeout",
+            CloseReason::GoAwayUnanswered => "closed: go-away unanswered",
             _ => "closed: other",
         },
     }
