@@ -984,3 +984,52 @@ fn unknown_stream_frames_get_no_rst(setup: Setup) {
     assert_eq!(out.frames("out").int("rst"), 0);
 }
 both_setups!(unknown_stream_frames_get_no_rst);
+
+// ---------------------------------------------------------------------------
+// Write, then half-close at once: the FIN race.
+
+/// 2,000 streams, each written in one `send` and half-closed in the same
+/// turn, with no flush in between (what `write_all` then `shutdown` does),
+/// read by Go as a plain application reads (`-plain-read`: the first EOF
+/// ends the stream, no FIN check, no Ping barrier). Hashicorp applies a
+/// frame's FIN before it stores the frame's payload, so a FIN riding on the
+/// last Data frame would lose that frame's bytes at Go's reader. Every
+/// stream must arrive whole.
+fn write_then_close_at_once_loses_nothing(setup: Setup) {
+    const STREAMS: usize = 2_000;
+    const BYTES: usize = 10_000;
+    const IN_FLIGHT: usize = 32;
+    let args = ["-streams", "2000", "-bytes", "10000", "-plain-read", "-timeout", "60s"];
+    let (go, sock) = GoPeer::start(setup, "sink", &args);
+    let mut drv = Driver::new("FIN race", sock, setup.go_role.ours(), config(), LIFE);
+    let mut book = Book::new(21);
+    let (mut opened, mut closed, mut live) = (0, 0, 0);
+    book.run(&mut drv, "2,000 write-then-close streams", Duration::from_secs(25), |drv, _, ev| {
+        if let Some(Event::StreamClosed { .. }) = ev {
+            closed += 1;
+            live -= 1;
+        }
+        while opened < STREAMS && live < IN_FLIGHT {
+            let Ok(id) = drv.conn.open() else { break };
+            let body = driver::pattern(id.0, 0, BYTES);
+            assert_eq!(drv.conn.send(id, &body).unwrap(), BYTES, "the whole message is taken");
+            drv.conn.close_write(id).unwrap();
+            opened += 1;
+            live += 1;
+        }
+        closed == STREAMS
+    });
+    let fin_on_data = drv
+        .wire_out
+        .frames
+        .iter()
+        .filter(|f| f.is_data() && f.header.length > 0 && f.has(Flags::FIN));
+    assert_eq!(fin_on_data.count(), 0, "FIN rode on a Data frame with payload");
+    let out = wait_for_go_close(&mut drv, go, &mut book);
+    let lines = out.streams_with("fin");
+    assert_eq!(lines.len(), STREAMS, "{}", out.dump());
+    let short: Vec<_> = lines.iter().filter(|l| l.int("bytes") as usize != BYTES).collect();
+    assert!(short.is_empty(), "{} streams arrived short at Go, e.g. {}", short.len(), short[0].raw);
+    assert!(lines.iter().all(|l| l.flag("ok")), "{}", out.dump());
+}
+both_setups!(write_then_close_at_once_loses_nothing);

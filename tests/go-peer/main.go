@@ -157,6 +157,7 @@ type options struct {
 	hold                            time.Duration
 	deadline                        time.Duration
 	writeTimeout                    time.Duration
+	plainRead                       bool
 }
 
 var scenarios = map[string]bool{
@@ -185,6 +186,7 @@ func parseFlags() *options {
 	fs.DurationVar(&o.hold, "hold", 0, "how long to keep the session open (0 = scenario default: 5s for stop-after/accept-none/goaway, forever for idle)")
 	fs.DurationVar(&o.deadline, "deadline", 10*time.Second, "per-write deadline (write-until-error), read deadline (reset)")
 	fs.DurationVar(&o.writeTimeout, "write-timeout", 10*time.Second, "Config.ConnectionWriteTimeout (also the Ping timeout)")
+	fs.BoolVar(&o.plainRead, "plain-read", false, "read as a plain application does: the first EOF ends the stream (no FIN check, no Ping barrier)")
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
@@ -418,6 +420,15 @@ func (p *peer) readUntilRemoteClose(st *yamux.Stream, bufSize int, deadline time
 	sawFIN := false
 	for {
 		m, rerr := st.Read(buf)
+		if p.o.plainRead && rerr == io.EOF {
+			// What io.Copy and io.ReadAll do: trust the EOF. A FIN that
+			// overtakes its frame's payload loses those bytes here.
+			if m > 0 {
+				onData(buf[:m])
+				n += int64(m)
+			}
+			return n, p.sn.stream(id).finIn, nil
+		}
 		if m > 0 {
 			onData(buf[:m])
 			n += int64(m)
