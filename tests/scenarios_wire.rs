@@ -769,9 +769,9 @@ fn a_peer_that_answers_after_our_go_away_drains_normally() {
     let (ping, _) = out.iter().find(|f| f.0.frame_type == FrameType::Ping).expect("a Ping");
     let later = now + Duration::from_secs(1);
     inject(&mut c, later, Header::ping(Flags::ACK, ping.length), &[]);
-    c.handle_timeout(now + 2 * config.ping_timeout);
-    assert_eq!(c.close_reason(), None, "an answering peer is given the drain");
     let at = now + 2 * config.ping_timeout;
+    c.handle_timeout(at);
+    assert_eq!(c.close_reason(), None, "an answering peer is given the drain");
     inject(&mut c, at, Header::window_update(s, Flags::ACK.with(Flags::FIN), 0), &[]);
     assert_eq!(c.close_reason(), Some(CloseReason::Drained));
 }

@@ -420,15 +420,6 @@ func (p *peer) readUntilRemoteClose(st *yamux.Stream, bufSize int, deadline time
 	sawFIN := false
 	for {
 		m, rerr := st.Read(buf)
-		if p.o.plainRead && rerr == io.EOF {
-			// What io.Copy and io.ReadAll do: trust the EOF. A FIN that
-			// overtakes its frame's payload loses those bytes here.
-			if m > 0 {
-				onData(buf[:m])
-				n += int64(m)
-			}
-			return n, p.sn.stream(id).finIn, nil
-		}
 		if m > 0 {
 			onData(buf[:m])
 			n += int64(m)
@@ -443,6 +434,11 @@ func (p *peer) readUntilRemoteClose(st *yamux.Stream, bufSize int, deadline time
 			return n, false, rerr
 		}
 		info := p.sn.stream(id)
+		if p.o.plainRead {
+			// What io.Copy and io.ReadAll do: trust the EOF. A FIN that
+			// overtakes its frame's payload loses those bytes here.
+			return n, info.finIn, nil
+		}
 		if info.finIn {
 			if sawFIN {
 				return n, true, nil
