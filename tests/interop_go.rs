@@ -9,13 +9,13 @@
 
 #[path = "interop/driver.rs"]
 mod driver;
-#[path = "interop/go.rs"]
-mod go;
+#[path = "interop/peer.rs"]
+mod peer;
 
 use std::time::Duration;
 
 use driver::{config, read_one_stream_slowly, Book, Driver, Rng, LIFE};
-use go::{GoOutput, GoPeer, Setup};
+use peer::{Peer, PeerKind, PeerOutput, PeerRole, Setup};
 use yamux_proto::frame::{Flags, FrameType, Header};
 use yamux_proto::{
     CloseReason, Config, Event, GoAwayCode, OpenError, ResetReason, StreamError, StreamId,
@@ -27,19 +27,24 @@ macro_rules! both_setups {
         mod $name {
             #[test]
             fn go_server_listens() {
-                super::$name(super::Setup::GO_SERVER);
+                super::$name(super::Setup::PEER_SERVER);
             }
             #[test]
             fn go_client_dials() {
-                super::$name(super::Setup::GO_CLIENT);
+                super::$name(super::Setup::PEER_CLIENT);
             }
         }
     };
 }
 
+/// Starts the hashicorp peer (`tests/go-peer`).
+fn start_go(setup: Setup, scenario: &str, extra: &[&str]) -> (Peer, std::net::TcpStream) {
+    Peer::start(PeerKind::Hashicorp, setup, scenario, extra)
+}
+
 /// After the scenario: waits for the Go peer to close the session (it does
 /// when its scenario ends), then closes ours and collects Go's output.
-fn wait_for_go_close(drv: &mut Driver, go: GoPeer, book: &mut Book) -> GoOutput {
+fn wait_for_go_close(drv: &mut Driver, go: Peer, book: &mut Book) -> PeerOutput {
     book.run(drv, "the Go peer to close the session", Duration::from_secs(10), |drv, _, _| drv.eof);
     // Hashicorp's Session.Close sends no GoAway: it just closes TCP.
     assert!(drv.wire_in.go_aways().is_empty(), "hashicorp sent GoAway on close");
@@ -59,7 +64,7 @@ fn wait_for_go_close(drv: &mut Driver, go: GoPeer, book: &mut Book) -> GoOutput 
 /// `Stream.Read` returns "session shutdown" instead of the bytes it still
 /// buffers when the window update it wants to send cannot go out (see
 /// docs/interop.md), so a drained transport must linger for the peer.
-fn close_after_drained(drv: &mut Driver, go: GoPeer) -> GoOutput {
+fn close_after_drained(drv: &mut Driver, go: Peer) -> PeerOutput {
     assert_eq!(drv.closed, Some(CloseReason::Drained));
     drv.run("the Go peer to close after our drain", Duration::from_secs(10), |drv, _| drv.eof);
     drv.finish(|_, _| {});
@@ -67,7 +72,7 @@ fn close_after_drained(drv: &mut Driver, go: GoPeer) -> GoOutput {
 }
 
 /// Closes our session (Go Away, TCP shutdown) and collects Go's output.
-fn close_and_collect(drv: &mut Driver, go: GoPeer) -> GoOutput {
+fn close_and_collect(drv: &mut Driver, go: Peer) -> PeerOutput {
     drv.close(|_, _| {});
     let out = go.wait(Duration::from_secs(10));
     assert!(
@@ -118,8 +123,8 @@ fn assert_wire_sane(drv: &Driver) {
 /// random-size writes, half-close, and verify every echoed byte.
 fn we_open_many_echo_streams(setup: Setup) {
     const STREAMS: usize = 16;
-    let (go, sock) = GoPeer::start(setup, "echo", &["-streams", &STREAMS.to_string()]);
-    let mut drv = Driver::new("go echo", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "echo", &["-streams", &STREAMS.to_string()]);
+    let mut drv = Driver::new("go echo", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(11);
     book.check_pattern = true;
     let mut rng = Rng::new(5);
@@ -200,12 +205,12 @@ both_setups!(we_open_many_echo_streams);
 fn go_opens_many_echo_streams(setup: Setup) {
     const STREAMS: usize = 8;
     const BYTES: u64 = 400_000;
-    let (go, sock) = GoPeer::start(
+    let (go, sock) = start_go(
         setup,
         "open-echo",
         &["-streams", &STREAMS.to_string(), "-bytes", &BYTES.to_string(), "-seed", "9"],
     );
-    let mut drv = Driver::new("go open-echo", sock, setup.go_role.ours(), config(), LIFE);
+    let mut drv = Driver::new("go open-echo", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(3);
     book.echo = true;
     book.check_pattern = true;
@@ -252,8 +257,8 @@ both_setups!(go_opens_many_echo_streams);
 /// echo: reading continues after our own half-close.
 fn we_half_close_then_read(setup: Setup) {
     const BYTES: u64 = 300_000;
-    let (go, sock) = GoPeer::start(setup, "echo", &["-streams", "1"]);
-    let mut drv = Driver::new("half-close then read", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "echo", &["-streams", "1"]);
+    let mut drv = Driver::new("half-close then read", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(1);
     book.check_pattern = true;
     let id = book.open(&mut drv, BYTES, true);
@@ -297,8 +302,8 @@ fn go_half_closes_first_we_answer(setup: Setup) {
     const GO_BYTES: u64 = 100_000;
     const ANSWER: u64 = 150_000;
     let (go, sock) =
-        GoPeer::start(setup, "source", &["-streams", "1", "-bytes", &GO_BYTES.to_string()]);
-    let mut drv = Driver::new("go half-closes first", sock, setup.go_role.ours(), config(), LIFE);
+        start_go(setup, "source", &["-streams", "1", "-bytes", &GO_BYTES.to_string()]);
+    let mut drv = Driver::new("go half-closes first", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(2);
     book.check_pattern = true;
     book.run(&mut drv, "Go's data, FIN, then our answer", Duration::from_secs(10), |_, b, ev| {
@@ -328,8 +333,8 @@ both_setups!(go_half_closes_first_we_answer);
 /// Go opens, writes 1000 bytes and reads; we reset. Go's Read fails with
 /// "connection reset"; our RST is a zero-length Window Update.
 fn we_reset_go_stream(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "reset", &["-bytes", "1000", "-deadline", "5s"]);
-    let mut drv = Driver::new("we reset", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "reset", &["-bytes", "1000", "-deadline", "5s"]);
+    let mut drv = Driver::new("we reset", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(4);
     let mut after_reset = None;
     book.run(
@@ -367,8 +372,8 @@ both_setups!(we_reset_go_stream);
 /// frame: hashicorp has no public reset). We see `StreamReset{Remote}`, and
 /// transmit no data on the stream after the RST arrived.
 fn go_resets_our_stream(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "go-reset", &["-streams", "1", "-bytes", "1000"]);
-    let mut drv = Driver::new("go resets", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "go-reset", &["-streams", "1", "-bytes", "1000"]);
+    let mut drv = Driver::new("go resets", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(5);
     book.max_write = 4096;
     let id = book.open(&mut drv, 2_000_000, true);
@@ -402,8 +407,8 @@ fn go_announces_larger_window(setup: Setup) {
     const WINDOW: u32 = 1 << 20;
     const BYTES: u64 = 3 << 20;
     let (go, sock) =
-        GoPeer::start(setup, "sink", &["-streams", "1", "-window", &WINDOW.to_string()]);
-    let mut drv = Driver::new("go window 1 MiB", sock, setup.go_role.ours(), config(), LIFE);
+        start_go(setup, "sink", &["-streams", "1", "-window", &WINDOW.to_string()]);
+    let mut drv = Driver::new("go window 1 MiB", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(6);
     let id = book.open(&mut drv, BYTES, true);
     let mut max_credit = 0;
@@ -442,13 +447,13 @@ fn we_announce_larger_window(setup: Setup) {
     const WINDOW: u32 = 1 << 20;
     const BYTES: u64 = 2_000_000;
     // Go announces a larger window too, on its SYN.
-    let (go, sock) = GoPeer::start(
+    let (go, sock) = start_go(
         setup,
         "source",
         &["-streams", "1", "-bytes", &BYTES.to_string(), "-window", &WINDOW.to_string()],
     );
     let cfg = Config { initial_stream_window: WINDOW, ..config() };
-    let mut drv = Driver::new("our window 1 MiB", sock, setup.go_role.ours(), cfg, LIFE);
+    let mut drv = Driver::new("our window 1 MiB", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(7);
     book.check_pattern = true;
     let mut id = None;
@@ -501,8 +506,8 @@ both_setups!(we_announce_larger_window);
 fn go_reads_one_stream_slowly(setup: Setup) {
     const SLOW: u64 = 320 * 1024;
     const FAST: u64 = 2 << 20;
-    let (go, sock) = GoPeer::start(setup, "slow-reader", &["-streams", "4"]);
-    let mut drv = Driver::new("go slow reader", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "slow-reader", &["-streams", "4"]);
+    let mut drv = Driver::new("go slow reader", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(8);
     let slow = book.open(&mut drv, SLOW, true);
     let fast: Vec<StreamId> = (0..3).map(|_| book.open(&mut drv, FAST, true)).collect();
@@ -547,11 +552,11 @@ both_setups!(go_reads_one_stream_slowly);
 fn we_read_one_go_stream_slowly(setup: Setup) {
     const BYTES: u64 = 1_000_000;
     let (go, sock) =
-        GoPeer::start(setup, "source", &["-streams", "3", "-bytes", &BYTES.to_string()]);
+        start_go(setup, "source", &["-streams", "3", "-bytes", &BYTES.to_string()]);
     // A fixed window: auto-tuning could (rightly) grow it when the start-up
     // RTT sample is slow, and the bound below is about the fixed window.
     let cfg = Config { max_stream_window: yamux_proto::DEFAULT_WINDOW, ..config() };
-    let mut drv = Driver::new("we read slowly", sock, setup.go_role.ours(), cfg, LIFE);
+    let mut drv = Driver::new("we read slowly", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(9);
     read_one_stream_slowly(&mut drv, &mut book, BYTES, "Go");
     let out = wait_for_go_close(&mut drv, go, &mut book);
@@ -567,8 +572,8 @@ both_setups!(we_read_one_go_stream_slowly);
 /// GoAway, and we accept it (a peer's GoAway does not stop inbound streams).
 /// We can no longer open, and hashicorp refuses a SYN we inject anyway.
 fn go_sends_go_away(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "goaway", &["-hold", "5s"]);
-    let mut drv = Driver::new("go goaway", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "goaway", &["-hold", "5s"]);
+    let mut drv = Driver::new("go goaway", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(10);
     book.echo = true;
     let mut open_after = None;
@@ -591,9 +596,9 @@ fn go_sends_go_away(setup: Setup) {
     assert_eq!(book.streams[&ids[1]].recv, 16);
     // A SYN from us anyway (hand-built): hashicorp refuses it with RST
     // because it sent GoAway itself.
-    let probe = StreamId(match setup.go_role {
-        go::GoRole::Server => 1001,
-        go::GoRole::Client => 1002,
+    let probe = StreamId(match setup.peer_role {
+        PeerRole::Server => 1001,
+        PeerRole::Client => 1002,
     });
     let discarded = drv.conn.stats().frames_discarded;
     drv.inject_frame(Header::window_update(probe, Flags::SYN, 0), &[]);
@@ -627,8 +632,8 @@ both_setups!(go_sends_go_away);
 /// `OpenStream` fails locally ("remote end is not accepting connections").
 fn we_send_go_away(setup: Setup) {
     const BYTES: u64 = 600_000;
-    let (go, sock) = GoPeer::start(setup, "echo", &[]);
-    let mut drv = Driver::new("we go away", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "echo", &[]);
+    let mut drv = Driver::new("we go away", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(11);
     let a = book.open(&mut drv, BYTES, true);
     let b_id = book.open(&mut drv, BYTES, true);
@@ -636,9 +641,9 @@ fn we_send_go_away(setup: Setup) {
     // A stream of ours that our connection does not know (we cannot open
     // after go_away): hand-built SYN|FIN, to see whether hashicorp still
     // accepts streams from a peer that sent GoAway.
-    let stray = StreamId(match setup.go_role {
-        go::GoRole::Server => 1001,
-        go::GoRole::Client => 1002,
+    let stray = StreamId(match setup.peer_role {
+        PeerRole::Server => 1001,
+        PeerRole::Client => 1002,
     });
     book.run(&mut drv, "drained after our go-away", Duration::from_secs(15), |drv, b, _| {
         if open_after.is_none() && b.streams[&a].sent >= 200_000 {
@@ -672,8 +677,8 @@ both_setups!(we_send_go_away);
 /// We send GoAway while Go's own streams (open-echo) are running: they
 /// finish, and we end `Drained`.
 fn we_go_away_during_go_streams(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "open-echo", &["-streams", "2", "-bytes", "500000"]);
-    let mut drv = Driver::new("we go away, Go streams", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "open-echo", &["-streams", "2", "-bytes", "500000"]);
+    let mut drv = Driver::new("we go away, Go streams", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(12);
     book.echo = true;
     book.check_pattern = true;
@@ -697,8 +702,8 @@ both_setups!(we_go_away_during_go_streams);
 /// A GoAway with an error code ends a hashicorp session at once (its
 /// streams die with it), unlike code 0.
 fn go_away_error_code_ends_hashicorp_session(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "echo", &[]);
-    let mut drv = Driver::new("go away code 2", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "echo", &[]);
+    let mut drv = Driver::new("go away code 2", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(13);
     let id = book.open(&mut drv, 50_000, false);
     book.run(&mut drv, "some echo", Duration::from_secs(5), |_, b, _| b.streams[&id].recv > 0);
@@ -724,8 +729,8 @@ both_setups!(go_away_error_code_ends_hashicorp_session);
 
 /// Go pings us five times; every ping is answered with its opaque value.
 fn go_pings_us(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "ping", &["-msgs", "5"]);
-    let mut drv = Driver::new("go pings", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "ping", &["-msgs", "5"]);
+    let mut drv = Driver::new("go pings", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(14);
     let out = wait_for_go_close(&mut drv, go, &mut book);
     assert!(out.ok(), "{}", out.dump());
@@ -746,9 +751,9 @@ both_setups!(go_pings_us);
 /// Both sides keep-alive every 50 ms (and we ping once more by hand):
 /// pings flow both ways and are answered; hashicorp does not ping at start.
 fn keep_alive_both_ways(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "idle", &["-keepalive", "50ms", "-hold", "5s"]);
+    let (go, sock) = start_go(setup, "idle", &["-keepalive", "50ms", "-hold", "5s"]);
     let cfg = Config { keep_alive_interval: Some(Duration::from_millis(50)), ..config() };
-    let mut drv = Driver::new("keep-alive", sock, setup.go_role.ours(), cfg, LIFE);
+    let mut drv = Driver::new("keep-alive", sock, setup.peer_role.ours(), cfg, LIFE);
     let manual = drv.conn.ping().unwrap();
     let mut pongs = Vec::new();
     drv.pump_for(Duration::from_millis(400), |_, ev| {
@@ -775,13 +780,13 @@ both_setups!(keep_alive_both_ways);
 /// A Go peer that stops answering (SIGSTOP) is declared dead by our
 /// keep-alive: `ConnectionClosed{KeepAliveTimeout}` after interval + timeout.
 fn keep_alive_detects_frozen_go(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "idle", &["-hold", "10s"]);
+    let (go, sock) = start_go(setup, "idle", &["-hold", "10s"]);
     let cfg = Config {
         keep_alive_interval: Some(Duration::from_millis(50)),
         ping_timeout: Duration::from_millis(300),
         ..config()
     };
-    let mut drv = Driver::new("frozen go", sock, setup.go_role.ours(), cfg, LIFE);
+    let mut drv = Driver::new("frozen go", sock, setup.peer_role.ours(), cfg, LIFE);
     drv.pump_for(Duration::from_millis(150), |_, _| {});
     assert!(drv.events.iter().any(|(_, e)| matches!(e, Event::Pong { .. })));
     go.signal("STOP");
@@ -802,8 +807,8 @@ both_setups!(keep_alive_detects_frozen_go);
 /// Go never accepts and has a backlog of 2: of our 4 streams, 2 are refused
 /// (RST, zero-length Window Update) and 2 wait, never ACKed.
 fn go_backlog_full_refuses(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "accept-none", &["-backlog", "2", "-hold", "5s"]);
-    let mut drv = Driver::new("go backlog 2", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "accept-none", &["-backlog", "2", "-hold", "5s"]);
+    let mut drv = Driver::new("go backlog 2", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(15);
     let ids: Vec<StreamId> = (0..4).map(|_| book.open(&mut drv, 1000, false)).collect();
     book.run(&mut drv, "two refusals", Duration::from_secs(5), |_, b, _| {
@@ -835,9 +840,9 @@ both_setups!(go_backlog_full_refuses);
 /// Our `max_streams` is 2 and Go opens 4: we refuse 2 with RST; hashicorp
 /// reports "connection reset" on those and completes the others.
 fn we_refuse_over_max_streams(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "open-echo", &["-streams", "4", "-bytes", "1000000"]);
+    let (go, sock) = start_go(setup, "open-echo", &["-streams", "4", "-bytes", "1000000"]);
     let cfg = Config { max_streams: 2, ..config() };
-    let mut drv = Driver::new("our max_streams 2", sock, setup.go_role.ours(), cfg, LIFE);
+    let mut drv = Driver::new("our max_streams 2", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(16);
     book.echo = true;
     book.run(&mut drv, "two refusals", Duration::from_secs(10), |drv, b, _| {
@@ -854,7 +859,7 @@ fn we_refuse_over_max_streams(setup: Setup) {
     assert_eq!(book.len(), 2);
     assert!(book.streams.values().all(|r| r.recv == 1_000_000 && r.closed));
     let lines = out.streams_with("bytes_recv");
-    let (ok, failed): (Vec<&go::ResultLine>, Vec<&go::ResultLine>) =
+    let (ok, failed): (Vec<&peer::ResultLine>, Vec<&peer::ResultLine>) =
         lines.into_iter().partition(|l| l.flag("ok"));
     assert_eq!((ok.len(), failed.len()), (2, 2), "{}", out.dump());
     for l in failed {
@@ -875,13 +880,13 @@ both_setups!(we_refuse_over_max_streams);
 /// FIN, so Go's Write fails with "connection reset" in milliseconds instead
 /// of stalling until its 5 s deadline (the #133 fix, against the real peer).
 fn stop_reading_fails_go_writer_fast(setup: Setup) {
-    let (go, sock) = GoPeer::start(
+    let (go, sock) = start_go(
         setup,
         "write-until-error",
         &["-msgs", "5000", "-msgsize", "1024", "-deadline", "5s"],
     );
     let mut drv =
-        Driver::new("stop reading vs Go writer", sock, setup.go_role.ours(), config(), LIFE);
+        Driver::new("stop reading vs Go writer", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(17);
     let mut stopped = None;
     book.run(&mut drv, "5 messages, then stop", Duration::from_secs(10), |drv, b, _| {
@@ -920,9 +925,9 @@ both_setups!(stop_reading_fails_go_writer_fast);
 /// for good (hashicorp/yamux#133 on their side); our send-stall timeout
 /// resets the stream instead.
 fn go_stops_reading_we_cope(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "stop-after", &["-msgs", "10", "-hold", "5s"]);
+    let (go, sock) = start_go(setup, "stop-after", &["-msgs", "10", "-hold", "5s"]);
     let cfg = Config { send_stall_timeout: Some(Duration::from_millis(300)), ..config() };
-    let mut drv = Driver::new("Go stops reading", sock, setup.go_role.ours(), cfg, LIFE);
+    let mut drv = Driver::new("Go stops reading", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(18);
     book.max_write = 1024;
     let id = book.open(&mut drv, 64 << 20, false);
@@ -958,11 +963,11 @@ both_setups!(go_stops_reading_we_cope);
 /// Data, Window Update and FIN frames for streams hashicorp does not know
 /// are discarded silently: no RST, the session lives on.
 fn unknown_stream_frames_get_no_rst(setup: Setup) {
-    let (go, sock) = GoPeer::start(setup, "idle", &["-hold", "5s"]);
-    let mut drv = Driver::new("unknown streams", sock, setup.go_role.ours(), config(), LIFE);
-    let base = match setup.go_role {
-        go::GoRole::Server => 2001,
-        go::GoRole::Client => 2002,
+    let (go, sock) = start_go(setup, "idle", &["-hold", "5s"]);
+    let mut drv = Driver::new("unknown streams", sock, setup.peer_role.ours(), config(), LIFE);
+    let base = match setup.peer_role {
+        PeerRole::Server => 2001,
+        PeerRole::Client => 2002,
     };
     let ids = [StreamId(base), StreamId(base + 2), StreamId(base + 4)];
     drv.inject_frame(Header::data(ids[0], Flags::NONE, 10), &[7; 10]);
@@ -1000,8 +1005,8 @@ fn write_then_close_at_once_loses_nothing(setup: Setup) {
     const BYTES: usize = 10_000;
     const IN_FLIGHT: usize = 32;
     let args = ["-streams", "2000", "-bytes", "10000", "-plain-read", "-timeout", "60s"];
-    let (go, sock) = GoPeer::start(setup, "sink", &args);
-    let mut drv = Driver::new("FIN race", sock, setup.go_role.ours(), config(), LIFE);
+    let (go, sock) = start_go(setup, "sink", &args);
+    let mut drv = Driver::new("FIN race", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(21);
     let (mut opened, mut closed, mut live) = (0, 0, 0);
     book.run(&mut drv, "2,000 write-then-close streams", Duration::from_secs(25), |drv, _, ev| {

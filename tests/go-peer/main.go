@@ -161,7 +161,7 @@ type options struct {
 }
 
 var scenarios = map[string]bool{
-	"echo": true, "open-echo": true, "sink": true, "source": true,
+	"echo": true, "open-echo": true, "sink": true, "source": true, "respond": true,
 	"slow-reader": true, "stop-after": true, "write-until-error": true,
 	"reset": true, "go-reset": true, "goaway": true, "ping": true,
 	"accept-none": true, "idle": true,
@@ -269,6 +269,8 @@ func main() {
 		ok, reason = p.serve(p.echoStream)
 	case "sink":
 		ok, reason = p.serve(p.sinkStream)
+	case "respond":
+		ok, reason = p.serve(p.respondStream)
 	case "slow-reader":
 		ok, reason = p.serve(p.slowStream)
 	case "go-reset":
@@ -708,6 +710,36 @@ func (p *peer) sinkStream(idx int, st *yamux.Stream) bool {
 	ok := fin && rerr == nil && (want < 0 || n == want)
 	result("stream", id, "index", idx, "bytes", n, "fnv", hex64(h.Sum64()), "pattern", pc.mismatchAt < 0,
 		"fin", fin, "read_err", errVal(rerr), "elapsed_ms", time.Since(t0), "ok", ok)
+	return ok
+}
+
+// respondStream: read until the peer's FIN, then write -bytes (default
+// 1 MiB) of pattern in random chunks (seed -seed + index), then Close. All
+// of it is written after the peer's FIN.
+//
+// RESULT stream=ID index=I bytes=N fin=B sent=S read_err=E write_err=E ok=B
+func (p *peer) respondStream(idx int, st *yamux.Stream) bool {
+	id := st.StreamID()
+	n, fin, rerr := p.readUntilRemoteClose(st, 32*1024, time.Time{}, nil, func([]byte) {})
+	want := p.bytesOr(1 << 20)
+	rng := rand.New(rand.NewSource(p.o.seed + int64(idx)))
+	buf := make([]byte, 65536)
+	var sent int64
+	var werr error
+	for sent < want && werr == nil {
+		sz := int64(1 + rng.Intn(65536))
+		if sz > want-sent {
+			sz = want - sent
+		}
+		fillPattern(buf[:sz], id, sent)
+		var w int
+		w, werr = st.Write(buf[:sz])
+		sent += int64(w)
+	}
+	st.Close()
+	ok := fin && rerr == nil && werr == nil && sent == want
+	result("stream", id, "index", idx, "bytes", n, "fin", fin, "sent", sent,
+		"read_err", errVal(rerr), "write_err", errVal(werr), "ok", ok)
 	return ok
 }
 

@@ -1,8 +1,11 @@
-//! Spawning and reading the hashicorp/yamux peer (`tests/go-peer`).
+//! Spawning and reading the interop peers: hashicorp/yamux (Go,
+//! `tests/go-peer`) and js-libp2p's yamux (Node, `tests/js-peer`).
 //!
-//! The binary is built once per test binary with `tests/go-peer/build.sh`.
-//! Its stdout protocol (`LISTENING`, `RESULT k=v ...`, `DONE ...`) is parsed
-//! here; see `tests/go-peer/README.md` for the scenarios and line formats.
+//! Both are programs that run one scenario on one TCP connection and speak
+//! the same command line and stdout protocol (`LISTENING`, `RESULT k=v ...`,
+//! `DONE ...`), parsed here; `tests/go-peer/README.md` and
+//! `tests/js-peer/README.md` describe the scenarios and line formats. A test
+//! written against [`Peer`] runs unchanged against either program.
 
 #![allow(dead_code)]
 
@@ -16,28 +19,58 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The Go peer's yamux role.
+/// Which yamux implementation the peer program runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GoRole {
-    /// `-role client`: Go opens odd ids; we are the server.
+pub enum PeerKind {
+    /// hashicorp/yamux, the Debian snapshot (`tests/go-peer`).
+    Hashicorp,
+    /// `@chainsafe/libp2p-yamux` 7.0.4 on Node (`tests/js-peer`).
+    Js,
+}
+
+impl PeerKind {
+    /// The peer's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            PeerKind::Hashicorp => "hashicorp",
+            PeerKind::Js => "js-libp2p",
+        }
+    }
+
+    /// The program and the arguments that come before the scenario's.
+    fn command(self) -> (PathBuf, Vec<String>) {
+        match self {
+            PeerKind::Hashicorp => (go_binary().to_path_buf(), Vec::new()),
+            PeerKind::Js => {
+                let script = js_peer_dir().join("peer.mjs");
+                (PathBuf::from("node"), vec![script.display().to_string()])
+            }
+        }
+    }
+}
+
+/// The peer's yamux role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerRole {
+    /// `-role client`: the peer opens odd ids; we are the server.
     Client,
-    /// `-role server`: Go opens even ids; we are the client.
+    /// `-role server`: the peer opens even ids; we are the client.
     Server,
 }
 
-impl GoRole {
+impl PeerRole {
     fn flag(self) -> &'static str {
         match self {
-            GoRole::Client => "client",
-            GoRole::Server => "server",
+            PeerRole::Client => "client",
+            PeerRole::Server => "server",
         }
     }
 
     /// Our role, the opposite one.
     pub fn ours(self) -> yamux_proto::Role {
         match self {
-            GoRole::Client => yamux_proto::Role::Server,
-            GoRole::Server => yamux_proto::Role::Client,
+            PeerRole::Client => yamux_proto::Role::Server,
+            PeerRole::Server => yamux_proto::Role::Client,
         }
     }
 }
@@ -45,36 +78,36 @@ impl GoRole {
 /// Who listens for the TCP connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dial {
-    /// The Go peer listens (`-listen`), we connect.
-    GoListens,
-    /// We listen, the Go peer connects (`-connect`).
+    /// The peer listens (`-listen`), we connect.
+    PeerListens,
+    /// We listen, the peer connects (`-connect`).
     WeListen,
 }
 
-/// The two setups every scenario runs in: Go as yamux server listening,
-/// and Go as yamux client dialling us. Together they cover both yamux roles
-/// on both sides and both TCP directions.
+/// The two setups every scenario runs in: the peer as yamux server
+/// listening, and the peer as yamux client dialling us. Together they cover
+/// both yamux roles on both sides and both TCP directions.
 #[derive(Clone, Copy, Debug)]
 pub struct Setup {
-    /// Go's yamux role.
-    pub go_role: GoRole,
+    /// The peer's yamux role.
+    pub peer_role: PeerRole,
     /// Who listens.
     pub dial: Dial,
 }
 
 impl Setup {
-    /// Go is the yamux server and listens; we are the client.
-    pub const GO_SERVER: Setup = Setup { go_role: GoRole::Server, dial: Dial::GoListens };
-    /// Go is the yamux client and dials us; we are the server.
-    pub const GO_CLIENT: Setup = Setup { go_role: GoRole::Client, dial: Dial::WeListen };
+    /// The peer is the yamux server and listens; we are the client.
+    pub const PEER_SERVER: Setup = Setup { peer_role: PeerRole::Server, dial: Dial::PeerListens };
+    /// The peer is the yamux client and dials us; we are the server.
+    pub const PEER_CLIENT: Setup = Setup { peer_role: PeerRole::Client, dial: Dial::WeListen };
 }
 
-static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+static GO_BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// The Go peer binary, built on first use. Panics with instructions if Go or
 /// hashicorp/yamux is missing.
-pub fn binary() -> &'static Path {
-    let built = BINARY.get_or_init(|| {
+fn go_binary() -> &'static Path {
+    let built = GO_BINARY.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let script = root.join("tests/go-peer/build.sh");
         let out = Command::new("bash")
@@ -105,6 +138,37 @@ pub fn binary() -> &'static Path {
              (CI installs them)."
         ),
     }
+}
+
+static JS_INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// `tests/js-peer`, with its packages installed (`npm ci` on first use if
+/// `node_modules` is missing). Panics with instructions if Node or npm is.
+fn js_peer_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js-peer");
+    let installed = JS_INSTALLED.get_or_init(|| {
+        let yamux = dir.join("node_modules/@chainsafe/libp2p-yamux/package.json");
+        if yamux.exists() {
+            return Ok(());
+        }
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| format!("could not run npm: {e}"))?;
+        if out.status.success() && yamux.exists() {
+            Ok(())
+        } else {
+            Err(format!("npm ci failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr)))
+        }
+    });
+    if let Err(e) = installed {
+        panic!(
+            "the js-libp2p yamux peer is unavailable: {e}\n\
+             Install Node 20 and npm, then run `npm ci` in tests/js-peer (CI does)."
+        );
+    }
+    dir
 }
 
 /// One `RESULT` line: its keys and values (quoted values unquoted).
@@ -194,13 +258,9 @@ fn parse_result(line: &str) -> Option<ResultLine> {
     Some(ResultLine { kind, kv, raw: line.to_string() })
 }
 
-/// The Go peer's frame summary for one direction (its view of the wire).
-#[derive(Clone, Debug)]
-pub struct GoFrames(pub ResultLine);
-
-/// What the Go peer printed by the time it exited.
+/// What the peer printed by the time it exited.
 #[derive(Debug)]
-pub struct GoOutput {
+pub struct PeerOutput {
     /// Every RESULT line, in order.
     pub results: Vec<ResultLine>,
     /// The final line (`DONE ok`, `DONE fail ...`).
@@ -209,7 +269,7 @@ pub struct GoOutput {
     pub stderr: String,
 }
 
-impl GoOutput {
+impl PeerOutput {
     /// Whether the peer ended with `DONE ok`.
     pub fn ok(&self) -> bool {
         self.done == "DONE ok"
@@ -238,7 +298,7 @@ impl GoOutput {
         self.results.iter().filter(|r| r.kind == "stream" && r.kv.contains_key(with)).collect()
     }
 
-    /// The frame summary of what Go received (`in`) or sent (`out`).
+    /// The frame summary of what the peer received (`in`) or sent (`out`).
     pub fn frames(&self, dir: &str) -> &ResultLine {
         self.results
             .iter()
@@ -254,14 +314,16 @@ impl GoOutput {
             s.push('\n');
         }
         s.push_str(&self.done);
-        s.push_str("\n--- go stderr ---\n");
+        s.push_str("\n--- peer stderr ---\n");
         s.push_str(&self.stderr);
         s
     }
 }
 
-/// A running Go peer.
-pub struct GoPeer {
+/// A running peer program.
+pub struct Peer {
+    /// Which implementation it runs.
+    pub kind: PeerKind,
     child: Child,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
@@ -270,22 +332,16 @@ pub struct GoPeer {
     pub cmdline: String,
 }
 
-impl GoPeer {
-    /// Starts the Go peer in `setup` with `scenario` and extra flags, and
-    /// returns it with our end of the TCP connection.
-    pub fn start(setup: Setup, scenario: &str, extra: &[&str]) -> (GoPeer, TcpStream) {
-        let bin = binary();
-        let mut args: Vec<String> = vec![
-            "-role".into(),
-            setup.go_role.flag().into(),
-            "-scenario".into(),
-            scenario.into(),
-            "-timeout".into(),
-            "40s".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
+impl Peer {
+    /// Starts the `kind` peer in `setup` with `scenario` and extra flags,
+    /// and returns it with our end of the TCP connection.
+    pub fn start(kind: PeerKind, setup: Setup, scenario: &str, extra: &[&str]) -> (Peer, TcpStream) {
+        let (bin, mut args) = kind.command();
+        // `extra` comes last, so it may override the watchdog.
+        let ours = ["-role", setup.peer_role.flag(), "-scenario", scenario, "-timeout", "40s"];
+        args.extend(ours.iter().chain(extra).map(|s| s.to_string()));
         let listener = match setup.dial {
-            Dial::GoListens => {
+            Dial::PeerListens => {
                 args.extend(["-listen".into(), "127.0.0.1:0".into()]);
                 None
             }
@@ -325,13 +381,13 @@ impl GoPeer {
                 err_sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        let mut peer = GoPeer { child, lines, stderr, results: Vec::new(), cmdline };
+        let mut peer = Peer { kind, child, lines, stderr, results: Vec::new(), cmdline };
         let sock = match listener {
             None => {
                 let deadline = Instant::now() + Duration::from_secs(10);
                 let addr = loop {
                     let line = peer.next_line(deadline).unwrap_or_else(|| {
-                        panic!("Go peer printed no LISTENING line:\n{}", peer.stderr())
+                        panic!("{} printed no LISTENING line:\n{}", kind.name(), peer.stderr())
                     });
                     if let Some(addr) = line.strip_prefix("LISTENING ") {
                         break addr.to_string();
@@ -352,7 +408,8 @@ impl GoPeer {
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             assert!(
                                 Instant::now() < deadline,
-                                "Go peer did not connect within 10 s:\n{}",
+                                "{} did not connect within 10 s:\n{}",
+                                kind.name(),
                                 peer.stderr()
                             );
                             thread::sleep(Duration::from_millis(5));
@@ -379,7 +436,7 @@ impl GoPeer {
         }
     }
 
-    /// Hashicorp's and the peer's log so far.
+    /// The peer's log so far (its own lines and its yamux library's).
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -393,7 +450,7 @@ impl GoPeer {
     }
 
     /// Waits (up to `limit`) for the peer's DONE line and exit.
-    pub fn wait(mut self, limit: Duration) -> GoOutput {
+    pub fn wait(mut self, limit: Duration) -> PeerOutput {
         let deadline = Instant::now() + limit;
         let done = loop {
             match self.next_line(deadline) {
@@ -404,7 +461,7 @@ impl GoPeer {
                     let _ = self.child.wait();
                     thread::sleep(Duration::from_millis(50));
                     panic!(
-                        "Go peer did not finish within {limit:?} ({})\nresults so far:\n{}\n--- go stderr ---\n{}",
+                        "the peer did not finish within {limit:?} ({})\nresults so far:\n{}\n--- peer stderr ---\n{}",
                         self.cmdline,
                         self.results.iter().map(|r| r.raw.as_str()).collect::<Vec<_>>().join("\n"),
                         self.stderr()
@@ -415,11 +472,11 @@ impl GoPeer {
         let _ = self.child.wait();
         // Let the stderr reader catch up with the last lines.
         thread::sleep(Duration::from_millis(20));
-        GoOutput { results: std::mem::take(&mut self.results), done, stderr: self.stderr() }
+        PeerOutput { results: std::mem::take(&mut self.results), done, stderr: self.stderr() }
     }
 }
 
-impl Drop for GoPeer {
+impl Drop for Peer {
     fn drop(&mut self) {
         // Only our own child, by handle: a panicking test must not leave it running.
         if let Ok(None) = self.child.try_wait() {
@@ -429,7 +486,7 @@ impl Drop for GoPeer {
     }
 }
 
-impl GoPeer {
+impl Peer {
     /// Sends a signal (`STOP`, `CONT`, ...) to this child process, by its id.
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
