@@ -700,7 +700,12 @@ async function main () {
     case 'ping': ok = await ping(session); break
     case 'idle': ok = await idle(session); break
   }
-  if (!opts.keepTcp) sock.end()
+  if (opts.keepTcp) {
+    // Leave the connection as the muxer left it until the peer closes it.
+    await session.until(() => sock.destroyed, opts.hold || 20_000)
+  } else {
+    sock.end()
+  }
   finish(ok ? 0 : 1, ok ? 'DONE ok' : 'DONE fail scenario failed')
 }
 
