@@ -301,8 +301,7 @@ both_setups!(we_half_close_then_read);
 fn go_half_closes_first_we_answer(setup: Setup) {
     const GO_BYTES: u64 = 100_000;
     const ANSWER: u64 = 150_000;
-    let (go, sock) =
-        start_go(setup, "source", &["-streams", "1", "-bytes", &GO_BYTES.to_string()]);
+    let (go, sock) = start_go(setup, "source", &["-streams", "1", "-bytes", &GO_BYTES.to_string()]);
     let mut drv = Driver::new("go half-closes first", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(2);
     book.check_pattern = true;
@@ -406,8 +405,7 @@ both_setups!(go_resets_our_stream);
 fn go_announces_larger_window(setup: Setup) {
     const WINDOW: u32 = 1 << 20;
     const BYTES: u64 = 3 << 20;
-    let (go, sock) =
-        start_go(setup, "sink", &["-streams", "1", "-window", &WINDOW.to_string()]);
+    let (go, sock) = start_go(setup, "sink", &["-streams", "1", "-window", &WINDOW.to_string()]);
     let mut drv = Driver::new("go window 1 MiB", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(6);
     let id = book.open(&mut drv, BYTES, true);
@@ -551,8 +549,7 @@ both_setups!(go_reads_one_stream_slowly);
 /// writer is held to our window on it, while the other two finish.
 fn we_read_one_go_stream_slowly(setup: Setup) {
     const BYTES: u64 = 1_000_000;
-    let (go, sock) =
-        start_go(setup, "source", &["-streams", "3", "-bytes", &BYTES.to_string()]);
+    let (go, sock) = start_go(setup, "source", &["-streams", "3", "-bytes", &BYTES.to_string()]);
     // A fixed window: auto-tuning could (rightly) grow it when the start-up
     // RTT sample is slow, and the bound below is about the fixed window.
     let cfg = Config { max_stream_window: yamux_proto::DEFAULT_WINDOW, ..config() };
@@ -678,7 +675,8 @@ both_setups!(we_send_go_away);
 /// finish, and we end `Drained`.
 fn we_go_away_during_go_streams(setup: Setup) {
     let (go, sock) = start_go(setup, "open-echo", &["-streams", "2", "-bytes", "500000"]);
-    let mut drv = Driver::new("we go away, Go streams", sock, setup.peer_role.ours(), config(), LIFE);
+    let mut drv =
+        Driver::new("we go away, Go streams", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(12);
     book.echo = true;
     book.check_pattern = true;

@@ -159,7 +159,11 @@ fn js_peer_dir() -> PathBuf {
         if out.status.success() && yamux.exists() {
             Ok(())
         } else {
-            Err(format!("npm ci failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr)))
+            Err(format!(
+                "npm ci failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
         }
     });
     if let Err(e) = installed {
@@ -335,7 +339,12 @@ pub struct Peer {
 impl Peer {
     /// Starts the `kind` peer in `setup` with `scenario` and extra flags,
     /// and returns it with our end of the TCP connection.
-    pub fn start(kind: PeerKind, setup: Setup, scenario: &str, extra: &[&str]) -> (Peer, TcpStream) {
+    pub fn start(
+        kind: PeerKind,
+        setup: Setup,
+        scenario: &str,
+        extra: &[&str],
+    ) -> (Peer, TcpStream) {
         let (bin, mut args) = kind.command();
         // `extra` comes last, so it may override the watchdog.
         let ours = ["-role", setup.peer_role.flag(), "-scenario", scenario, "-timeout", "40s"];
