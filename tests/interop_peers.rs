@@ -346,7 +346,9 @@ fn we_ping_peer(kind: PeerKind, setup: Setup) {
     let idle = out.line("session_closed", "pings_in");
     assert!(idle.flag("session_closed"), "our close ends the peer's session: {}", idle.raw);
     assert_eq!(idle.int("pings_in") as usize, drv.wire_out.pings(), "{}", idle.raw);
-    assert_eq!(idle.int("pongs_out"), idle.int("pings_in"), "{}", idle.raw);
+    // (The peer's own `pongs_out` count is not compared: hashicorp answers
+    // from a goroutine, and its summary can be printed before the last pong
+    // passes its sniffer. Our side of the wire saw every pong, above.)
     assert!(out.ok(), "{}", out.dump());
 }
 each_peer!(we_ping_peer);
