@@ -401,6 +401,22 @@ fn peer_goes_away(kind: PeerKind, setup: Setup) {
 }
 each_peer!(peer_goes_away);
 
+/// Runs until our connection closes, sending Go Away (code 0) once stream
+/// `a` has sent 200 kB. Returns when the Go Away was sent and how long the
+/// end took after it.
+fn go_away_midway(drv: &mut Driver, book: &mut Book, a: StreamId) -> (Duration, Duration) {
+    let mut sent_at = None;
+    book.run(drv, "the end after our go-away", Duration::from_secs(15), |drv, b, _| {
+        if sent_at.is_none() && b.streams[&a].sent >= 200_000 {
+            drv.conn.go_away(GoAwayCode::Normal);
+            sent_at = Some(drv.elapsed());
+        }
+        drv.closed.is_some()
+    });
+    let sent_at = sent_at.expect("go-away sent");
+    (sent_at, drv.elapsed() - sent_at)
+}
+
 /// We send Go Away (code 0) while two of our streams are running to the
 /// peer's echo. Hashicorp keeps serving: both streams finish and we end
 /// `Drained`. js-libp2p takes a Go Away as the end of the session: it drops
@@ -414,15 +430,7 @@ fn we_go_away_during_our_streams(kind: PeerKind, setup: Setup) {
     book.check_pattern = true;
     let a = book.open(&mut drv, BYTES, true);
     let b_id = book.open(&mut drv, BYTES, true);
-    let mut sent_at = None;
-    book.run(&mut drv, "the end after our go-away", Duration::from_secs(15), |drv, b, _| {
-        if sent_at.is_none() && b.streams[&a].sent >= 200_000 {
-            drv.conn.go_away(GoAwayCode::Normal);
-            sent_at = Some(drv.elapsed());
-        }
-        drv.closed.is_some()
-    });
-    let took = drv.elapsed() - sent_at.expect("go-away sent");
+    let (_, took) = go_away_midway(&mut drv, &mut book, a);
     assert_eq!(drv.wire_out.go_aways(), vec![0]);
     match kind {
         PeerKind::Hashicorp => {
@@ -469,22 +477,14 @@ fn we_go_away_to_js_that_keeps_tcp_open() {
         start_with(PeerKind::Js, Setup::PEER_SERVER, "echo", &["-keep-tcp"], config);
     let mut book = Book::new(10);
     let a = book.open(&mut drv, 600_000, true);
-    let mut sent_at = None;
-    book.run(&mut drv, "the end after our go-away", Duration::from_secs(10), |drv, b, _| {
-        if sent_at.is_none() && b.streams[&a].sent >= 200_000 {
-            drv.conn.go_away(GoAwayCode::Normal);
-            sent_at = Some(drv.elapsed());
-        }
-        drv.closed.is_some()
-    });
-    let took = drv.elapsed() - sent_at.expect("go-away sent");
+    let (sent_at, took) = go_away_midway(&mut drv, &mut book, a);
     assert_eq!(drv.closed, Some(CloseReason::GoAwayUnanswered));
     assert!(!drv.eof, "js-libp2p kept TCP open");
     // (Timed from our command; the Ping is stamped with the connection's last
     // input time, up to one driver turn earlier.)
     assert!(took > ping_timeout * 9 / 10 && took < ping_timeout * 2, "took {took:?}");
     let pings: Vec<_> = drv.wire_out.of_type(FrameType::Ping).collect();
-    assert!(pings.iter().any(|p| p.at >= sent_at.unwrap() && p.has(Flags::SYN)));
+    assert!(pings.iter().any(|p| p.at >= sent_at && p.has(Flags::SYN)));
     let reason = ResetReason::ConnectionClosed(CloseReason::GoAwayUnanswered);
     assert_eq!(book.streams[&a].reset, Some(reason));
     drv.finish(|_, _| {});

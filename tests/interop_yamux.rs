@@ -9,6 +9,8 @@
 
 #[path = "interop/driver.rs"]
 mod driver;
+#[path = "interop/peer.rs"]
+mod peer;
 #[path = "interop/rust_yamux.rs"]
 mod rust_yamux;
 
@@ -110,7 +112,7 @@ fn we_open_many_echo_streams(setup: Setup) {
         }
         out
     });
-    let mut drv = Driver::new("yamux echo", sock, setup.ours(), config(), LIFE);
+    let mut drv = Driver::new("yamux echo", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(21);
     book.check_pattern = true;
     let mut rng = Rng::new(22);
@@ -169,7 +171,7 @@ fn crate_opens_many_streams(setup: Setup) {
         }
         out
     });
-    let mut drv = Driver::new("yamux opens", sock, setup.ours(), config(), LIFE);
+    let mut drv = Driver::new("yamux opens", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(23);
     book.echo = true;
     book.check_pattern = true;
@@ -209,7 +211,7 @@ fn we_half_close_then_read(setup: Setup) {
         let s = ctl.accept().await.expect("a stream");
         echo(s, ctl.t0).await
     });
-    let mut drv = Driver::new("half-close then read", sock, setup.ours(), config(), LIFE);
+    let mut drv = Driver::new("half-close then read", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(24);
     book.check_pattern = true;
     let id = book.open(&mut drv, BYTES, true);
@@ -239,7 +241,8 @@ fn crate_half_closes_first_we_answer(setup: Setup) {
         read_to_end(&mut s, &mut rec, 32 * 1024, None).await;
         rec
     });
-    let mut drv = Driver::new("crate half-closes first", sock, setup.ours(), config(), LIFE);
+    let mut drv =
+        Driver::new("crate half-closes first", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(25);
     book.check_pattern = true;
     book.run(&mut drv, "the crate's data, FIN, our answer", Duration::from_secs(10), |_, b, ev| {
@@ -278,7 +281,7 @@ fn we_reset_crate_stream(setup: Setup) {
         }
         rec
     });
-    let mut drv = Driver::new("we reset", sock, setup.ours(), config(), LIFE);
+    let mut drv = Driver::new("we reset", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(26);
     let mut done = None;
     book.run(&mut drv, "1000 bytes, then our reset", Duration::from_secs(10), |drv, b, _| {
@@ -334,7 +337,7 @@ fn crate_resets(setup: Setup, write_first: bool) {
         drop(s);
         r
     });
-    let mut drv = Driver::new("crate resets", sock, setup.ours(), config(), LIFE);
+    let mut drv = Driver::new("crate resets", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(27);
     book.max_write = 4096;
     let id = book.open(&mut drv, 2_000_000, true);
@@ -369,7 +372,7 @@ fn we_announce_larger_window(setup: Setup) {
         drive_stream(s, BYTES, 3, None, ctl.t0).await
     });
     let cfg = Config { initial_stream_window: WINDOW, ..config() };
-    let mut drv = Driver::new("our window 1 MiB", sock, setup.ours(), cfg, LIFE);
+    let mut drv = Driver::new("our window 1 MiB", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(28);
     book.check_pattern = true;
     let mut id = None;
@@ -441,7 +444,7 @@ fn crate_reads_one_stream_slowly(setup: Setup) {
         }
         out
     });
-    let mut drv = Driver::new("crate slow reader", sock, setup.ours(), config(), LIFE);
+    let mut drv = Driver::new("crate slow reader", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(29);
     let slow = book.open(&mut drv, SLOW, true);
     let fast: Vec<StreamId> = (0..3).map(|_| book.open(&mut drv, FAST, true)).collect();
@@ -495,7 +498,7 @@ fn we_read_one_crate_stream_slowly(setup: Setup) {
         out
     });
     let cfg = Config { max_stream_window: DEFAULT_WINDOW, ..config() };
-    let mut drv = Driver::new("we read slowly", sock, setup.ours(), cfg, LIFE);
+    let mut drv = Driver::new("we read slowly", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(30);
     read_one_stream_slowly(&mut drv, &mut book, BYTES, "the crate");
     let out = close_and_collect(&mut drv, peer);
@@ -523,7 +526,7 @@ fn we_send_go_away(setup: Setup) {
         }
         (out, ctl.ended().await)
     });
-    let mut drv = Driver::new("we go away", sock, setup.ours(), config(), LIFE);
+    let mut drv = Driver::new("we go away", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(31);
     let a = book.open(&mut drv, 600_000, true);
     let b_id = book.open(&mut drv, 600_000, true);
@@ -560,7 +563,7 @@ both_setups!(we_send_go_away);
 /// A GoAway with an error code: the crate does the same as for code 0.
 fn we_send_go_away_error_code(setup: Setup) {
     let (peer, sock) = YamuxPeer::start(setup, ycfg(), |mut ctl| async move { ctl.ended().await });
-    let mut drv = Driver::new("go away code 2", sock, setup.ours(), config(), LIFE);
+    let mut drv = Driver::new("go away code 2", sock, setup.peer_role.ours(), config(), LIFE);
     // Let the crate's start-up ping round trip complete first.
     drv.pump_for(Duration::from_millis(30), |_, _| {});
     drv.conn.go_away(GoAwayCode::InternalError);
@@ -592,7 +595,7 @@ fn crate_closes_connection(setup: Setup) {
         ctl.close();
         (rec, ctl.ended().await)
     });
-    let mut drv = Driver::new("crate closes", sock, setup.ours(), config(), LIFE);
+    let mut drv = Driver::new("crate closes", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(32);
     book.check_pattern = true;
     book.run(&mut drv, "the crate's close", Duration::from_secs(10), |drv, _, _| {
@@ -620,7 +623,7 @@ both_setups!(crate_closes_connection);
 fn pings_and_keep_alive(setup: Setup) {
     let (peer, sock) = YamuxPeer::start(setup, ycfg(), |mut ctl| async move { ctl.ended().await });
     let cfg = Config { keep_alive_interval: Some(Duration::from_millis(50)), ..config() };
-    let mut drv = Driver::new("keep-alive", sock, setup.ours(), cfg, LIFE);
+    let mut drv = Driver::new("keep-alive", sock, setup.peer_role.ours(), cfg, LIFE);
     let manual = drv.conn.ping().unwrap();
     let mut pongs = Vec::new();
     drv.pump_for(Duration::from_millis(400), |_, ev| {
@@ -651,7 +654,7 @@ fn keep_alive_detects_frozen_crate(setup: Setup) {
         ping_timeout: Duration::from_millis(300),
         ..config()
     };
-    let mut drv = Driver::new("frozen crate", sock, setup.ours(), cfg, LIFE);
+    let mut drv = Driver::new("frozen crate", sock, setup.peer_role.ours(), cfg, LIFE);
     drv.run("the keep-alive timeout", Duration::from_secs(3), |drv, _| drv.closed.is_some());
     assert_eq!(drv.closed, Some(CloseReason::KeepAliveTimeout));
     let last_pong =
@@ -680,7 +683,7 @@ fn crate_stream_limit_goes_away(setup: Setup, third_has_data: bool) {
         }
         tasks.len()
     });
-    let mut drv = Driver::new("crate max streams 2", sock, setup.ours(), config(), LIFE);
+    let mut drv = Driver::new("crate max streams 2", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(33);
     book.open(&mut drv, 1000, false);
     book.open(&mut drv, 1000, false);
@@ -732,7 +735,7 @@ fn we_refuse_over_max_streams(setup: Setup) {
         out
     });
     let cfg = Config { max_streams: 2, ..config() };
-    let mut drv = Driver::new("our max_streams 2", sock, setup.ours(), cfg, LIFE);
+    let mut drv = Driver::new("our max_streams 2", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(34);
     book.echo = true;
     book.run(&mut drv, "two echoed streams", Duration::from_secs(10), |drv, b, _| {
@@ -784,7 +787,8 @@ fn stop_reading_fails_crate_writer_fast(setup: Setup) {
         }
         rec
     });
-    let mut drv = Driver::new("stop reading vs crate writer", sock, setup.ours(), config(), LIFE);
+    let mut drv =
+        Driver::new("stop reading vs crate writer", sock, setup.peer_role.ours(), config(), LIFE);
     let mut book = Book::new(35);
     let mut stopped = None;
     book.run(&mut drv, "5 messages, then stop", Duration::from_secs(10), |drv, b, _| {
@@ -828,7 +832,7 @@ fn crate_stops_reading_we_cope(setup: Setup) {
         ctl.ended().await
     });
     let cfg = Config { send_stall_timeout: Some(Duration::from_millis(300)), ..config() };
-    let mut drv = Driver::new("crate stops reading", sock, setup.ours(), cfg, LIFE);
+    let mut drv = Driver::new("crate stops reading", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(36);
     book.max_write = 1024;
     let id = book.open(&mut drv, 64 << 20, false);
@@ -852,8 +856,8 @@ both_setups!(crate_stops_reading_we_cope);
 /// are ignored: no RST, the connection lives on.
 fn unknown_stream_frames_get_no_rst(setup: Setup) {
     let (peer, sock) = YamuxPeer::start(setup, ycfg(), |mut ctl| async move { ctl.ended().await });
-    let mut drv = Driver::new("unknown streams", sock, setup.ours(), config(), LIFE);
-    let base = match setup.ours() {
+    let mut drv = Driver::new("unknown streams", sock, setup.peer_role.ours(), config(), LIFE);
+    let base = match setup.peer_role.ours() {
         yamux_proto::Role::Client => 2001,
         yamux_proto::Role::Server => 2002,
     };

@@ -28,36 +28,15 @@ use crate::driver::{pattern, pattern_byte, Fnv, Rng};
 /// Longest a yamux peer thread runs.
 pub const PEER_LIFE: Duration = Duration::from_secs(25);
 
-/// Who listens for the TCP connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dial {
-    /// The yamux peer listens, we connect.
-    PeerListens,
-    /// We listen, the yamux peer connects.
-    WeListen,
-}
+/// The setups are the ones every peer runs in (`peer.rs`); the crate's
+/// `Mode` is the peer's role.
+pub use crate::peer::{Dial, Setup};
 
-/// The peer's yamux mode and who listens.
-#[derive(Clone, Copy, Debug)]
-pub struct Setup {
-    /// The yamux crate's mode (its role).
-    pub mode: Mode,
-    /// Who listens.
-    pub dial: Dial,
-}
-
-impl Setup {
-    /// The crate is the yamux server and listens; we are the client.
-    pub const PEER_SERVER: Setup = Setup { mode: Mode::Server, dial: Dial::PeerListens };
-    /// The crate is the yamux client and dials us; we are the server.
-    pub const PEER_CLIENT: Setup = Setup { mode: Mode::Client, dial: Dial::WeListen };
-
-    /// Our role, the opposite one.
-    pub fn ours(self) -> yamux_proto::Role {
-        match self.mode {
-            Mode::Client => yamux_proto::Role::Server,
-            Mode::Server => yamux_proto::Role::Client,
-        }
+/// The yamux crate's mode for the peer's role in `setup`.
+fn mode(setup: Setup) -> Mode {
+    match setup.peer_role {
+        crate::peer::PeerRole::Client => Mode::Client,
+        crate::peer::PeerRole::Server => Mode::Server,
     }
 }
 
@@ -153,7 +132,7 @@ impl<R: Send + 'static> YamuxPeer<R> {
                 };
                 let tcp = tcp.map_err(|e| format!("tcp: {e}"))?;
                 tcp.set_nodelay(true).expect("nodelay");
-                let conn = Connection::new(tcp.compat(), cfg, setup.mode);
+                let conn = Connection::new(tcp.compat(), cfg, mode(setup));
                 let (open_tx, open_rx) = mpsc::unbounded();
                 let (inbound_tx, inbound) = mpsc::unbounded();
                 let (close_tx, close_rx) = mpsc::unbounded();
