@@ -376,7 +376,14 @@ fn peer_goes_away(kind: PeerKind, setup: Setup) {
         }
         b.len() == streams && b.all_closed() && (kind == PeerKind::Hashicorp || drv.eof)
     });
-    assert_eq!(open_after, Some(Err(OpenError::RemoteGoingAway)));
+    // js-libp2p's TCP FIN follows its Go Away at once; when both arrive in
+    // one read, the connection has already closed by the time the event is
+    // polled, and `open` says `Closed`.
+    match (kind, open_after) {
+        (_, Some(Err(OpenError::RemoteGoingAway))) => {}
+        (PeerKind::Js, Some(Err(OpenError::Closed))) if drv.eof => {}
+        (_, other) => panic!("open after the peer's go-away: {other:?}"),
+    }
     assert_eq!(drv.wire_in.go_aways(), vec![0]);
     let first = book.streams.values().next().unwrap();
     assert_eq!((first.recv, first.sent, first.mismatch_at), (1 << 20, 1 << 20, None));
