@@ -262,6 +262,29 @@ fn parse_result(line: &str) -> Option<ResultLine> {
     Some(ResultLine { kind, kv, raw: line.to_string() })
 }
 
+/// Accepts one connection on `listener` within `limit` (polling, so a peer
+/// that never dials cannot hang the test), as a blocking socket. `None` when
+/// the time is up; panics on an accept error.
+pub fn accept_within(listener: &TcpListener, limit: Duration) -> Option<TcpStream> {
+    listener.set_nonblocking(true).expect("nonblocking");
+    let deadline = Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).expect("blocking");
+                return Some(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
 /// What the peer printed by the time it exited.
 #[derive(Debug)]
 pub struct PeerOutput {
@@ -405,28 +428,9 @@ impl Peer {
                 };
                 TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"))
             }
-            Some(l) => {
-                l.set_nonblocking(true).expect("nonblocking");
-                let deadline = Instant::now() + Duration::from_secs(10);
-                loop {
-                    match l.accept() {
-                        Ok((s, _)) => {
-                            s.set_nonblocking(false).expect("blocking");
-                            break s;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            assert!(
-                                Instant::now() < deadline,
-                                "{} did not connect within 10 s:\n{}",
-                                kind.name(),
-                                peer.stderr()
-                            );
-                            thread::sleep(Duration::from_millis(5));
-                        }
-                        Err(e) => panic!("accept: {e}"),
-                    }
-                }
-            }
+            Some(l) => accept_within(&l, Duration::from_secs(10)).unwrap_or_else(|| {
+                panic!("{} did not connect within 10 s:\n{}", kind.name(), peer.stderr())
+            }),
         };
         (peer, sock)
     }

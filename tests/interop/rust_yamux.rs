@@ -162,21 +162,8 @@ impl<R: Send + 'static> YamuxPeer<R> {
             drop(listener);
             TcpStream::connect(addr).expect("connect to the yamux peer")
         } else {
-            listener.set_nonblocking(true).expect("nonblocking");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match listener.accept() {
-                    Ok((s, _)) => {
-                        s.set_nonblocking(false).expect("blocking");
-                        break s;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        assert!(Instant::now() < deadline, "the yamux peer did not connect");
-                        thread::sleep(Duration::from_millis(2));
-                    }
-                    Err(e) => panic!("accept: {e}"),
-                }
-            }
+            crate::peer::accept_within(&listener, Duration::from_secs(10))
+                .expect("the yamux peer did not connect")
         };
         (YamuxPeer { rx }, sock)
     }
