@@ -7,10 +7,14 @@
 //! put on the wire where the spec leaves room; `docs/interop.md` tabulates
 //! these observations.
 
+#[path = "interop/crate_peer.rs"]
+mod crate_peer;
 #[path = "interop/driver.rs"]
 mod driver;
 #[path = "interop/peer.rs"]
 mod peer;
+#[path = "interop/rust_yamux.rs"]
+mod rust_yamux;
 
 use std::time::Duration;
 

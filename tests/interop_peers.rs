@@ -1,7 +1,8 @@
 //! The interop scenarios every real peer must pass, written once and run
-//! against each peer program, in both yamux roles and both TCP directions:
-//! hashicorp/yamux (Go, `tests/go-peer`) and js-libp2p's yamux
-//! (`@chainsafe/libp2p-yamux` 7.0.4 on Node, `tests/js-peer`).
+//! against each peer, in both yamux roles and both TCP directions:
+//! hashicorp/yamux (Go, `tests/go-peer`), js-libp2p's yamux
+//! (`@chainsafe/libp2p-yamux` 7.0.4 on Node, `tests/js-peer`) and the
+//! `yamux` crate 0.14 (`interop/crate_peer.rs`).
 //!
 //! Every byte is verified at both ends: the peer checks what we sent against
 //! the shared pattern and reports counts and checksums; we check what it
@@ -9,10 +10,14 @@
 //! Away means), the test says what each does; `docs/interop.md` tabulates it.
 //! Peer-specific wire details live in `interop_go.rs`.
 
+#[path = "interop/crate_peer.rs"]
+mod crate_peer;
 #[path = "interop/driver.rs"]
 mod driver;
 #[path = "interop/peer.rs"]
 mod peer;
+#[path = "interop/rust_yamux.rs"]
+mod rust_yamux;
 
 use std::time::Duration;
 
@@ -21,27 +26,50 @@ use peer::{Peer, PeerKind, PeerOutput, Setup};
 use yamux_proto::frame::{Flags, FrameType};
 use yamux_proto::{CloseReason, Config, Event, GoAwayCode, OpenError, ResetReason, StreamId};
 
-/// Runs `f` against each peer in both setups, as four tests.
+/// Runs `f` against each peer in both setups, as six tests
+/// (`programs_only`: the four against the two peer programs, for what the
+/// `yamux` crate's API cannot do).
 macro_rules! each_peer {
     ($name:ident) => {
         mod $name {
             use super::{PeerKind, Setup};
+            against_programs!($name);
             #[test]
-            fn hashicorp_server_listens() {
-                super::$name(PeerKind::Hashicorp, Setup::PEER_SERVER);
+            fn yamux_crate_server_listens() {
+                super::$name(PeerKind::YamuxCrate, Setup::PEER_SERVER);
             }
             #[test]
-            fn hashicorp_client_dials() {
-                super::$name(PeerKind::Hashicorp, Setup::PEER_CLIENT);
+            fn yamux_crate_client_dials() {
+                super::$name(PeerKind::YamuxCrate, Setup::PEER_CLIENT);
             }
-            #[test]
-            fn js_server_listens() {
-                super::$name(PeerKind::Js, Setup::PEER_SERVER);
-            }
-            #[test]
-            fn js_client_dials() {
-                super::$name(PeerKind::Js, Setup::PEER_CLIENT);
-            }
+        }
+    };
+    ($name:ident, programs_only) => {
+        mod $name {
+            use super::{PeerKind, Setup};
+            against_programs!($name);
+        }
+    };
+}
+
+/// The four tests of `each_peer!` against hashicorp and js-libp2p.
+macro_rules! against_programs {
+    ($name:ident) => {
+        #[test]
+        fn hashicorp_server_listens() {
+            super::$name(PeerKind::Hashicorp, Setup::PEER_SERVER);
+        }
+        #[test]
+        fn hashicorp_client_dials() {
+            super::$name(PeerKind::Hashicorp, Setup::PEER_CLIENT);
+        }
+        #[test]
+        fn js_server_listens() {
+            super::$name(PeerKind::Js, Setup::PEER_SERVER);
+        }
+        #[test]
+        fn js_client_dials() {
+            super::$name(PeerKind::Js, Setup::PEER_CLIENT);
         }
     };
 }
@@ -64,17 +92,22 @@ fn start_with(
     (peer, drv)
 }
 
-/// After the scenario: waits for the peer to end the session (hashicorp
-/// closes TCP; js-libp2p sends Go Away, code 0, then closes TCP), closes
-/// ours and collects the peer's output.
+/// After the scenario: ends the session and collects the peer's output.
+/// Hashicorp and js-libp2p end it themselves once they served their
+/// `-streams` (hashicorp closes TCP; js-libp2p sends Go Away, code 0, then
+/// closes TCP), and we close ours after theirs. The `yamux` crate's acceptor
+/// leaves the end to us (its `poll_close` can destroy bytes in flight: see
+/// `interop/crate_peer.rs`): we close, and its session ends on our Go Away.
 fn wait_for_peer_close(drv: &mut Driver, peer: Peer) -> PeerOutput {
     let kind = peer.kind;
-    drv.run("the peer to close the session", Duration::from_secs(15), |drv, _| drv.eof);
-    match kind {
-        PeerKind::Hashicorp => assert!(drv.wire_in.go_aways().is_empty()),
-        PeerKind::Js => assert_eq!(drv.wire_in.go_aways(), vec![0], "js-libp2p ends with Go Away"),
+    if kind == PeerKind::YamuxCrate {
+        drv.close(|_, _| {});
+    } else {
+        drv.run("the peer to close the session", Duration::from_secs(15), |drv, _| drv.eof);
+        let go_aways = if kind == PeerKind::Js { vec![0] } else { vec![] };
+        assert_eq!(drv.wire_in.go_aways(), go_aways, "how {} ends a session", kind.name());
+        drv.finish(|_, _| {});
     }
-    drv.finish(|_, _| {});
     let out = peer.wait(Duration::from_secs(10));
     assert_eq!(
         out.frames("in").get("bad"),
@@ -112,17 +145,20 @@ fn assert_no_fin_on_data(drv: &Driver) {
     assert_eq!(n.filter(|f| f.has(Flags::FIN)).count(), 0, "FIN rode on a Data frame");
 }
 
-/// How both peers frame their control flags (the docs/interop.md table):
-/// FIN and RST on zero-length Window Updates, SYN on a Window Update sent
-/// when the stream is opened, before any data. Both differ from the `yamux`
-/// crate, which uses Data frames for all three.
-fn assert_flags_on_window_updates(drv: &Driver) {
+/// How each peer frames its control flags (the docs/interop.md table).
+/// Hashicorp and js-libp2p put FIN and RST on zero-length Window Updates,
+/// and SYN on a Window Update sent when the stream is opened, before any
+/// data. The `yamux` crate uses Data frames for all three: FIN and RST on
+/// empty ones, SYN on the stream's first frame, which may carry payload.
+fn assert_peer_flag_frames(kind: PeerKind, drv: &Driver) {
+    let on_window_updates = kind != PeerKind::YamuxCrate;
+    let carrier = |f: &driver::FrameRec| f.is_window_update() == on_window_updates;
     for f in drv.wire_in.frames.iter().filter(|f| f.has(Flags::FIN) || f.has(Flags::RST)) {
         let what = driver::describe(f);
-        assert!(f.is_window_update() && f.header.length == 0, "FIN/RST frame: {what}");
+        assert!(carrier(f) && f.header.length == 0, "{} FIN/RST frame: {what}", kind.name());
     }
     for f in drv.wire_in.with_flag(Flags::SYN).filter(|f| f.id().0 != 0) {
-        assert!(f.is_window_update(), "SYN frame: {}", driver::describe(f));
+        assert!(carrier(f), "{} SYN frame: {}", kind.name(), driver::describe(f));
     }
 }
 
@@ -169,7 +205,7 @@ fn hundred_concurrent_streams(kind: PeerKind, setup: Setup) {
     book.run(&mut drv, "100 echoes", Duration::from_secs(25), |_, b, _| b.all_closed());
     let out = wait_for_peer_close(&mut drv, peer);
     assert_echoed(&book, &out);
-    assert_flags_on_window_updates(&drv);
+    assert_peer_flag_frames(kind, &drv);
     let acked =
         book.streams.keys().filter(|id| drv.wire_in.stream(**id).any(|f| f.has(Flags::ACK)));
     eprintln!("observed: {} ACKed {} of 100 streams", kind.name(), acked.count());
@@ -204,7 +240,7 @@ fn bulk_64_mib_to_peer(kind: PeerKind, setup: Setup) {
     let id = book.open(&mut drv, BYTES, true);
     book.run(&mut drv, "64 MiB sunk", Duration::from_secs(25), |_, b, _| b.all_closed());
     let out = wait_for_peer_close(&mut drv, peer);
-    assert_flags_on_window_updates(&drv);
+    assert_peer_flag_frames(kind, &drv);
     let deltas = observe_credit(kind, &drv);
     // Hashicorp returns credit once half its 256 KiB window was read;
     // js-libp2p after every chunk its reader takes, however small.
@@ -232,7 +268,7 @@ fn bulk_64_mib_from_peer(kind: PeerKind, setup: Setup) {
         b.len() == 1 && b.all_closed()
     });
     let out = wait_for_peer_close(&mut drv, peer);
-    assert_flags_on_window_updates(&drv);
+    assert_peer_flag_frames(kind, &drv);
     observe_credit(kind, &drv);
     let r = book.streams.values().next().unwrap();
     assert_eq!((r.recv, r.mismatch_at, r.reset), (BYTES, None, None));
@@ -323,7 +359,8 @@ fn peer_pings_us(kind: PeerKind, setup: Setup) {
     assert!(drv.wire_in.pings() >= 10);
     assert!(out.ok(), "{}", out.dump());
 }
-each_peer!(peer_pings_us);
+// The `yamux` crate has no ping API.
+each_peer!(peer_pings_us, programs_only);
 
 /// We ping the idle peer five times, one after another; each is answered
 /// (as is the ping our connection sends by itself to measure the RTT).
@@ -358,8 +395,9 @@ each_peer!(we_ping_peer);
 
 /// The peer's `goaway`: it opens a stream, writes 1 MiB that we echo, and
 /// sends Go Away (code 0): hashicorp halfway through the stream, js-libp2p
-/// (`muxer.close()`) once the stream is done. The stream arrives whole both
-/// ways, we can no longer open, and the connection ends with a typed reason.
+/// (`muxer.close()`) and the `yamux` crate (`poll_close`) once the stream is
+/// done, then they close TCP. The stream arrives whole both ways, we can no
+/// longer open, and the connection ends with a typed reason.
 fn peer_goes_away(kind: PeerKind, setup: Setup) {
     let (peer, mut drv) = start(kind, setup, "goaway", &["-hold", "5s"]);
     let mut book = Book::new(8);
@@ -367,40 +405,40 @@ fn peer_goes_away(kind: PeerKind, setup: Setup) {
     book.check_pattern = true;
     let mut open_after = None;
     // Hashicorp opens a 16-byte probe stream after its own Go Away and keeps
-    // TCP open; js-libp2p opens nothing more and closes TCP.
-    let streams = if kind == PeerKind::Hashicorp { 2 } else { 1 };
+    // TCP open; the others open nothing more and close TCP.
+    let ends = kind.ends_session_with_go_away();
+    let streams = if ends { 1 } else { 2 };
     book.run(&mut drv, "the peer's streams and go-away", Duration::from_secs(15), |drv, b, ev| {
         if let Some(Event::GoAwayReceived { code }) = ev {
             assert_eq!(*code, GoAwayCode::Normal);
             open_after = Some(drv.conn.open());
         }
-        b.len() == streams && b.all_closed() && (kind == PeerKind::Hashicorp || drv.eof)
+        b.len() == streams && b.all_closed() && (!ends || drv.eof) && open_after.is_some()
     });
-    // js-libp2p's TCP FIN follows its Go Away at once; when both arrive in
-    // one read, the connection has already closed by the time the event is
-    // polled, and `open` says `Closed`.
-    match (kind, open_after) {
-        (_, Some(Err(OpenError::RemoteGoingAway))) => {}
-        (PeerKind::Js, Some(Err(OpenError::Closed))) if drv.eof => {}
-        (_, other) => panic!("open after the peer's go-away: {other:?}"),
+    // The TCP FIN follows a session-ending Go Away at once; when both arrive
+    // in one read, the connection has already closed by the time the event
+    // is polled, and `open` says `Closed`.
+    match open_after {
+        Some(Err(OpenError::RemoteGoingAway)) => {}
+        Some(Err(OpenError::Closed)) if ends && drv.eof => {}
+        other => panic!("open after the peer's go-away: {other:?}"),
     }
     assert_eq!(drv.wire_in.go_aways(), vec![0]);
     let first = book.streams.values().next().unwrap();
     assert_eq!((first.recv, first.sent, first.mismatch_at), (1 << 20, 1 << 20, None));
-    let out = match kind {
-        PeerKind::Hashicorp => {
-            assert!(!drv.conn.is_closed(), "a normal Go Away does not end the connection");
-            drv.close(|_, _| {});
-            peer.wait(Duration::from_secs(10))
-        }
-        PeerKind::Js => {
-            drv.finish(|_, _| {});
-            assert_eq!(drv.closed, Some(CloseReason::TransportClosed));
-            let out = peer.wait(Duration::from_secs(10));
+    let out = if ends {
+        drv.finish(|_, _| {});
+        assert_eq!(drv.closed, Some(CloseReason::TransportClosed));
+        let out = peer.wait(Duration::from_secs(10));
+        if kind == PeerKind::Js {
             let after = out.line("goaway_sent", "open_after_goaway_err");
             assert_eq!(after.get("open_after_goaway_err"), "Muxer closed locally");
-            out
         }
+        out
+    } else {
+        assert!(!drv.conn.is_closed(), "a normal Go Away does not end the connection");
+        drv.close(|_, _| {});
+        peer.wait(Duration::from_secs(10))
     };
     let line = out.results.iter().find(|r| r.kind == "stream" && r.kv.contains_key("bytes_recv"));
     assert!(line.is_some_and(|l| l.flag("ok")), "{}", out.dump());
@@ -426,10 +464,10 @@ fn go_away_midway(drv: &mut Driver, book: &mut Book, a: StreamId) -> (Duration, 
 
 /// We send Go Away (code 0) while two of our streams are running to the
 /// peer's echo. Hashicorp keeps serving: both streams finish and we end
-/// `Drained`. js-libp2p takes a Go Away as the end of the session: it drops
-/// its streams without RST and closes TCP, so ours end at once with a typed
-/// reset (`ConnectionClosed(TransportClosed)`), never after a timeout, and
-/// what did arrive is intact.
+/// `Drained`. js-libp2p and the `yamux` crate take a Go Away as the end of
+/// the session: they drop their streams without RST and close TCP, so ours
+/// end at once with a typed reset (`ConnectionClosed(TransportClosed)`),
+/// never after a timeout, and what did arrive is intact.
 fn we_go_away_during_our_streams(kind: PeerKind, setup: Setup) {
     const BYTES: u64 = 600_000;
     let (peer, mut drv) = start(kind, setup, "echo", &[]);
@@ -439,31 +477,28 @@ fn we_go_away_during_our_streams(kind: PeerKind, setup: Setup) {
     let b_id = book.open(&mut drv, BYTES, true);
     let (_, took) = go_away_midway(&mut drv, &mut book, a);
     assert_eq!(drv.wire_out.go_aways(), vec![0]);
-    match kind {
-        PeerKind::Hashicorp => {
-            assert_eq!(drv.closed, Some(CloseReason::Drained));
-            for id in [a, b_id] {
-                let r = &book.streams[&id];
-                assert_eq!((r.recv, r.mismatch_at, r.reset), (BYTES, None, None), "stream {id}");
-            }
-            // Hashicorp still reads what it buffered after our drain: leave
-            // TCP open until it closes.
-            drv.run("hashicorp to close", Duration::from_secs(10), |drv, _| drv.eof);
-            drv.finish(|_, _| {});
+    if !kind.ends_session_with_go_away() {
+        assert_eq!(drv.closed, Some(CloseReason::Drained));
+        for id in [a, b_id] {
+            let r = &book.streams[&id];
+            assert_eq!((r.recv, r.mismatch_at, r.reset), (BYTES, None, None), "stream {id}");
         }
-        PeerKind::Js => {
-            assert_eq!(drv.closed, Some(CloseReason::TransportClosed));
-            assert!(took < Duration::from_secs(2), "the end took {took:?}");
-            for id in [a, b_id] {
-                let r = &book.streams[&id];
-                assert_eq!(r.mismatch_at, None, "stream {id}: what arrived is intact");
-                if r.recv < BYTES {
-                    let reason = ResetReason::ConnectionClosed(CloseReason::TransportClosed);
-                    assert_eq!(r.reset, Some(reason), "stream {id}: cut short, so reset");
-                }
+        // Hashicorp still reads what it buffered after our drain: leave
+        // TCP open until it closes.
+        drv.run("hashicorp to close", Duration::from_secs(10), |drv, _| drv.eof);
+        drv.finish(|_, _| {});
+    } else {
+        assert_eq!(drv.closed, Some(CloseReason::TransportClosed));
+        assert!(took < Duration::from_secs(2), "the end took {took:?}");
+        for id in [a, b_id] {
+            let r = &book.streams[&id];
+            assert_eq!(r.mismatch_at, None, "stream {id}: what arrived is intact");
+            if r.recv < BYTES {
+                let reason = ResetReason::ConnectionClosed(CloseReason::TransportClosed);
+                assert_eq!(r.reset, Some(reason), "stream {id}: cut short, so reset");
             }
-            drv.finish(|_, _| {});
         }
+        drv.finish(|_, _| {});
     }
     let out = peer.wait(Duration::from_secs(10));
     assert_eq!(out.line("remote_goaway", "open_err").int("code"), 0, "{}", out.dump());

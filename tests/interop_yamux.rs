@@ -7,6 +7,8 @@
 //! assert what the crate put on the wire where the spec leaves room;
 //! `docs/interop.md` tabulates these observations.
 
+#[path = "interop/crate_peer.rs"]
+mod crate_peer;
 #[path = "interop/driver.rs"]
 mod driver;
 #[path = "interop/peer.rs"]

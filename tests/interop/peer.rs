@@ -1,11 +1,12 @@
 //! Spawning and reading the interop peers: hashicorp/yamux (Go,
-//! `tests/go-peer`) and js-libp2p's yamux (Node, `tests/js-peer`).
+//! `tests/go-peer`), js-libp2p's yamux (Node, `tests/js-peer`) and the
+//! `yamux` crate (`crate_peer.rs`, in a thread of the test process).
 //!
-//! Both are programs that run one scenario on one TCP connection and speak
-//! the same command line and stdout protocol (`LISTENING`, `RESULT k=v ...`,
+//! All three run one scenario on one TCP connection and speak the same
+//! command line and line protocol (`LISTENING`, `RESULT k=v ...`,
 //! `DONE ...`), parsed here; `tests/go-peer/README.md` and
 //! `tests/js-peer/README.md` describe the scenarios and line formats. A test
-//! written against [`Peer`] runs unchanged against either program.
+//! written against [`Peer`] runs unchanged against any of them.
 
 #![allow(dead_code)]
 
@@ -26,6 +27,8 @@ pub enum PeerKind {
     Hashicorp,
     /// `@chainsafe/libp2p-yamux` 7.0.4 on Node (`tests/js-peer`).
     Js,
+    /// The `yamux` crate 0.14 (`crate_peer.rs`), run in a thread.
+    YamuxCrate,
 }
 
 impl PeerKind {
@@ -34,17 +37,28 @@ impl PeerKind {
         match self {
             PeerKind::Hashicorp => "hashicorp",
             PeerKind::Js => "js-libp2p",
+            PeerKind::YamuxCrate => "yamux-crate",
         }
     }
 
-    /// The program and the arguments that come before the scenario's.
-    fn command(self) -> (PathBuf, Vec<String>) {
+    /// Whether the peer takes a Go Away as the end of the session, and ends
+    /// its own sessions with Go Away (code 0) then TCP FIN: js-libp2p and
+    /// the `yamux` crate. Hashicorp keeps serving after a normal Go Away and
+    /// ends a session by closing TCP alone.
+    pub fn ends_session_with_go_away(self) -> bool {
+        self != PeerKind::Hashicorp
+    }
+
+    /// The program and the arguments that come before the scenario's;
+    /// `None` for the peer that runs in-process.
+    fn command(self) -> Option<(PathBuf, Vec<String>)> {
         match self {
-            PeerKind::Hashicorp => (go_binary().to_path_buf(), Vec::new()),
+            PeerKind::Hashicorp => Some((go_binary().to_path_buf(), Vec::new())),
             PeerKind::Js => {
                 let script = js_peer_dir().join("peer.mjs");
-                (PathBuf::from("node"), vec![script.display().to_string()])
+                Some((PathBuf::from("node"), vec![script.display().to_string()]))
             }
+            PeerKind::YamuxCrate => None,
         }
     }
 }
@@ -347,11 +361,51 @@ impl PeerOutput {
     }
 }
 
-/// A running peer program.
+/// Spawns a peer program whose stdout lines go to `tx` and whose stderr
+/// collects in `stderr`.
+fn spawn_child(
+    bin: &Path,
+    args: &[String],
+    cmdline: &str,
+    tx: mpsc::Sender<String>,
+    stderr: Arc<Mutex<String>>,
+) -> Child {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmdline}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err_pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            stderr.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    child
+}
+
+/// A running peer.
 pub struct Peer {
     /// Which implementation it runs.
     pub kind: PeerKind,
-    child: Child,
+    /// The child process; `None` for the in-process yamux crate peer
+    /// (whose own watchdog ends its thread).
+    child: Option<Child>,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
     results: Vec<ResultLine>,
@@ -368,7 +422,7 @@ impl Peer {
         scenario: &str,
         extra: &[&str],
     ) -> (Peer, TcpStream) {
-        let (bin, mut args) = kind.command();
+        let (bin, mut args) = kind.command().unwrap_or_default();
         // `extra` comes last, so it may override the watchdog.
         let ours = ["-role", setup.peer_role.flag(), "-scenario", scenario, "-timeout", "40s"];
         args.extend(ours.iter().chain(extra).map(|s| s.to_string()));
@@ -383,36 +437,17 @@ impl Peer {
                 Some(l)
             }
         };
-        let cmdline = format!("{} {}", bin.display(), args.join(" "));
-        let mut child = Command::new(bin)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmdline}: {e}"));
+        let program =
+            if bin.as_os_str().is_empty() { kind.name().into() } else { bin.display().to_string() };
+        let cmdline = format!("{program} {}", args.join(" "));
         let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout");
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         let stderr = Arc::new(Mutex::new(String::new()));
-        let err_sink = stderr.clone();
-        let mut err_pipe = child.stderr.take().expect("stderr");
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err_pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                err_sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+        let child = if kind == PeerKind::YamuxCrate {
+            crate::crate_peer::spawn(args, tx);
+            None
+        } else {
+            Some(spawn_child(&bin, &args, &cmdline, tx, stderr.clone()))
+        };
         let mut peer = Peer { kind, child, lines, stderr, results: Vec::new(), cmdline };
         let sock = match listener {
             None => {
@@ -470,8 +505,7 @@ impl Peer {
                 Some(line) if line.starts_with("DONE") => break line,
                 Some(line) => self.note(&line),
                 None => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
+                    self.kill();
                     thread::sleep(Duration::from_millis(50));
                     panic!(
                         "the peer did not finish within {limit:?} ({})\nresults so far:\n{}\n--- peer stderr ---\n{}",
@@ -482,7 +516,9 @@ impl Peer {
                 }
             }
         };
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.wait();
+        }
         // Let the stderr reader catch up with the last lines.
         thread::sleep(Duration::from_millis(20));
         PeerOutput { results: std::mem::take(&mut self.results), done, stderr: self.stderr() }
@@ -491,22 +527,31 @@ impl Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        // Only our own child, by handle: a panicking test must not leave it running.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.kill();
     }
 }
 
 impl Peer {
-    /// Sends a signal (`STOP`, `CONT`, ...) to this child process, by its id.
+    /// Kills the child process if it still runs. Only our own child, by
+    /// handle: a panicking test must not leave it running.
+    fn kill(&mut self) {
+        if let Some(child) = &mut self.child {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) to this child process, by its
+    /// id. Panics for the in-process peer, which cannot be stopped so.
     pub fn signal(&self, sig: &str) {
+        let child = self.child.as_ref().expect("the yamux crate peer has no process to signal");
         let status = Command::new("kill")
             .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
+            .arg(child.id().to_string())
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -{sig} {} failed", self.child.id());
+        assert!(status.success(), "kill -{sig} {} failed", child.id());
     }
 }

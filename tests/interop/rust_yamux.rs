@@ -33,7 +33,7 @@ pub const PEER_LIFE: Duration = Duration::from_secs(25);
 pub use crate::peer::{Dial, Setup};
 
 /// The yamux crate's mode for the peer's role in `setup`.
-fn mode(setup: Setup) -> Mode {
+pub fn mode(setup: Setup) -> Mode {
     match setup.peer_role {
         crate::peer::PeerRole::Client => Mode::Client,
         crate::peer::PeerRole::Server => Mode::Server,
@@ -132,18 +132,7 @@ impl<R: Send + 'static> YamuxPeer<R> {
                 };
                 let tcp = tcp.map_err(|e| format!("tcp: {e}"))?;
                 tcp.set_nodelay(true).expect("nodelay");
-                let conn = Connection::new(tcp.compat(), cfg, mode(setup));
-                let (open_tx, open_rx) = mpsc::unbounded();
-                let (inbound_tx, inbound) = mpsc::unbounded();
-                let (close_tx, close_rx) = mpsc::unbounded();
-                let (end_tx, end_rx) = oneshot::channel();
-                let (report_tx, report_rx) = oneshot::channel();
-                tokio::task::spawn_local(async move {
-                    let end = drive(conn, open_rx, inbound_tx, close_rx).await;
-                    let _ = report_tx.send(end.clone());
-                    let _ = end_tx.send(end);
-                });
-                let ctl = Ctl { open_tx, inbound, close_tx, end: Some(end_rx), t0: Instant::now() };
+                let (ctl, report_rx) = spawn_connection(tcp.compat(), cfg, mode(setup));
                 let work = async move {
                     let result = scenario(ctl).await;
                     // Keep the connection running until it ends (our side
@@ -176,6 +165,32 @@ impl<R: Send + 'static> YamuxPeer<R> {
             Err(_) => panic!("yamux peer did not finish within {limit:?}"),
         }
     }
+}
+
+/// Starts a task on the current `LocalSet` that drives a yamux connection
+/// over `io` in `mode`; returns the scenario's handle on it and a receiver
+/// that says how the connection ended (as [`Ctl::ended`] does).
+pub fn spawn_connection<T>(
+    io: T,
+    cfg: yamux::Config,
+    mode: Mode,
+) -> (Ctl, oneshot::Receiver<String>)
+where
+    T: futures::AsyncRead + futures::AsyncWrite + Unpin + 'static,
+{
+    let conn = Connection::new(io, cfg, mode);
+    let (open_tx, open_rx) = mpsc::unbounded();
+    let (inbound_tx, inbound) = mpsc::unbounded();
+    let (close_tx, close_rx) = mpsc::unbounded();
+    let (end_tx, end_rx) = oneshot::channel();
+    let (report_tx, report_rx) = oneshot::channel();
+    tokio::task::spawn_local(async move {
+        let end = drive(conn, open_rx, inbound_tx, close_rx).await;
+        let _ = report_tx.send(end.clone());
+        let _ = end_tx.send(end);
+    });
+    let ctl = Ctl { open_tx, inbound, close_tx, end: Some(end_rx), t0: Instant::now() };
+    (ctl, report_rx)
 }
 
 /// The connection task: polls `poll_next_inbound` (which is what makes a
