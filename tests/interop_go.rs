@@ -6,6 +6,12 @@
 //! client dialling us. Besides the outcome, the tests assert what hashicorp
 //! put on the wire where the spec leaves room; `docs/interop.md` tabulates
 //! these observations.
+//!
+//! The scenarios every peer shares (echo, many streams, bulk, half-close,
+//! write-then-close, ping, go-away) run against hashicorp from
+//! `interop_peers.rs`; this file holds hashicorp's own wire details and the
+//! scenarios only the Go peer program has (resets, slow readers, larger
+//! windows, backlog, stop-reading, keep-alive, unknown streams).
 
 #[path = "interop/crate_peer.rs"]
 mod crate_peer;
@@ -203,132 +209,6 @@ fn we_open_many_echo_streams(setup: Setup) {
     );
 }
 both_setups!(we_open_many_echo_streams);
-
-/// Go's `open-echo` opens 8 streams and writes random-size chunks of
-/// pattern; we echo every byte and half-close after Go's FIN; Go verifies.
-fn go_opens_many_echo_streams(setup: Setup) {
-    const STREAMS: usize = 8;
-    const BYTES: u64 = 400_000;
-    let (go, sock) = start_go(
-        setup,
-        "open-echo",
-        &["-streams", &STREAMS.to_string(), "-bytes", &BYTES.to_string(), "-seed", "9"],
-    );
-    let mut drv = Driver::new("go open-echo", sock, setup.peer_role.ours(), config(), LIFE);
-    let mut book = Book::new(3);
-    book.echo = true;
-    book.check_pattern = true;
-    book.run(
-        &mut drv,
-        "8 streams from Go echoed and closed",
-        Duration::from_secs(20),
-        |_, b, _| b.len() == STREAMS && b.all_closed(),
-    );
-    let out = wait_for_go_close(&mut drv, go, &mut book);
-    assert!(out.ok(), "{}", out.dump());
-    let lines = out.streams_with("bytes_recv");
-    assert_eq!(lines.len(), STREAMS, "{}", out.dump());
-    for l in lines {
-        assert!(l.flag("ok") && l.flag("recv_pattern"), "{}", l.raw);
-        assert_eq!(l.int("bytes_recv") as u64, BYTES, "{}", l.raw);
-        let r = &book.streams[&StreamId(l.int("stream") as u32)];
-        assert_eq!(r.recv, BYTES);
-        assert_eq!(r.mismatch_at, None, "Go's pattern arrived altered");
-        assert_eq!(l.get("recv_fnv"), r.sent_fnv.hex());
-    }
-    // Hashicorp opens with SYN on a zero-length Window Update (OpenStream
-    // sends it at once, before any data); we ACK on our first frame.
-    for id in book.streams.keys() {
-        let syn = drv.wire_in.first(*id).unwrap();
-        assert!(
-            syn.is_window_update() && syn.has(Flags::SYN) && syn.header.length == 0,
-            "hashicorp SYN: {}",
-            driver::describe(syn)
-        );
-        assert!(drv.wire_out.first(*id).unwrap().has(Flags::ACK));
-        assert_eq!(drv.wire_in.stream(*id).filter(|f| f.has(Flags::SYN)).count(), 1);
-    }
-    assert_hashicorp_fin_and_ack(&drv);
-    assert_wire_sane(&drv);
-    eprintln!("observed: go max data frame {} B", drv.wire_in.max_data_frame());
-}
-both_setups!(go_opens_many_echo_streams);
-
-// ---------------------------------------------------------------------------
-// Half-close in both directions.
-
-/// We half-close at once (before reading anything) and then read the whole
-/// echo: reading continues after our own half-close.
-fn we_half_close_then_read(setup: Setup) {
-    const BYTES: u64 = 300_000;
-    let (go, sock) = start_go(setup, "echo", &["-streams", "1"]);
-    let mut drv = Driver::new("half-close then read", sock, setup.peer_role.ours(), config(), LIFE);
-    let mut book = Book::new(1);
-    book.check_pattern = true;
-    let id = book.open(&mut drv, BYTES, true);
-    // (time our FIN went out, bytes received before it, received while our
-    // send half was finished and the receive half open)
-    let mut read_while_half_closed = 0u64;
-    book.run(&mut drv, "the echo after our half-close", Duration::from_secs(10), |drv, b, ev| {
-        if let Some(Event::Data { data, .. }) = ev {
-            if drv.wire_out.stream(id).any(|f| f.has(Flags::FIN)) {
-                read_while_half_closed += data.len() as u64;
-            }
-        }
-        // Our half-close never ends reading: the receive half stays open
-        // until Go's FIN (and reports Finished after it, until forgotten).
-        if let Some(info) = drv.conn.stream_info(id) {
-            if info.send_state == yamux_proto::SendState::Finished {
-                assert!(matches!(
-                    info.recv_state,
-                    yamux_proto::RecvState::Open | yamux_proto::RecvState::Finished
-                ));
-            }
-        }
-        b.all_closed()
-    });
-    let r = &book.streams[&id];
-    assert_eq!((r.recv, r.mismatch_at, r.reset), (BYTES, None, None));
-    let our_fin = drv.wire_out.stream(id).find(|f| f.has(Flags::FIN)).unwrap().at;
-    let after_fin = BYTES - drv.wire_in.data_before(id, our_fin);
-    assert!(after_fin > 0, "nothing was read after our FIN");
-    assert!(read_while_half_closed > 0, "no Data event while our write half was finished");
-    let out = wait_for_go_close(&mut drv, go, &mut book);
-    assert!(out.ok(), "{}", out.dump());
-    assert_hashicorp_fin_and_ack(&drv);
-    eprintln!("observed: {after_fin} of {BYTES} echoed bytes arrived after our FIN");
-}
-both_setups!(we_half_close_then_read);
-
-/// Go writes and half-closes first; only after its FIN do we write our
-/// answer, which Go reads after its own half-close.
-fn go_half_closes_first_we_answer(setup: Setup) {
-    const GO_BYTES: u64 = 100_000;
-    const ANSWER: u64 = 150_000;
-    let (go, sock) = start_go(setup, "source", &["-streams", "1", "-bytes", &GO_BYTES.to_string()]);
-    let mut drv = Driver::new("go half-closes first", sock, setup.peer_role.ours(), config(), LIFE);
-    let mut book = Book::new(2);
-    book.check_pattern = true;
-    book.run(&mut drv, "Go's data, FIN, then our answer", Duration::from_secs(10), |_, b, ev| {
-        if let Some(Event::HalfClosed { id }) = ev {
-            // Answer only now, after the peer's half-close.
-            b.send_pattern(*id, ANSWER, true);
-        }
-        b.all_closed()
-    });
-    let (&id, r) = book.streams.iter().next().unwrap();
-    assert_eq!((r.recv, r.mismatch_at, r.sent), (GO_BYTES, None, ANSWER));
-    let answer_fnv = r.sent_fnv.hex();
-    let go_fin = drv.wire_in.stream(id).find(|f| f.has(Flags::FIN)).unwrap().at;
-    assert_eq!(drv.wire_out.data_before(id, go_fin), 0, "we wrote before Go's FIN");
-    let out = wait_for_go_close(&mut drv, go, &mut book);
-    let l = out.streams_with("bytes_recv")[0];
-    assert!(l.flag("ok") && l.flag("recv_pattern") && l.flag("fin"), "{}", out.dump());
-    assert_eq!(l.int("bytes_recv") as u64, ANSWER);
-    assert_eq!(l.get("recv_fnv"), answer_fnv);
-    assert_hashicorp_fin_and_ack(&drv);
-}
-both_setups!(go_half_closes_first_we_answer);
 
 // ---------------------------------------------------------------------------
 // Reset, both ways.
@@ -627,53 +507,6 @@ fn go_sends_go_away(setup: Setup) {
     assert_eq!(out.frames("out").int("rst"), 1, "{}", out.dump());
 }
 both_setups!(go_sends_go_away);
-
-/// We send GoAway (normal) while two of our streams are running to Go's
-/// echo: both finish, our connection ends `Drained`, and hashicorp's own
-/// `OpenStream` fails locally ("remote end is not accepting connections").
-fn we_send_go_away(setup: Setup) {
-    const BYTES: u64 = 600_000;
-    let (go, sock) = start_go(setup, "echo", &[]);
-    let mut drv = Driver::new("we go away", sock, setup.peer_role.ours(), config(), LIFE);
-    let mut book = Book::new(11);
-    let a = book.open(&mut drv, BYTES, true);
-    let b_id = book.open(&mut drv, BYTES, true);
-    let mut open_after = None;
-    // A stream of ours that our connection does not know (we cannot open
-    // after go_away): hand-built SYN|FIN, to see whether hashicorp still
-    // accepts streams from a peer that sent GoAway.
-    let stray = StreamId(match setup.peer_role {
-        PeerRole::Server => 1001,
-        PeerRole::Client => 1002,
-    });
-    book.run(&mut drv, "drained after our go-away", Duration::from_secs(15), |drv, b, _| {
-        if open_after.is_none() && b.streams[&a].sent >= 200_000 {
-            drv.conn.go_away(GoAwayCode::Normal);
-            open_after = Some(drv.conn.open());
-            drv.inject_frame(Header::window_update(stray, Flags::SYN.with(Flags::FIN), 0), &[]);
-        }
-        drv.closed.is_some()
-    });
-    assert_eq!(open_after, Some(Err(OpenError::GoingAway)));
-    assert_eq!(drv.closed, Some(CloseReason::Drained));
-    for id in [a, b_id] {
-        let r = &book.streams[&id];
-        assert_eq!((r.recv, r.reset, r.closed), (BYTES, None, true), "stream {id}");
-    }
-    assert_eq!(drv.wire_out.go_aways(), vec![0]);
-    let out = close_after_drained(&mut drv, go);
-    assert!(out.ok(), "{}", out.dump());
-    let seen = out.line("remote_goaway", "open_err");
-    assert_eq!(seen.int("code"), 0);
-    assert_eq!(seen.get("open_err"), "remote end is not accepting connections");
-    // Hashicorp accepted the stream we opened after our GoAway (it ACKed it
-    // and echoed its empty contents).
-    assert_eq!(out.line("served", "ok_streams").int("ok_streams"), 3, "{}", out.dump());
-    assert!(drv.wire_in.stream(stray).any(|f| f.has(Flags::ACK) || f.has(Flags::FIN)));
-    assert!(drv.wire_in.stream(stray).all(|f| !f.has(Flags::RST)));
-    assert_eq!(out.frames("out").int("syn"), 0, "hashicorp opened nothing after our GoAway");
-}
-both_setups!(we_send_go_away);
 
 /// We send GoAway while Go's own streams (open-echo) are running: they
 /// finish, and we end `Drained`.

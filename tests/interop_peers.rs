@@ -305,6 +305,104 @@ fn peer_writes_after_our_fin(kind: PeerKind, setup: Setup) {
 }
 each_peer!(peer_writes_after_our_fin);
 
+/// The peer's `open-echo` opens 8 streams and writes 400 kB of pattern on
+/// each in random-size chunks; we echo every byte and half-close after its
+/// FIN; the peer verifies. Each stream carries exactly one SYN, on the frame
+/// each peer uses for it, and our first frame on it carries the ACK.
+fn peer_opens_many_streams(kind: PeerKind, setup: Setup) {
+    const STREAMS: usize = 8;
+    const BYTES: u64 = 400_000;
+    let args = ["-streams", "8", "-bytes", "400000", "-seed", "9"];
+    let (peer, mut drv) = start(kind, setup, "open-echo", &args);
+    let mut book = Book::new(11);
+    book.echo = true;
+    book.check_pattern = true;
+    book.run(&mut drv, "8 streams from the peer", Duration::from_secs(20), |_, b, _| {
+        b.len() == STREAMS && b.all_closed()
+    });
+    for (id, r) in &book.streams {
+        assert_eq!((r.recv, r.mismatch_at, r.reset), (BYTES, None, None), "stream {id}");
+        let syn = drv.wire_in.first(*id).unwrap();
+        assert!(syn.has(Flags::SYN), "stream {id} began {}", driver::describe(syn));
+        assert_eq!(drv.wire_in.stream(*id).filter(|f| f.has(Flags::SYN)).count(), 1);
+        // Hashicorp and js-libp2p open with a zero-length Window Update at
+        // once; the crate opens lazily, with its first bytes.
+        match kind {
+            PeerKind::YamuxCrate => assert!(syn.is_data() && syn.header.length > 0),
+            _ => assert!(syn.is_window_update() && syn.header.length == 0),
+        }
+        assert!(drv.wire_out.first(*id).unwrap().has(Flags::ACK), "we ACK on our first frame");
+    }
+    let out = wait_for_peer_close(&mut drv, peer);
+    let lines = out.streams_with("bytes_recv");
+    assert_eq!(lines.len(), STREAMS, "{}", out.dump());
+    for l in lines {
+        assert!(l.flag("ok") && l.flag("recv_pattern"), "{}", l.raw);
+        assert_eq!(l.int("bytes_recv") as u64, BYTES, "{}", l.raw);
+        let r = &book.streams[&StreamId(l.int("stream") as u32)];
+        assert_eq!(l.get("recv_fnv"), r.sent_fnv.hex(), "{}", l.raw);
+    }
+    assert!(out.ok(), "{}", out.dump());
+    assert_peer_flag_frames(kind, &drv);
+}
+each_peer!(peer_opens_many_streams);
+
+/// We half-close at once, before reading anything, and then read the whole
+/// echo: our half-close never ends our reading.
+fn we_half_close_then_read(kind: PeerKind, setup: Setup) {
+    const BYTES: u64 = 300_000;
+    let (peer, mut drv) = start(kind, setup, "echo", &["-streams", "1"]);
+    let mut book = Book::new(12);
+    book.check_pattern = true;
+    let id = book.open(&mut drv, BYTES, true);
+    let mut read_while_half_closed = 0u64;
+    book.run(&mut drv, "the echo after our half-close", Duration::from_secs(10), |drv, b, ev| {
+        if let Some(Event::Data { data, .. }) = ev {
+            if drv.wire_out.stream(id).any(|f| f.has(Flags::FIN)) {
+                read_while_half_closed += data.len() as u64;
+            }
+        }
+        b.all_closed()
+    });
+    let r = &book.streams[&id];
+    assert_eq!((r.recv, r.mismatch_at, r.reset), (BYTES, None, None));
+    let our_fin = drv.wire_out.stream(id).find(|f| f.has(Flags::FIN)).unwrap().at;
+    let after_fin = BYTES - drv.wire_in.data_before(id, our_fin);
+    assert!(after_fin > 0, "nothing was read after our FIN");
+    assert!(read_while_half_closed > 0, "no Data event while our write half was finished");
+    let out = wait_for_peer_close(&mut drv, peer);
+    assert_echoed(&book, &out);
+    eprintln!("observed: {after_fin} of {BYTES} echoed bytes arrived after our FIN");
+}
+each_peer!(we_half_close_then_read);
+
+/// The peer's `source` writes 100 kB and half-closes first; only after its
+/// FIN do we write our 150 kB answer, which it reads after its own FIN.
+fn peer_half_closes_first_we_answer(kind: PeerKind, setup: Setup) {
+    const PEER_BYTES: u64 = 100_000;
+    const ANSWER: u64 = 150_000;
+    let (peer, mut drv) = start(kind, setup, "source", &["-streams", "1", "-bytes", "100000"]);
+    let mut book = Book::new(13);
+    book.check_pattern = true;
+    book.run(&mut drv, "the peer's FIN, then our answer", Duration::from_secs(10), |_, b, ev| {
+        if let Some(Event::HalfClosed { id }) = ev {
+            b.send_pattern(*id, ANSWER, true);
+        }
+        b.len() == 1 && b.all_closed()
+    });
+    let (&id, r) = book.streams.iter().next().unwrap();
+    assert_eq!((r.recv, r.mismatch_at, r.sent), (PEER_BYTES, None, ANSWER));
+    let answer_fnv = r.sent_fnv.hex();
+    let peer_fin = drv.wire_in.stream(id).find(|f| f.has(Flags::FIN)).unwrap().at;
+    assert_eq!(drv.wire_out.data_before(id, peer_fin), 0, "we wrote before the peer's FIN");
+    let out = wait_for_peer_close(&mut drv, peer);
+    let l = out.line("stream", "bytes_recv");
+    assert!(l.flag("ok") && l.flag("recv_pattern") && l.flag("fin"), "{}", out.dump());
+    assert_eq!(l.int("bytes_recv") as u64, ANSWER);
+    assert_eq!(l.get("recv_fnv"), answer_fnv);
+}
+each_peer!(peer_half_closes_first_we_answer);
+
 /// 2,000 streams, each written with one `send` and half-closed in the same
 /// turn, with no flush in between (what `write_all` then `shutdown` does),
 /// read by the peer as a plain application reads: the first end of stream

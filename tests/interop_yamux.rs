@@ -6,6 +6,11 @@
 //! server listening for us, and as yamux client dialling us. The tests also
 //! assert what the crate put on the wire where the spec leaves room;
 //! `docs/interop.md` tabulates these observations.
+//!
+//! The scenarios every peer shares (echo, many streams, bulk, half-close,
+//! write-then-close, go-away) run against the crate from `interop_peers.rs`;
+//! this file holds what only the crate's API can set up: resets by drop,
+//! slow readers, limits, stop-reading, keep-alive, unknown streams.
 
 #[path = "interop/crate_peer.rs"]
 mod crate_peer;
@@ -18,7 +23,7 @@ mod rust_yamux;
 
 use std::time::Duration;
 
-use driver::{config, read_one_stream_slowly, Book, Driver, Rng, LIFE};
+use driver::{config, read_one_stream_slowly, Book, Driver, LIFE};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use rust_yamux::{
     drive_stream, echo, read_to_end, write_pattern, Outcome, Setup, YStream, YamuxPeer,
@@ -94,176 +99,6 @@ fn assert_crate_closed_cleanly(conn_end: &str) {
         "the crate's connection ended with {conn_end}"
     );
 }
-
-// ---------------------------------------------------------------------------
-// Many concurrent streams, random write sizes, every byte verified.
-
-/// We open 16 streams to the crate's echo, write random amounts in random
-/// sizes, half-close, and verify every echoed byte.
-fn we_open_many_echo_streams(setup: Setup) {
-    const STREAMS: usize = 16;
-    let (peer, sock) = YamuxPeer::start(setup, ycfg(), |mut ctl| async move {
-        let mut tasks = Vec::new();
-        while tasks.len() < STREAMS {
-            let Some(s) = ctl.accept().await else { break };
-            tasks.push(tokio::task::spawn_local(echo(s, ctl.t0)));
-        }
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.expect("echo task"));
-        }
-        out
-    });
-    let mut drv = Driver::new("yamux echo", sock, setup.peer_role.ours(), config(), LIFE);
-    let mut book = Book::new(21);
-    book.check_pattern = true;
-    let mut rng = Rng::new(22);
-    for _ in 0..STREAMS {
-        book.open(&mut drv, rng.range(1, 700_000) as u64, true);
-    }
-    book.run(&mut drv, "every echoed stream to close", Duration::from_secs(20), |_, b, _| {
-        b.all_closed()
-    });
-    for (id, r) in &book.streams {
-        assert_eq!((r.recv, r.mismatch_at, r.reset), (r.sent, None, None), "stream {id}");
-        assert_eq!(r.recv_fnv.0, r.sent_fnv.0);
-        // The crate ACKs lazily, on the first frame it sends for the stream
-        // (here its first echo: a Data frame).
-        let first = drv.wire_in.first(*id).unwrap();
-        assert!(first.has(Flags::ACK), "stream {id}: {}", driver::describe(first));
-        assert_eq!(drv.wire_in.stream(*id).filter(|f| f.has(Flags::ACK)).count(), 1);
-    }
-    let out = close_and_collect(&mut drv, peer);
-    assert_crate_closed_cleanly(&out.conn_end);
-    assert_eq!(out.result.len(), STREAMS);
-    for y in &out.result {
-        let r = &book.streams[&StreamId(y.id)];
-        assert_eq!((y.recv, y.recv_fnv.0, y.eof), (r.sent, r.sent_fnv.0, true), "{y:?}");
-        assert_eq!((y.read_err.as_ref(), y.write_err.as_ref()), (None, None));
-    }
-    assert_crate_habits(&drv);
-    let updates: Vec<u32> = drv.wire_in.credit_updates().map(|f| f.header.length).collect();
-    assert!(updates.iter().all(|&d| d >= DEFAULT_WINDOW / 2), "crate credit updates {updates:?}");
-    eprintln!(
-        "observed: crate credit updates min {:?} max {:?}, first-frame types {:?}",
-        updates.iter().min(),
-        updates.iter().max(),
-        book.streams
-            .keys()
-            .map(|id| drv.wire_in.first(*id).unwrap().header.frame_type)
-            .collect::<Vec<_>>()
-    );
-}
-both_setups!(we_open_many_echo_streams);
-
-/// The crate opens 8 streams and writes random-size chunks of pattern while
-/// reading; we echo; the crate verifies.
-fn crate_opens_many_streams(setup: Setup) {
-    const STREAMS: u64 = 8;
-    const BYTES: u64 = 400_000;
-    let (peer, sock) = YamuxPeer::start(setup, ycfg(), |ctl| async move {
-        let mut tasks = Vec::new();
-        for k in 0..STREAMS {
-            let s = ctl.open().await.expect("open");
-            tasks.push(tokio::task::spawn_local(drive_stream(s, BYTES, 100 + k, None, ctl.t0)));
-        }
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.expect("stream task"));
-        }
-        out
-    });
-    let mut drv = Driver::new("yamux opens", sock, setup.peer_role.ours(), config(), LIFE);
-    let mut book = Book::new(23);
-    book.echo = true;
-    book.check_pattern = true;
-    book.run(&mut drv, "8 streams from the crate", Duration::from_secs(20), |_, b, _| {
-        b.len() == STREAMS as usize && b.all_closed()
-    });
-    for (id, r) in &book.streams {
-        assert_eq!((r.recv, r.mismatch_at), (BYTES, None), "stream {id}");
-        // The crate opens lazily: its SYN rides on the stream's first Data
-        // frame, together with the first bytes.
-        let syn = drv.wire_in.first(*id).unwrap();
-        assert!(
-            syn.is_data() && syn.has(Flags::SYN) && syn.header.length > 0,
-            "{}",
-            driver::describe(syn)
-        );
-        // We ACK at once, on our first frame.
-        assert!(drv.wire_out.first(*id).unwrap().has(Flags::ACK));
-    }
-    let out = close_and_collect(&mut drv, peer);
-    assert_crate_closed_cleanly(&out.conn_end);
-    for y in &out.result {
-        assert_eq!((y.sent, y.recv, y.mismatch_at, y.eof), (BYTES, BYTES, None, true), "{y:?}");
-        assert_eq!(y.recv_fnv.0, y.sent_fnv.0);
-    }
-    assert_crate_habits(&drv);
-}
-both_setups!(crate_opens_many_streams);
-
-// ---------------------------------------------------------------------------
-// Half-close in both directions.
-
-/// We half-close at once, then read the whole echo.
-fn we_half_close_then_read(setup: Setup) {
-    const BYTES: u64 = 300_000;
-    let (peer, sock) = YamuxPeer::start(setup, ycfg(), |mut ctl| async move {
-        let s = ctl.accept().await.expect("a stream");
-        echo(s, ctl.t0).await
-    });
-    let mut drv = Driver::new("half-close then read", sock, setup.peer_role.ours(), config(), LIFE);
-    let mut book = Book::new(24);
-    book.check_pattern = true;
-    let id = book.open(&mut drv, BYTES, true);
-    book.run(&mut drv, "the echo after our half-close", Duration::from_secs(10), |_, b, _| {
-        b.all_closed()
-    });
-    let r = &book.streams[&id];
-    assert_eq!((r.recv, r.mismatch_at, r.reset), (BYTES, None, None));
-    let our_fin = drv.wire_out.stream(id).find(|f| f.has(Flags::FIN)).unwrap().at;
-    assert!(drv.wire_in.data_before(id, our_fin) < BYTES, "nothing was read after our FIN");
-    let out = close_and_collect(&mut drv, peer);
-    assert_eq!((out.result.recv, out.result.eof), (BYTES, true));
-    assert_crate_habits(&drv);
-}
-both_setups!(we_half_close_then_read);
-
-/// The crate writes, half-closes, and then reads our answer, which we send
-/// only after its FIN.
-fn crate_half_closes_first_we_answer(setup: Setup) {
-    const Y_BYTES: u64 = 100_000;
-    const ANSWER: u64 = 150_000;
-    let (peer, sock) = YamuxPeer::start(setup, ycfg(), |ctl| async move {
-        let mut s = ctl.open().await.expect("open");
-        let mut rec = YStream { id: s.id().val(), ..Default::default() };
-        write_pattern(&mut s, &mut rec, Y_BYTES, 1).await;
-        s.close().await.expect("half-close");
-        read_to_end(&mut s, &mut rec, 32 * 1024, None).await;
-        rec
-    });
-    let mut drv =
-        Driver::new("crate half-closes first", sock, setup.peer_role.ours(), config(), LIFE);
-    let mut book = Book::new(25);
-    book.check_pattern = true;
-    book.run(&mut drv, "the crate's data, FIN, our answer", Duration::from_secs(10), |_, b, ev| {
-        if let Some(Event::HalfClosed { id }) = ev {
-            b.send_pattern(*id, ANSWER, true);
-        }
-        b.all_closed()
-    });
-    let (&id, r) = book.streams.iter().next().unwrap();
-    assert_eq!((r.recv, r.mismatch_at, r.sent), (Y_BYTES, None, ANSWER));
-    let sent_fnv = r.sent_fnv.0;
-    let fin = drv.wire_in.stream(id).find(|f| f.has(Flags::FIN)).unwrap().at;
-    assert_eq!(drv.wire_out.data_before(id, fin), 0);
-    let out = close_and_collect(&mut drv, peer);
-    let y = out.result;
-    assert_eq!((y.recv, y.mismatch_at, y.eof, y.recv_fnv.0), (ANSWER, None, true, sent_fnv));
-    assert_crate_habits(&drv);
-}
-both_setups!(crate_half_closes_first_we_answer);
 
 // ---------------------------------------------------------------------------
 // Reset, both ways.
@@ -511,56 +346,6 @@ both_setups!(we_read_one_crate_stream_slowly);
 
 // ---------------------------------------------------------------------------
 // Go away.
-
-/// We send GoAway (normal) while two streams run to the crate's echo. The
-/// crate treats any GoAway as the end of the connection: it drops every
-/// stream and closes TCP at once, sending nothing more. Our streams end
-/// with a typed reason; nothing hangs.
-fn we_send_go_away(setup: Setup) {
-    let (peer, sock) = YamuxPeer::start(setup, ycfg(), |mut ctl| async move {
-        let mut tasks = Vec::new();
-        while let Some(s) = ctl.accept().await {
-            tasks.push(tokio::task::spawn_local(echo(s, ctl.t0)));
-        }
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.expect("task"));
-        }
-        (out, ctl.ended().await)
-    });
-    let mut drv = Driver::new("we go away", sock, setup.peer_role.ours(), config(), LIFE);
-    let mut book = Book::new(31);
-    let a = book.open(&mut drv, 600_000, true);
-    let b_id = book.open(&mut drv, 600_000, true);
-    let mut sent = false;
-    book.run(&mut drv, "the connection to end", Duration::from_secs(10), |drv, b, _| {
-        if !sent && b.streams[&a].recv >= 100_000 {
-            drv.conn.go_away(GoAwayCode::Normal);
-            sent = true;
-        }
-        drv.closed.is_some()
-    });
-    assert_eq!(drv.closed, Some(CloseReason::TransportClosed), "the crate closed TCP");
-    let go_away = drv.wire_out.of_type(FrameType::GoAway).next().unwrap().at;
-    for id in [a, b_id] {
-        let r = &book.streams[&id];
-        assert_eq!(r.reset, Some(ResetReason::ConnectionClosed(CloseReason::TransportClosed)));
-        assert!(r.recv < 600_000, "stream {id} could not finish");
-    }
-    assert!(drv.wire_in.go_aways().is_empty(), "the crate answered with GoAway");
-    let out = close_and_collect(&mut drv, peer);
-    assert_eq!(out.conn_end, "closed");
-    let (streams, ended) = out.result;
-    assert_eq!(ended, "closed");
-    // Its echo tasks see EOF, or a failed write when the connection is gone.
-    assert!(streams.iter().all(|y| (y.eof || y.write_err.is_some()) && y.recv < 600_000));
-    eprintln!(
-        "observed: crate closed TCP {:?} after our GoAway",
-        drv.events.iter().find(|(_, e)| matches!(e, Event::ConnectionClosed { .. })).unwrap().0
-            - go_away
-    );
-}
-both_setups!(we_send_go_away);
 
 /// A GoAway with an error code: the crate does the same as for code 0.
 fn we_send_go_away_error_code(setup: Setup) {
