@@ -556,9 +556,10 @@ impl Core {
     fn establish(&mut self, n: usize, exchange: bool) -> Vec<StreamId> {
         let mut ids = Vec::with_capacity(n);
         let echo = |c: &mut Connection, e: Event| {
-            if let Event::Data { id, data } = e {
-                c.consume(id, data.len() as u32).expect("consume");
-                c.send(id, &data).expect("echo");
+            if let Event::Readable { id } = e {
+                while let Ok(Some(data)) = c.read(id, usize::MAX) {
+                    c.send(id, &data).expect("echo");
+                }
             }
         };
         while ids.len() < n {
@@ -583,8 +584,8 @@ impl Core {
 
 /// Consumes data, ignores everything else.
 fn consume_all(c: &mut Connection, e: Event) {
-    if let Event::Data { id, data } = e {
-        c.consume(id, data.len() as u32).expect("consume");
+    if let Event::Readable { id } = e {
+        while let Ok(Some(_data)) = c.read(id, usize::MAX) {}
     }
 }
 
@@ -643,9 +644,10 @@ fn ours_bulk(pat: &Pattern, total: usize, zero_copy: bool, two_copy: bool) -> Du
         }
         let moved = core.pump(
             |b, e| match e {
-                Event::Data { id, data } => {
-                    verifier.feed(&data);
-                    b.consume(id, data.len() as u32).expect("consume");
+                Event::Readable { id } => {
+                    while let Ok(Some(data)) = b.read(id, usize::MAX) {
+                        verifier.feed(&data);
+                    }
                 }
                 Event::HalfClosed { .. } => done = true,
                 _ => {}
@@ -691,9 +693,10 @@ fn ours_small(count: usize) -> Duration {
         }
         let moved = core.pump(
             |b, e| match e {
-                Event::Data { id, data } => {
-                    verifier.feed(&data);
-                    b.consume(id, data.len() as u32).expect("consume");
+                Event::Readable { id } => {
+                    while let Ok(Some(data)) = b.read(id, usize::MAX) {
+                        verifier.feed(&data);
+                    }
                 }
                 Event::HalfClosed { .. } => done = true,
                 _ => {}
@@ -718,16 +721,18 @@ fn ours_request_response(trips: usize) -> Duration {
         while client.count <= i {
             let moved = core.pump(
                 |b, e| {
-                    if let Event::Data { id, data } = e {
-                        server.feed(&data);
-                        b.consume(id, data.len() as u32).expect("consume");
-                        b.send(id, &data).expect("echo");
+                    if let Event::Readable { id } = e {
+                        while let Ok(Some(data)) = b.read(id, usize::MAX) {
+                            server.feed(&data);
+                            b.send(id, &data).expect("echo");
+                        }
                     }
                 },
                 |a, e| {
-                    if let Event::Data { id, data } = e {
-                        client.feed(&data);
-                        a.consume(id, data.len() as u32).expect("consume");
+                    if let Event::Readable { id } = e {
+                        while let Ok(Some(data)) = a.read(id, usize::MAX) {
+                            client.feed(&data);
+                        }
                     }
                 },
             );
@@ -767,11 +772,12 @@ fn ours_churn(streams: usize, bytes: usize, concurrency: usize) -> Duration {
         }
         let moved = core.pump(
             |b, e| match e {
-                Event::Data { id, data } => {
-                    let s = &mut server[client_index(id)];
-                    assert!(check_tagged(s.received, &data, bytes, |_| u64::from(id.0)));
-                    s.received += data.len();
-                    b.consume(id, data.len() as u32).expect("consume");
+                Event::Readable { id } => {
+                    while let Ok(Some(data)) = b.read(id, usize::MAX) {
+                        let s = &mut server[client_index(id)];
+                        assert!(check_tagged(s.received, &data, bytes, |_| u64::from(id.0)));
+                        s.received += data.len();
+                    }
                 }
                 Event::HalfClosed { id } => {
                     let s = &mut server[client_index(id)];
@@ -784,12 +790,13 @@ fn ours_churn(streams: usize, bytes: usize, concurrency: usize) -> Duration {
                 _ => {}
             },
             |a, e| match e {
-                Event::Data { id, data } => {
-                    let s = &mut client[client_index(id)];
-                    let tag = u64::from(id.0) | 1 << 40;
-                    assert!(check_tagged(s.received, &data, bytes, |_| tag));
-                    s.received += data.len();
-                    a.consume(id, data.len() as u32).expect("consume");
+                Event::Readable { id } => {
+                    while let Ok(Some(data)) = a.read(id, usize::MAX) {
+                        let s = &mut client[client_index(id)];
+                        let tag = u64::from(id.0) | 1 << 40;
+                        assert!(check_tagged(s.received, &data, bytes, |_| tag));
+                        s.received += data.len();
+                    }
                 }
                 Event::HalfClosed { id } => {
                     let s = &mut client[client_index(id)];
@@ -817,12 +824,13 @@ fn ours_fanout(streams: usize, rounds: usize, msg: usize) -> Duration {
     let mut finished = 0;
     let per_stream = rounds * msg;
     let mut hb = |b: &mut Connection, e: Event| match e {
-        Event::Data { id, data } => {
-            let got = &mut received[client_index(id)];
-            let base = u64::from(id.0) << 20;
-            assert!(check_tagged(*got, &data, msg, |k| base | k as u64));
-            *got += data.len();
-            b.consume(id, data.len() as u32).expect("consume");
+        Event::Readable { id } => {
+            while let Ok(Some(data)) = b.read(id, usize::MAX) {
+                let got = &mut received[client_index(id)];
+                let base = u64::from(id.0) << 20;
+                assert!(check_tagged(*got, &data, msg, |k| base | k as u64));
+                *got += data.len();
+            }
         }
         Event::HalfClosed { id } => {
             assert_eq!(received[client_index(id)], per_stream, "fan-out: data missing");
@@ -905,10 +913,11 @@ fn ours_per_frame(open: usize, frames: usize, spread: bool) -> Duration {
         core.a.write_transmits(&mut wire, usize::MAX);
         core.b.handle_input(now, &wire);
         while let Some(e) = core.b.poll_event() {
-            if let Event::Data { id, data } = e {
-                verifiers[client_index(id)].feed(&data);
-                core.b.consume(id, data.len() as u32).expect("consume");
-                events += 1;
+            if let Event::Readable { id } = e {
+                while let Ok(Some(data)) = core.b.read(id, usize::MAX) {
+                    verifiers[client_index(id)].feed(&data);
+                    events += 1;
+                }
             }
         }
         wire.clear();

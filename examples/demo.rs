@@ -382,6 +382,15 @@ struct Report {
 }
 
 impl Report {
+    /// Reads up to `max` bytes of stream `id` and counts them; `None` when
+    /// nothing more is readable now (blocked, end of stream or reset; the
+    /// events say which).
+    fn read(&mut self, conn: &mut Connection, id: StreamId, max: usize) -> Option<Bytes> {
+        let data = conn.read(id, max).ok().flatten()?;
+        self.streams.entry(id).or_default().received += data.len() as u64;
+        Some(data)
+    }
+
     /// Bookkeeping common to both sides, before the application reacts.
     fn record(&mut self, event: &Event) {
         if self.closed.is_some() {
@@ -392,10 +401,9 @@ impl Report {
                 self.opened.push(id);
                 self.streams.entry(id).or_default();
             }
-            Event::Data { id, ref data } => {
+            Event::Readable { id } => {
                 let s = self.streams.entry(id).or_default();
                 s.out_of_order |= s.half_closed || s.reset.is_some() || s.closed > 0;
-                s.received += data.len() as u64;
             }
             Event::HalfClosed { id } => {
                 let s = self.streams.entry(id).or_default();
@@ -582,12 +590,12 @@ impl App for ClientApp {
         self.report.record(event);
         let log = self.log;
         match *event {
-            Event::Data { id, ref data } => {
-                if id == ECHO {
-                    self.echo_back.extend_from_slice(data);
+            Event::Readable { id } => {
+                while let Some(data) = self.report.read(conn, id, usize::MAX) {
+                    if id == ECHO {
+                        self.echo_back.extend_from_slice(&data);
+                    }
                 }
-                let r = conn.consume(id, data.len() as u32);
-                self.report.check("consume", r);
             }
             Event::Writable { id } => self.pump(conn, id),
             Event::CreditsReturned { id, amount } => {
@@ -696,14 +704,27 @@ impl ServerApp {
         }
     }
 
-    /// Echo with back-pressure: received bytes are consumed (their credit
-    /// may go back to the client) only once our send buffer took them.
+    /// Echo with back-pressure: received bytes are read (and their credit
+    /// may go back to the client) only while our send buffer takes them;
+    /// after the client's FIN and the last byte, our FIN follows.
     fn pump_echo(&mut self, conn: &mut Connection) {
-        let r = self.echo.pump(conn);
-        if let Some(n) = self.report.check("echo send", r) {
-            note_sent(&mut self.report, ECHO, n);
-            let r = conn.consume(ECHO, n as u32);
-            self.report.check("echo consume", r);
+        loop {
+            let r = self.echo.pump(conn);
+            if let Some(n) = self.report.check("echo send", r) {
+                note_sent(&mut self.report, ECHO, n);
+            }
+            if !self.echo.queue.is_empty() || self.echo.closed {
+                return; // an Event::Writable will tell when to go on
+            }
+            match conn.read(ECHO, usize::MAX) {
+                Ok(Some(data)) => {
+                    self.report.streams.entry(ECHO).or_default().received += data.len() as u64;
+                    // Sent back by reference: the echo is a slice of the input.
+                    self.echo.queue.push_back(data);
+                }
+                Ok(None) => self.echo.close_when_empty = true,
+                Err(_) => return,
+            }
         }
     }
 }
@@ -729,23 +750,19 @@ impl App for ServerApp {
                     );
                 }
             }
-            Event::Data { id, ref data } => match id {
+            Event::Readable { id } => match id {
                 BULK => {
-                    self.bulk_fnv.update(data);
-                    let r = conn.consume(id, data.len() as u32);
-                    self.report.check("consume", r);
+                    while let Some(data) = self.report.read(conn, id, usize::MAX) {
+                        self.bulk_fnv.update(&data);
+                    }
                 }
-                ECHO => {
-                    // Sent back by reference: the echo is a slice of the input.
-                    self.echo.queue.push_back(data.clone());
-                    self.pump_echo(conn);
-                }
+                ECHO => self.pump_echo(conn),
                 STOP => {
-                    let want = STOP_MSGS_READ * MSG - self.stop_read;
-                    let take = want.min(data.len());
-                    self.stop_read += take;
-                    let r = conn.consume(id, take as u32);
-                    self.report.check("consume", r);
+                    while self.stop_read < STOP_MSGS_READ * MSG {
+                        let want = STOP_MSGS_READ * MSG - self.stop_read;
+                        let Some(data) = self.report.read(conn, id, want) else { break };
+                        self.stop_read += data.len();
+                    }
                     if self.stop_read == STOP_MSGS_READ * MSG && self.stop_at.is_none() {
                         // The #133 reader: half-close, then stop reading.
                         let r = conn.close_write(id).and_then(|()| conn.stop_reading(id));
@@ -757,10 +774,7 @@ impl App for ServerApp {
                         );
                     }
                 }
-                _ => {
-                    let r = conn.consume(id, data.len() as u32);
-                    self.report.check("consume", r);
-                }
+                _ => while self.report.read(conn, id, usize::MAX).is_some() {},
             },
             Event::Writable { id } if id == ECHO => self.pump_echo(conn),
             Event::Writable { .. } => {}
@@ -772,11 +786,8 @@ impl App for ServerApp {
                         let r = conn.close_write(id);
                         self.report.check("close_write(bulk)", r);
                     }
-                    ECHO => {
-                        // Keep echoing what is still queued, then FIN.
-                        self.echo.close_when_empty = true;
-                        self.pump_echo(conn);
-                    }
+                    // Keep echoing what is still unread or queued, then FIN.
+                    ECHO => self.pump_echo(conn),
                     _ => {}
                 }
             }

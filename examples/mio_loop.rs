@@ -177,9 +177,10 @@ fn run() -> Result<(), String> {
         // client's half-close once everything was sent.
         while let Some(event) = server.conn.poll_event() {
             match event {
-                Event::Data { id, data } => {
-                    let _ = server.conn.consume(id, data.len() as u32);
-                    server.received.entry(id).or_default().extend_from_slice(&data);
+                Event::Readable { id } => {
+                    while let Ok(Some(data)) = server.conn.read(id, usize::MAX) {
+                        server.received.entry(id).or_default().extend_from_slice(&data);
+                    }
                 }
                 Event::HalfClosed { id } => {
                     let body = server.received.remove(&id).unwrap_or_default();
@@ -195,9 +196,10 @@ fn run() -> Result<(), String> {
         // Client application: collect answers, check them at the FIN.
         while let Some(event) = client.conn.poll_event() {
             match event {
-                Event::Data { id, data } => {
-                    let _ = client.conn.consume(id, data.len() as u32);
-                    client.received.entry(id).or_default().extend_from_slice(&data);
+                Event::Readable { id } => {
+                    while let Ok(Some(data)) = client.conn.read(id, usize::MAX) {
+                        client.received.entry(id).or_default().extend_from_slice(&data);
+                    }
                 }
                 Event::HalfClosed { id } => {
                     let got = client.received.remove(&id).unwrap_or_default();

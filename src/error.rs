@@ -181,10 +181,25 @@ pub enum StreamError {
     /// The stream was reset.
     #[error("stream reset: {0}")]
     Reset(ResetReason),
-    /// `consume` was called for more bytes than were delivered and not yet
-    /// consumed.
-    #[error("consumed more than was delivered")]
-    OverConsumed,
+}
+
+/// Why [`Connection::read`](crate::Connection::read) returned no bytes.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum ReadError {
+    /// Nothing to read yet: an [`Event::Readable`](crate::Event::Readable)
+    /// follows when bytes arrive.
+    #[error("nothing to read yet")]
+    Blocked,
+    /// The stream was reset. Bytes received before a reset by the peer (or a
+    /// connection close) are returned first; our own reset dropped them.
+    #[error("stream reset: {0}")]
+    Reset(ResetReason),
+    /// The application stopped reading the stream.
+    #[error("reading stopped")]
+    Stopped,
+    /// No such stream: never opened, or closed and forgotten.
+    #[error("unknown stream")]
+    UnknownStream,
 }
 
 /// Why [`Connection::ping`](crate::Connection::ping) could not send a ping.

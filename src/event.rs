@@ -2,18 +2,20 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use crate::{CloseReason, GoAwayCode, ResetReason, StreamId};
 
 /// Something the application should know, returned by
 /// [`Connection::poll_event`](crate::Connection::poll_event).
 ///
-/// Guarantees, per stream: events come in protocol order; no `Data` after
-/// `HalfClosed` or `StreamReset`; `HalfClosed` at most once; `StreamReset` at
-/// most once; `StreamClosed` exactly once for every stream that was opened
-/// (by either side) and is the last event naming that id. Per connection:
-/// `ConnectionClosed` exactly once, last of all.
+/// Guarantees, per stream: events come in protocol order; no `Readable`
+/// after `HalfClosed` or `StreamReset`; `HalfClosed` at most once;
+/// `StreamReset` at most once; `StreamClosed` exactly once for every stream
+/// that was opened (by either side) and is the last event naming that id.
+/// Per connection: `ConnectionClosed` exactly once, last of all.
+///
+/// Received bytes are not carried in events: they wait in the connection
+/// until [`read`](crate::Connection::read), which is also what returns
+/// their credit to the peer.
 ///
 /// Events describe the past: by the time the application handles one, later
 /// input in the same batch may have moved the stream on (a `HalfClosed`
@@ -27,23 +29,26 @@ pub enum Event {
         /// The new stream.
         id: StreamId,
     },
-    /// Bytes received on a stream. They hold receive credit until the
-    /// application calls [`consume`](crate::Connection::consume).
-    Data {
+    /// Bytes arrived on a stream that had none unread:
+    /// [`read`](crate::Connection::read) returns them. Reported once per
+    /// transition to readable, so read until `ReadError::Blocked` before
+    /// waiting for the next one (it may be spurious if they were read in
+    /// the meantime).
+    Readable {
         /// The stream.
         id: StreamId,
-        /// The payload: a zero-copy slice of the input for large frames,
-        /// small frames are coalesced into one buffer.
-        data: Bytes,
     },
-    /// The peer half-closed (FIN): no more data will arrive on this stream.
-    /// We may keep sending.
+    /// The peer half-closed (FIN): no more data will arrive on this stream;
+    /// `read` returns `Ok(None)` once the bytes before the FIN are read. We
+    /// may keep sending.
     HalfClosed {
         /// The stream.
         id: StreamId,
     },
     /// The stream was aborted, in both directions. Not reported for resets the
     /// application requested itself with [`reset`](crate::Connection::reset).
+    /// Bytes received before it can still be read; `read` then returns
+    /// `ReadError::Reset`.
     StreamReset {
         /// The stream.
         id: StreamId,
@@ -67,8 +72,10 @@ pub enum Event {
         /// The stream.
         id: StreamId,
     },
-    /// The stream is finished in both directions and forgotten; its id will
-    /// not be reported again.
+    /// The stream is finished in both directions, everything received was
+    /// read, and it is forgotten; its id will not be reported again. (Only
+    /// when the connection closed may bytes remain to read after it: `read`
+    /// still returns them.)
     StreamClosed {
         /// The stream.
         id: StreamId,

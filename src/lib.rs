@@ -73,8 +73,8 @@ pub use config::{
 };
 pub use connection::{Connection, ConnectionStats, RecvState, SendState, StreamInfo, Transmit};
 pub use error::{
-    CloseReason, FloodError, FrameError, OpenError, PingError, ProtocolError, ResetReason,
-    StreamError,
+    CloseReason, FloodError, FrameError, OpenError, PingError, ProtocolError, ReadError,
+    ResetReason, StreamError,
 };
 pub use event::Event;
 

@@ -395,7 +395,7 @@ async fn unread_stream_blocks_its_writer_after_the_window_then_completes() {
     assert_eq!(accepted, 256 * 1024 + 64 * 1024);
     let mut slow_in = server.accept().await.unwrap();
     let info = slow_in.info().unwrap();
-    assert_eq!(info.recv_unconsumed, 256 * 1024, "exactly the window is buffered at the reader");
+    assert_eq!(info.recv_unread, 256 * 1024, "exactly the window is buffered at the reader");
     // Another stream keeps flowing beside the blocked one.
     spawn_echo_server(server.clone());
     let other = client.open().await.unwrap();

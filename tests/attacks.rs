@@ -88,7 +88,7 @@ struct Victim {
     /// Payload delivered per stream, in order.
     received: BTreeMap<StreamId, Vec<u8>>,
     /// Consume delivered data at once (the application keeps up).
-    auto_consume: bool,
+    auto_read: bool,
     /// Every frame we transmitted: decoded header and body.
     sent: Vec<(Header, Bytes)>,
 }
@@ -102,7 +102,7 @@ impl Victim {
             now: start,
             events: Vec::new(),
             received: BTreeMap::new(),
-            auto_consume: true,
+            auto_read: true,
             sent: Vec::new(),
         }
     }
@@ -124,7 +124,7 @@ impl Victim {
         while let Some(event) = self.conn.poll_event() {
             if let Event::Data { id, data } = &event {
                 self.received.entry(*id).or_default().extend_from_slice(data);
-                if self.auto_consume {
+                if self.auto_read {
                     self.conn.consume(*id, data.len() as u32).expect("consume delivered data");
                 }
             }
@@ -275,7 +275,7 @@ impl Victim {
         let tail: Vec<Event> = self
             .stream_events(id)
             .into_iter()
-            .filter(|e| !matches!(e, Event::Data { .. } | Event::CreditsReturned { .. }))
+            .filter(|e| !matches!(e, Event::Readable { .. } | Event::CreditsReturned { .. }))
             .collect();
         assert_eq!(
             tail,
@@ -682,7 +682,7 @@ fn one_byte_data_frames_are_coalesced_and_memory_stays_bounded() {
     let mut v = Victim::new(quiet());
     // The application reads the events but consumes nothing: everything
     // received is held, which is the worst case for memory.
-    v.auto_consume = false;
+    v.auto_read = false;
     v.frame(window_update(HEALTHY, Flags::SYN, 0), &[]);
     v.poll();
     v.transmit();
@@ -736,7 +736,7 @@ fn small_retained_frames_do_not_pin_input_buffers() {
     // unconsumed. Stream 3 is read at once. The attacker sends one small
     // frame on stream 1 per 64 KiB of stream-3 data.
     let mut v = Victim::new(quiet());
-    v.auto_consume = false;
+    v.auto_read = false;
     v.frame(window_update(1, Flags::SYN, 0), &[]);
     v.frame(window_update(3, Flags::SYN, 0), &[]);
     v.poll();
@@ -779,7 +779,7 @@ fn small_retained_frames_do_not_pin_input_buffers() {
 #[test]
 fn data_beyond_the_window_is_window_exceeded() {
     let mut v = Victim::new(quiet());
-    v.auto_consume = false;
+    v.auto_read = false;
     let healthy = pattern(100, 14);
     v.healthy_stream(HEALTHY, &healthy);
     v.frame(window_update(3, Flags::SYN, 0), &[]);
@@ -870,7 +870,7 @@ fn data_header_beyond_the_window_is_rejected_from_the_callers_buffer() {
 #[test]
 fn small_frames_do_not_pin_the_callers_buffer() {
     let mut v = Victim::new(quiet());
-    v.auto_consume = false;
+    v.auto_read = false;
     v.frame(window_update(1, Flags::SYN, 0), &[]);
     v.poll();
     const CAP: usize = 64 * 1024;

@@ -147,7 +147,7 @@ use Side::{Client as C, Server as S};
 /// `bad-*` ones, a valid start with a malformed frame injected).
 fn pair_seeds() -> Vec<(&'static str, Script)> {
     let plain = Setup::default();
-    let manual = Setup { auto_consume: [false, false], ..plain };
+    let manual = Setup { auto_read: [false, false], ..plain };
     let timers = Setup { timers: true, ..plain };
     let small = Setup { small_limits: true, frame_size: 2, ..plain };
     let big = Setup { big_window: true, frame_size: 1, ..plain };
@@ -199,9 +199,9 @@ fn pair_seeds() -> Vec<(&'static str, Script)> {
                     send(C, 0, 65535),
                     send(C, 0, 65535),
                     Op::Flush,
-                    Op::Consume { side: S, stream: 0, amount: 100_000 },
+                    Op::Read { side: S, stream: 0, amount: 100_000 },
                     Op::Flush,
-                    Op::Consume { side: S, stream: 0, amount: 0 },
+                    Op::Read { side: S, stream: 0, amount: 0 },
                     Op::Flush,
                     Op::CloseWrite { side: C, stream: 0 },
                     Op::Flush,
@@ -253,7 +253,7 @@ fn pair_seeds() -> Vec<(&'static str, Script)> {
                     Op::Open(C),
                     send(C, 0, 1000),
                     Op::Flush,
-                    Op::Consume { side: S, stream: 0, amount: 500 },
+                    Op::Read { side: S, stream: 0, amount: 500 },
                     Op::StopReading { side: S, stream: 0 },
                     Op::CloseWrite { side: S, stream: 0 },
                     Op::Flush,

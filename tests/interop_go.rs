@@ -342,9 +342,9 @@ fn we_announce_larger_window(setup: Setup) {
     book.run(&mut drv, "Go to fill our 1 MiB window", Duration::from_secs(10), |drv, b, ev| {
         if let Some(Event::StreamOpened { id: new }) = ev {
             id = Some(*new);
-            b.set_consume_limit(drv, *new, Some(0));
+            b.set_read_limit(drv, *new, Some(0));
         }
-        id.is_some_and(|id| b.streams[&id].recv >= u64::from(WINDOW))
+        id.is_some_and(|id| b.received(drv, id) >= u64::from(WINDOW))
     });
     let id = id.unwrap();
     // Hold a little: Go must not send more than the window.
@@ -353,7 +353,7 @@ fn we_announce_larger_window(setup: Setup) {
             book.on_event(drv, &ev);
         }
     });
-    assert_eq!(book.streams[&id].recv, u64::from(WINDOW), "Go overran or underused our window");
+    assert_eq!(book.received(&drv, id), u64::from(WINDOW), "Go overran or underused our window");
     let ack = *drv.wire_out.first(id).unwrap();
     assert!(ack.is_window_update() && ack.has(Flags::ACK));
     assert_eq!(ack.header.length, WINDOW - yamux_proto::DEFAULT_WINDOW);
@@ -365,7 +365,7 @@ fn we_announce_larger_window(setup: Setup) {
         WINDOW,
         "we took Go's announcement as credit"
     );
-    book.set_consume_limit(&mut drv, id, None);
+    book.set_read_limit(&mut drv, id, None);
     book.run(&mut drv, "the rest of Go's data", Duration::from_secs(10), |_, b, ev| {
         if let Some(Event::HalfClosed { id }) = ev {
             b.send_pattern(*id, 0, true);
@@ -519,7 +519,7 @@ fn we_go_away_during_go_streams(setup: Setup) {
     book.check_pattern = true;
     let mut sent_go_away = false;
     book.run(&mut drv, "drained after our go-away", Duration::from_secs(15), |drv, b, ev| {
-        if !sent_go_away && b.len() == 2 && matches!(ev, Some(Event::Data { .. })) {
+        if !sent_go_away && b.len() == 2 && matches!(ev, Some(Event::Readable { .. })) {
             drv.conn.go_away(GoAwayCode::Normal);
             sent_go_away = true;
         }

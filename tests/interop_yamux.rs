@@ -220,9 +220,9 @@ fn we_announce_larger_window(setup: Setup) {
         |drv, b, ev| {
             if let Some(Event::StreamOpened { id: new }) = ev {
                 id = Some(*new);
-                b.set_consume_limit(drv, *new, Some(0));
+                b.set_read_limit(drv, *new, Some(0));
             }
-            id.is_some_and(|id| b.streams[&id].recv >= u64::from(WINDOW))
+            id.is_some_and(|id| b.received(drv, id) >= u64::from(WINDOW))
         },
     );
     let id = id.unwrap();
@@ -232,14 +232,14 @@ fn we_announce_larger_window(setup: Setup) {
         }
     });
     assert_eq!(
-        book.streams[&id].recv,
+        book.received(&drv, id),
         u64::from(WINDOW),
         "the crate overran or underused our window"
     );
     let ack = *drv.wire_out.first(id).unwrap();
     assert!(ack.is_window_update() && ack.has(Flags::ACK));
     assert_eq!(ack.header.length, WINDOW - DEFAULT_WINDOW);
-    book.set_consume_limit(&mut drv, id, None);
+    book.set_read_limit(&mut drv, id, None);
     book.run(&mut drv, "the rest of the crate's data", Duration::from_secs(10), |_, b, ev| {
         if let Some(Event::HalfClosed { id }) = ev {
             b.send_pattern(*id, 0, true);

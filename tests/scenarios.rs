@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use yamux_proto::frame::{Flags, Header};
 use yamux_proto::{
-    CloseReason, Config, Connection, Event, GoAwayCode, OpenError, RecvState, ResetReason, Role,
-    SendState, StreamError, StreamId, DEFAULT_WINDOW,
+    CloseReason, Config, Connection, Event, GoAwayCode, OpenError, ReadError, RecvState,
+    ResetReason, Role, SendState, StreamError, StreamId, DEFAULT_WINDOW,
 };
 
 use Side::{Client, Server};
@@ -64,7 +64,7 @@ fn check_event_rules(events: &[Event]) {
                 assert!(!streams.contains_key(id), "event {i}: StreamOpened is not first: {e:?}");
                 Some(*id)
             }
-            Event::Data { id, .. }
+            Event::Readable { id }
             | Event::HalfClosed { id }
             | Event::StreamReset { id, .. }
             | Event::CreditsReturned { id, .. }
@@ -80,9 +80,8 @@ fn check_event_rules(events: &[Event]) {
         let s = streams.entry(id).or_default();
         assert!(!s.closed, "event {i} after StreamClosed: {e:?}");
         match e {
-            Event::Data { data, .. } => {
-                assert!(!data.is_empty(), "event {i}: empty Data");
-                assert!(!s.half && !s.reset, "event {i}: Data after HalfClosed/StreamReset");
+            Event::Readable { .. } => {
+                assert!(!s.half && !s.reset, "event {i}: Readable after HalfClosed/StreamReset");
             }
             Event::HalfClosed { .. } => {
                 assert!(!s.half && !s.reset, "event {i}: HalfClosed twice or after reset");
@@ -129,6 +128,24 @@ fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
         panic!("{what}: first difference at byte {i} ({} vs {})", got[i], want[i]);
     }
     assert_eq!(got.len(), want.len(), "{what}: length");
+}
+
+/// Reads stream `id` of `conn` until nothing more comes.
+fn read_all(conn: &mut Connection, id: StreamId) -> Vec<u8> {
+    let mut got = Vec::new();
+    while let Ok(Some(data)) = conn.read(id, usize::MAX) {
+        got.extend_from_slice(&data);
+    }
+    got
+}
+
+/// Bytes received on `id` at `side` and not yet read.
+fn unread(p: &Pair, side: Side, id: StreamId) -> usize {
+    let end = match side {
+        Client => &p.client,
+        Server => &p.server,
+    };
+    end.conn.stream_info(id).map_or(0, |i| i.recv_unread as usize)
 }
 
 fn received(p: &Pair, side: Side, id: StreamId) -> &[u8] {
@@ -565,7 +582,7 @@ fn half_close(closer: Side) {
     let events = &p.end(other).events;
     assert_eq!(count(events, |e| *e == Event::HalfClosed { id }), 1);
     let half = events.iter().position(|e| *e == Event::HalfClosed { id }).unwrap();
-    assert!(!events[half..].iter().any(|e| matches!(e, Event::Data { .. })));
+    assert!(!events[half..].iter().any(|e| matches!(e, Event::Readable { .. })));
 
     let more = pattern(600_000, 42);
     p.send_all(other, id, &more);
@@ -613,15 +630,12 @@ fn half_close_then_session_shutdown() {
     r.s.handle_transport_closed();
     let events = Raw::events(&mut r.s);
     check_event_rules(&events);
-    let mut got = Vec::new();
-    for e in &events {
-        if let Event::Data { data, .. } = e {
-            got.extend_from_slice(data);
-        }
-    }
+    // The connection has closed; what arrived is still read in full.
+    let got = read_all(&mut r.s, id);
     assert_same_bytes(&got, &data, "reader");
+    assert_eq!(r.s.read(id, 1), Err(ReadError::UnknownStream), "then the stream is gone");
     let pos = |want: &dyn Fn(&Event) -> bool| events.iter().position(want).unwrap();
-    let last_data = events.iter().rposition(|e| matches!(e, Event::Data { .. })).unwrap();
+    let last_data = events.iter().rposition(|e| matches!(e, Event::Readable { .. })).unwrap();
     let half = pos(&|e| *e == Event::HalfClosed { id });
     let reset = pos(&|e| matches!(e, Event::StreamReset { .. }));
     assert!(last_data < half && half < reset, "{events:?}");
@@ -654,15 +668,7 @@ fn data_then_error_go_away_still_delivers_the_data() {
     r.s.handle_input(r.now, &wire);
     let events = Raw::events(&mut r.s);
     check_event_rules(&events);
-    let got: Vec<u8> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Data { data, .. } => Some(data.to_vec()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    assert_same_bytes(&got, &data, "reader");
+    assert_same_bytes(&read_all(&mut r.s, id), &data, "reader");
     let reason = CloseReason::RemoteGoAway(GoAwayCode::InternalError);
     assert_eq!(reset_of(&events, id), Some(ResetReason::ConnectionClosed(reason)));
     assert_eq!(events.last(), Some(&Event::ConnectionClosed { reason }));
@@ -679,8 +685,8 @@ fn large_initial_window() {
         c.max_stream_window = big;
     });
     let mut p = Pair::with_configs(c.clone(), c);
-    p.server.auto_consume = false;
-    p.client.auto_consume = false;
+    p.server.auto_read = false;
+    p.client.auto_read = false;
     let id = p.conn(Client).open().unwrap();
     p.drive();
     let info = p.client.conn.stream_info(id).unwrap();
@@ -691,6 +697,8 @@ fn large_initial_window() {
 
     let data = pattern(big as usize, 4);
     p.send_all(Client, id, &data);
+    assert_eq!(unread(&p, Server, id), big as usize, "all of it waits for the reader");
+    p.read(Server, id, usize::MAX);
     assert_same_bytes(received(&p, Server, id), &data, "1 MiB");
     assert_eq!(p.client.conn.stream_info(id).unwrap().send_credit, 0);
     assert_eq!(p.client.conn.stream_info(id).unwrap().uncredited, u64::from(big));
@@ -708,14 +716,15 @@ fn large_initial_window_one_side() {
         c.max_stream_window = big;
     });
     let mut p = Pair::with_configs(c, quiet_config());
-    p.server.auto_consume = false;
-    p.client.auto_consume = false;
+    p.server.auto_read = false;
+    p.client.auto_read = false;
     let id = p.conn(Client).open().unwrap();
     p.drive();
     assert_eq!(p.client.conn.stream_info(id).unwrap().send_credit, DEFAULT_WINDOW);
     assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, big);
     let data = pattern(big as usize, 5);
     p.send_all(Server, id, &data);
+    p.read(Client, id, usize::MAX);
     assert_same_bytes(received(&p, Client, id), &data, "1 MiB to the large-window side");
     check(&p);
 }
@@ -817,22 +826,22 @@ fn keep_alive_timeout() {
 fn partial_read_window_update() {
     let w = DEFAULT_WINDOW;
     let mut p = Pair::new();
-    p.client.auto_consume = false;
+    p.client.auto_read = false;
     let id = p.conn(Client).open().unwrap();
     p.drive();
     assert_eq!(p.conn(Server).send(id, &pattern(w as usize, 1)).unwrap(), w as usize);
     p.drive();
     assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, 0);
-    assert_eq!(received(&p, Client, id).len(), w as usize);
+    assert_eq!(unread(&p, Client, id), w as usize);
 
     let updates = p.client.conn.stats().window_updates_sent;
-    p.conn(Client).consume(id, w / 2 - 1).unwrap();
+    assert_eq!(p.read(Client, id, (w / 2 - 1) as usize), (w / 2 - 1) as usize);
     p.drive();
     assert_eq!(p.client.conn.stats().window_updates_sent, updates, "one byte short of half");
     assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, 0);
     assert_eq!(count(&p.server.events, |e| matches!(e, Event::CreditsReturned { .. })), 0);
 
-    p.conn(Client).consume(id, 1).unwrap();
+    assert_eq!(p.read(Client, id, 1), 1);
     p.drive();
     assert_eq!(p.client.conn.stats().window_updates_sent, updates + 1);
     let credits: Vec<&Event> =
@@ -884,7 +893,7 @@ fn open_timeout() {
 #[test]
 fn close_linger_timeout() {
     let mut p = Pair::with_configs(cfg(|c| c.linger_timeout = Some(secs(10))), quiet_config());
-    p.server.auto_consume = false;
+    p.server.auto_read = false;
     let data = pattern(1000, 1);
     let id = p.open_with(Client, &data, false);
     p.drive();
@@ -897,7 +906,11 @@ fn close_linger_timeout() {
     p.advance(ms(2));
     assert_eq!(reset_of(&p.client.events, id), Some(ResetReason::LingerTimeout));
     assert_eq!(reset_of(&p.server.events, id), Some(ResetReason::Remote { code: 0 }));
+    // What arrived before the reset is still read, then the reset.
+    assert_eq!(p.read(Server, id, usize::MAX), data.len());
     assert_eq!(received(&p, Server, id), &data[..]);
+    let reason = ResetReason::Remote { code: 0 };
+    assert_eq!(p.conn(Server).read(id, 1), Err(ReadError::Reset(reason)));
     assert!(!p.client.conn.is_closed() && !p.server.conn.is_closed());
     check(&p);
 }
@@ -908,7 +921,7 @@ fn close_linger_timeout() {
 #[test]
 fn write_stall() {
     let mut p = Pair::with_configs(cfg(|c| c.send_stall_timeout = Some(secs(5))), quiet_config());
-    p.server.auto_consume = false;
+    p.server.auto_read = false;
     let id = p.conn(Client).open().unwrap();
     let w = DEFAULT_WINDOW as usize;
     assert_eq!(p.conn(Client).send(id, &pattern(w, 1)).unwrap(), w);
@@ -924,7 +937,7 @@ fn write_stall() {
     p.advance(ms(2));
     assert_eq!(reset_of(&p.client.events, id), Some(ResetReason::SendStall));
     assert_eq!(reset_of(&p.server.events, id), Some(ResetReason::Remote { code: 0 }));
-    assert_eq!(received(&p, Server, id).len(), w, "what was sent stays delivered");
+    assert_eq!(p.read(Server, id, usize::MAX), w, "what was received stays readable");
     assert_eq!(p.client.conn.send_buffered(), 0, "the queued bytes were released");
     check(&p);
 }
@@ -945,7 +958,7 @@ fn issue_133_writer_fails_fast_when_reader_stops() {
         cfg(|c| c.linger_timeout = Some(linger)),
     );
     p.delay = delay;
-    p.server.auto_consume = false;
+    p.server.auto_read = false;
     let data = pattern(10 * MSG, 33);
     let id = p.conn(Client).open().unwrap();
     let mut off = 0;
@@ -964,13 +977,8 @@ fn issue_133_writer_fails_fast_when_reader_stops() {
             }
         }
         // The reader: reads exactly 5 messages, then closes and stops.
-        let avail = received(&p, Server, id).len();
         if stopped_at.is_none() {
-            let n = avail.min(5 * MSG) - consumed;
-            if n > 0 {
-                p.conn(Server).consume(id, n as u32).unwrap();
-                consumed += n;
-            }
+            consumed += p.read(Server, id, 5 * MSG - consumed);
             if consumed == 5 * MSG {
                 p.conn(Server).close_write(id).unwrap();
                 p.conn(Server).stop_reading(id).unwrap();
@@ -1023,7 +1031,7 @@ fn issue_133_writer_fails_fast_when_reader_stops() {
 #[test]
 fn stop_reading_with_our_data_unread_at_peer() {
     let mut p = Pair::new();
-    p.client.auto_consume = false;
+    p.client.auto_read = false;
     let id = p.open_with(Client, b"hello", false);
     p.drive();
     let reply = pattern(100_000, 8);
@@ -1045,9 +1053,10 @@ fn stop_reading_with_our_data_unread_at_peer() {
     assert!(reset_of(&p.client.events, id).is_none());
 
     // Our data was never destroyed: the client reads all of it, then the FIN.
-    assert_same_bytes(received(&p, Client, id), &reply, "the stopped side's data");
     assert!(has(&p.client.events, &Event::HalfClosed { id }));
-    p.conn(Client).consume(id, reply.len() as u32).unwrap();
+    assert_eq!(p.read(Client, id, usize::MAX), reply.len());
+    assert_same_bytes(received(&p, Client, id), &reply, "the stopped side's data");
+    assert_eq!(p.conn(Client).read(id, 1), Ok(None), "then the end of the stream");
     p.conn(Client).close_write(id).unwrap();
     p.drive();
     for side in [Client, Server] {
@@ -1066,11 +1075,12 @@ fn stop_reading_with_our_data_unread_at_peer() {
 fn stop_reading_after_sending(client_consumes: bool) -> (Duration, usize) {
     let linger = secs(10);
     let mut p = Pair::with_configs(quiet_config(), cfg(|c| c.linger_timeout = Some(linger)));
-    p.client.auto_consume = client_consumes;
+    p.client.auto_read = client_consumes;
     let id = p.open_with(Client, b"request", false);
     p.drive();
     p.send_all(Server, id, &pattern(1000, 1));
-    assert_eq!(received(&p, Client, id).len(), 1000, "the reply arrived");
+    let arrived = received(&p, Client, id).len() + unread(&p, Client, id);
+    assert_eq!(arrived, 1000, "the reply arrived");
     p.conn(Server).close_write(id).unwrap();
     p.conn(Server).stop_reading(id).unwrap();
     // The client keeps writing until it learns the stream is gone.

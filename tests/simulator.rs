@@ -260,7 +260,7 @@ fn credit_consumed_before_our_ack_is_returned_after_it() {
     p.step(); // the server consumes the data on delivery, then ACKs
     p.drive();
     let delivered: Vec<_> =
-        p.server.events.iter().filter(|e| matches!(e, Event::Data { .. })).collect();
+        p.server.events.iter().filter(|e| matches!(e, Event::Readable { .. })).collect();
     assert_eq!(delivered.len(), 1);
     let client = p.conn(Side::Client).stream_info(id).unwrap();
     assert_eq!(client.sent, 5);
@@ -298,7 +298,7 @@ fn stop_reading_scenario(grows: bool) -> StopOutcome {
     };
     let mut p = Pair::with_configs(client, server);
     p.delay = Duration::from_millis(10);
-    p.server.auto_consume = false;
+    p.server.auto_read = false;
     p.advance(Duration::from_millis(50));
     let id = p.conn(Side::Client).open().unwrap();
     p.advance(Duration::from_millis(50)); // SYN and ACK first, as above
@@ -326,7 +326,8 @@ fn stop_reading_scenario(grows: bool) -> StopOutcome {
         });
         if let Some((at, reason)) = reset {
             assert!(p.server.received[&id] == data, "grows {grows}: every byte delivered");
-            let last_data = p.server.events.iter().rposition(|e| matches!(e, Event::Data { .. }));
+            let last_data =
+                p.server.events.iter().rposition(|e| matches!(e, Event::Readable { .. }));
             assert!(last_data < Some(at), "grows {grows}: all data delivered before the reset");
             let reset_after = p.now - stopped_at.unwrap();
             return StopOutcome { reset_after, reason, received, consumed };

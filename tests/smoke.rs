@@ -61,7 +61,7 @@ fn recorded(seed: u8) -> Recorded {
     let mut reference = server(t);
     reference.handle_input(t, &wire);
     let others = std::iter::from_fn(|| reference.poll_event())
-        .filter(|e| !matches!(e, Event::Data { .. }))
+        .filter(|e| !matches!(e, Event::Readable { .. }))
         .collect();
     let stats = reference.stats().clone();
     Recorded { wire, t, big, tiny, others, stats }

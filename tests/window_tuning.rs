@@ -165,14 +165,16 @@ fn run(receiver: Config, streams: usize, length: Duration) -> Run {
             }
             while let Some(event) = receiver.poll_event() {
                 match event {
-                    Event::Data { id, data } => {
-                        let bin = (now.duration_since(start).as_nanos() / BIN.as_nanos()) as usize;
-                        let per_bin = delivered.entry(id).or_insert_with(|| vec![0; bins]);
-                        if let Some(b) = per_bin.get_mut(bin) {
-                            *b += data.len() as u64;
+                    Event::Readable { id } => {
+                        while let Ok(Some(data)) = receiver.read(id, usize::MAX) {
+                            let bin =
+                                (now.duration_since(start).as_nanos() / BIN.as_nanos()) as usize;
+                            let per_bin = delivered.entry(id).or_insert_with(|| vec![0; bins]);
+                            if let Some(b) = per_bin.get_mut(bin) {
+                                *b += data.len() as u64;
+                            }
+                            progress = true;
                         }
-                        receiver.consume(id, data.len() as u32).unwrap();
-                        progress = true;
                     }
                     Event::StreamOpened { .. } | Event::Pong { .. } => {}
                     other => panic!("receiver: unexpected {other:?}"),

@@ -64,7 +64,6 @@ pub(crate) fn stream_io_error(e: StreamError) -> io::Error {
         StreamError::UnknownStream => io::ErrorKind::NotConnected,
         StreamError::WriteClosed => io::ErrorKind::BrokenPipe,
         StreamError::Reset(r) => reset_kind(r),
-        StreamError::OverConsumed => io::ErrorKind::Other,
     };
     io::Error::new(kind, e)
 }

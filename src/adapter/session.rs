@@ -19,8 +19,8 @@ use smallvec::SmallVec;
 use super::error::{close_io_error, open_io_error, ping_io_error, reset_io_error, stream_io_error};
 use crate::id_hash::IdHashBuilder;
 use crate::{
-    CloseReason, Connection, ConnectionStats, Event, GoAwayCode, OpenError, ResetReason, Role,
-    SendState, StreamError, StreamId, StreamInfo, Transmit,
+    CloseReason, Connection, ConnectionStats, Event, GoAwayCode, OpenError, ReadError, RecvState,
+    ResetReason, Role, SendState, StreamError, StreamId, StreamInfo, Transmit,
 };
 
 /// Wakers collected under the lock and woken after it is released, so a
@@ -83,20 +83,18 @@ const READ_BUF: usize = 256 * 1024;
 const DRIVER_BUDGET: usize = 64;
 
 /// Per stream: what the handles need beyond the connection's own state.
+/// Received data is not here: readers take it straight from the
+/// connection (`Connection::read`), which holds it within the stream's
+/// receive window. What is kept is what outlives the connection's record
+/// of the stream, and the handles' own bookkeeping.
 #[derive(Debug)]
 struct Slot {
-    /// Data delivered by the connection and not yet read by the application.
-    /// Bounded by the stream's receive window: nothing here is consumed, so
-    /// the peer cannot send more than the window until the reader reads.
-    recv: VecDeque<Bytes>,
-    /// The peer half-closed: reads return EOF once `recv` is empty.
-    eof: bool,
-    /// The stream was reset; reads and writes fail with this reason.
+    /// The stream was reset; reads and writes fail with this reason (also
+    /// after the connection has forgotten the stream).
     reset: Option<ResetReason>,
-    /// The connection forgot the stream (`StreamClosed`).
+    /// The connection forgot the stream (`StreamClosed`): reads that find
+    /// no record end the stream, unless it was reset.
     closed: bool,
-    /// The application stopped reading: reads return EOF.
-    stopped: bool,
     /// The application half-closed (or the write half was dropped).
     write_closed: bool,
     /// A read handle exists (or the stream waits in the accept queue).
@@ -118,11 +116,8 @@ struct Slot {
 impl Slot {
     fn new() -> Slot {
         Slot {
-            recv: VecDeque::new(),
-            eof: false,
             reset: None,
             closed: false,
-            stopped: false,
             write_closed: false,
             owned_read: true,
             owned_write: true,
@@ -289,20 +284,11 @@ impl Shared {
                         w.extend(self.accept_wakers.drain(..));
                     }
                 }
-                Event::Data { id, data } => match self.streams.get_mut(&id) {
-                    Some(s) if s.owned_read && !s.stopped => {
-                        s.recv.push_back(data);
-                        push(w, s.reader.take());
-                    }
-                    // Nobody will read it (cannot happen after stop_reading,
-                    // which makes the connection discard): release its credit.
-                    _ => {
-                        let _ = self.conn.consume(id, data.len() as u32);
-                    }
-                },
-                Event::HalfClosed { id } => {
+                // The data stays in the connection until the reader reads
+                // it (a stream nobody reads was stopped, so the connection
+                // discards its data and returns the credit).
+                Event::Readable { id } | Event::HalfClosed { id } => {
                     if let Some(s) = self.streams.get_mut(&id) {
-                        s.eof = true;
                         push(w, s.reader.take());
                     }
                 }
@@ -371,9 +357,13 @@ impl Shared {
     fn release_read(&mut self, id: StreamId, w: &mut Wakers) {
         let Some(s) = self.streams.get_mut(&id) else { return };
         s.owned_read = false;
-        s.recv.clear();
-        if !s.stopped && !s.eof && !s.closed && s.reset.is_none() {
-            s.stopped = true;
+        if self
+            .conn
+            .stream_info(id)
+            .is_some_and(|i| i.recv_state == RecvState::Open || i.recv_unread > 0)
+        {
+            // Still receiving, or unread bytes left: the connection drops
+            // them, returns their credit and may end the stream.
             let _ = self.conn.stop_reading(id);
             self.notify_driver(w);
         }
@@ -762,7 +752,6 @@ fn reset(shared: &Mutex<Shared>, id: StreamId) {
             return;
         }
         slot.reset = Some(ResetReason::Local);
-        slot.recv.clear();
         slot.wake_both(w);
         let _ = s.conn.reset(id);
         s.notify_driver(w);
@@ -784,14 +773,8 @@ impl ReadHalf {
     pub fn stop_reading(&self) {
         with(&self.shared, |s, w| {
             let Some(slot) = s.streams.get_mut(&self.id) else { return };
-            slot.recv.clear();
             push(w, slot.reader.take());
-            if slot.stopped {
-                return;
-            }
-            slot.stopped = true;
-            if !slot.closed {
-                let _ = s.conn.stop_reading(self.id);
+            if !slot.closed && s.conn.stop_reading(self.id).is_ok() {
                 s.notify_driver(w);
             }
         });
@@ -819,16 +802,19 @@ impl ReadHalf {
             let Some(slot) = s.streams.get_mut(&id) else {
                 return Poll::Ready(Ok(None));
             };
-            if let Some(chunk) = slot.recv.pop_front() {
-                let _ = s.conn.consume(id, chunk.len() as u32);
-                s.notify_driver(w);
-                return Poll::Ready(Ok(Some(chunk)));
+            match s.conn.read(id, usize::MAX) {
+                Ok(Some(chunk)) => {
+                    // Reading may have made a Window Update due.
+                    s.notify_driver(w);
+                    Poll::Ready(Ok(Some(chunk)))
+                }
+                end => read_end(slot, end.map(|_| ()), cx).map(|r| r.map(|()| None)),
             }
-            read_end(slot, cx).map(|r| r.map(|()| None))
         })
     }
 
-    /// Copies up to `max` bytes of received data into `sink`, consuming them.
+    /// Copies up to `max` bytes of received data into `sink`, reading them
+    /// from the connection (which releases their credit).
     pub(crate) fn poll_read_with(
         &mut self,
         cx: &mut Context<'_>,
@@ -842,41 +828,48 @@ impl ReadHalf {
         with(&self.shared, |s, w| {
             let Some(slot) = s.streams.get_mut(&id) else { return Poll::Ready(Ok(0)) };
             let mut n = 0;
-            while n < max {
-                let Some(front) = slot.recv.front_mut() else { break };
-                let k = front.len().min(max - n);
-                sink(&front[..k]);
-                front.advance(k);
-                if front.is_empty() {
-                    slot.recv.pop_front();
+            let end = loop {
+                match s.conn.read(id, max - n) {
+                    Ok(Some(chunk)) => {
+                        sink(&chunk);
+                        n += chunk.len();
+                        if n == max {
+                            break Ok(());
+                        }
+                    }
+                    end => break end.map(|_| ()),
                 }
-                n += k;
-            }
+            };
             if n > 0 {
                 // Credit flows back as the application reads.
-                let _ = s.conn.consume(id, n as u32);
                 s.notify_driver(w);
                 return Poll::Ready(Ok(n));
             }
-            read_end(slot, cx).map(|r| r.map(|()| 0))
+            read_end(slot, end, cx).map(|r| r.map(|()| 0))
         })
     }
 }
 
-/// With nothing buffered: end of stream, the reset, or wait for data.
-fn read_end(slot: &mut Slot, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-    if slot.stopped || slot.eof {
-        return Poll::Ready(Ok(()));
+/// With nothing read: what the connection's `read` said instead, as the
+/// end of stream (FIN, stopped, forgotten), the reset, or a wait for data.
+fn read_end(
+    slot: &mut Slot,
+    end: Result<(), ReadError>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    match end {
+        Ok(()) | Err(ReadError::Stopped) => Poll::Ready(Ok(())),
+        Err(ReadError::Reset(reason)) => Poll::Ready(Err(reset_io_error(reason))),
+        Err(ReadError::UnknownStream) => match slot.reset {
+            Some(reason) => Poll::Ready(Err(reset_io_error(reason))),
+            None => Poll::Ready(Ok(())),
+        },
+        Err(ReadError::Blocked) => {
+            // Data, FIN, RST and the connection's end all wake `reader`.
+            set_waker(&mut slot.reader, cx.waker());
+            Poll::Pending
+        }
     }
-    if let Some(reason) = slot.reset {
-        return Poll::Ready(Err(reset_io_error(reason)));
-    }
-    if slot.closed {
-        return Poll::Ready(Ok(()));
-    }
-    // Data, FIN, RST and the connection's end all wake `reader`.
-    set_waker(&mut slot.reader, cx.waker());
-    Poll::Pending
 }
 
 impl WriteHalf {

@@ -3,11 +3,14 @@
 
 use bytes::Bytes;
 
+use super::recv::RecvState;
 use super::send::{SendHalf, SendState};
 use super::stream::Stream;
 use super::timers::Timer;
 use super::{Connection, Control};
-use crate::{CloseReason, GoAwayCode, OpenError, PingError, ResetReason, StreamError, StreamId};
+use crate::{
+    CloseReason, GoAwayCode, OpenError, PingError, ReadError, ResetReason, StreamError, StreamId,
+};
 
 impl Connection {
     /// Opens a stream. The SYN goes out with the next transmit; data may be
@@ -70,23 +73,55 @@ impl Connection {
         })
     }
 
-    /// The application is done with `n` bytes delivered on stream `id`; their
-    /// credit goes back to the peer once half the window (at most 1 MiB) is
-    /// free. Fails if fewer bytes are outstanding. After `stop_reading` or a reset it is a
-    /// no-op (those bytes were released already).
-    pub fn consume(&mut self, id: StreamId, n: u32) -> Result<(), StreamError> {
-        let s = self.streams.get_mut(&id).ok_or(StreamError::UnknownStream)?;
-        if s.ended {
-            return Ok(());
+    /// Reads up to `max` bytes received on stream `id`, oldest first, as a
+    /// zero-copy chunk (large frames are slices of the input, small ones are
+    /// coalesced, so one chunk never spans two pieces and may be shorter than
+    /// what is available: call again). Reading releases the bytes' credit:
+    /// it goes back to the peer once half the window (at most 1 MiB) is due.
+    ///
+    /// * `Ok(Some(chunk))`: bytes (empty only when `max` is 0 and bytes wait);
+    /// * `Ok(None)`: the peer's FIN, after every byte before it was read;
+    /// * `Err(ReadError::Blocked)`: nothing to read yet; an
+    ///   [`Event::Readable`](crate::Event::Readable) follows when bytes arrive;
+    /// * `Err(ReadError::Reset(reason))`: the stream was reset, after every
+    ///   byte received before a reset by the peer or a connection close was
+    ///   read (a reset of our own drops them);
+    /// * `Err(ReadError::Stopped)`: [`stop_reading`](Connection::stop_reading)
+    ///   was called;
+    /// * `Err(ReadError::UnknownStream)`: never opened, or forgotten after
+    ///   its [`Event::StreamClosed`](crate::Event::StreamClosed).
+    ///
+    /// A stream is not forgotten while it has unread bytes: after the peer's
+    /// FIN or RST it keeps its place under `max_streams` until it is read
+    /// to the end, stopped or reset.
+    pub fn read(&mut self, id: StreamId, max: usize) -> Result<Option<Bytes>, ReadError> {
+        let (slot, s) = self.streams.find_mut(id).ok_or(ReadError::UnknownStream)?;
+        if max == 0 && s.recv.has_unread() {
+            return Ok(Some(Bytes::new()));
         }
-        s.recv.consume(n).map_err(|()| StreamError::OverConsumed)?;
-        // Consuming can only make credit due: queue the stream's control
-        // frame without re-deriving everything else (`update_stream`).
-        if s.wants_control() && !s.in_control_queue {
-            s.in_control_queue = true;
-            self.control.push_back(Control::Stream(id));
+        if let Some(chunk) = s.recv.read(max) {
+            let drained = !s.recv.has_unread();
+            if s.forgotten {
+                if drained {
+                    self.streams.remove(&id);
+                }
+            } else if drained {
+                // The last unread byte may be what the stream's end waited for.
+                self.update_stream_at(slot);
+            } else if s.wants_control() && !s.in_control_queue {
+                // Reading can only make credit due: queue the stream's
+                // control frame without re-deriving everything else.
+                s.in_control_queue = true;
+                self.control.push_back(Control::Stream(id));
+            }
+            return Ok(Some(chunk));
         }
-        Ok(())
+        match s.recv.state {
+            RecvState::Open => Err(ReadError::Blocked),
+            RecvState::Stopped => Err(ReadError::Stopped),
+            RecvState::Finished => Ok(None),
+            RecvState::Reset => Err(ReadError::Reset(s.reset.unwrap_or(ResetReason::Local))),
+        }
     }
 
     /// Half-closes stream `id`: FIN goes out once, after the data already
@@ -108,7 +143,7 @@ impl Connection {
 
     /// Stops reading stream `id` (the answer to hashicorp/yamux#133).
     ///
-    /// Undelivered and unconsumed data is released, and from now on incoming
+    /// Unread data is released, and from now on incoming
     /// data is discarded and its credit returned at once, so the peer's
     /// writer never stalls. Once our write half is finished (FIN sent) and
     /// everything we sent has been credited back, the stream is reset, so the
@@ -117,12 +152,12 @@ impl Connection {
     /// reset after the linger timeout.
     ///
     /// Fails with [`StreamError::Reset`] on a reset stream, as `close_write`
-    /// does. On a stream that ended normally but whose `StreamClosed` is
-    /// still queued it only drops the data not yet delivered: no `Data`
-    /// event follows either way.
+    /// does (after dropping what the reset left unread). On a stream that
+    /// ended normally but whose `StreamClosed` is still queued it is a no-op.
     pub fn stop_reading(&mut self, id: StreamId) -> Result<(), StreamError> {
         let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
         if let Some(reason) = s.reset {
+            self.discard_after_reset(slot);
             return Err(StreamError::Reset(reason));
         }
         s.recv.stop();
@@ -133,15 +168,35 @@ impl Connection {
     }
 
     /// Aborts stream `id` both ways: RST goes out, queued data is dropped,
-    /// received data not yet delivered is released. A no-op on a stream that
-    /// already ended.
+    /// received data not yet read is released. A no-op on a stream that
+    /// already ended; on one the peer reset first it drops what is unread.
     pub fn reset(&mut self, id: StreamId) -> Result<(), StreamError> {
-        let s = self.streams.get(&id).ok_or(StreamError::UnknownStream)?;
+        let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
+        if s.reset.is_some() {
+            self.discard_after_reset(slot);
+            return Ok(());
+        }
         if s.ended {
             return Ok(());
         }
         self.reset_stream(id, ResetReason::Local, true, false);
         Ok(())
+    }
+
+    /// Drops the bytes a reset stream still holds unread: the application
+    /// will not read them, so the stream may end (or its record go).
+    fn discard_after_reset(&mut self, slot: super::stream_table::Slot) {
+        let id = slot.id;
+        let Some(s) = self.streams.at_mut(slot) else { return };
+        if !s.recv.has_unread() {
+            return;
+        }
+        s.recv.discard();
+        if s.forgotten {
+            self.streams.remove(&id);
+        } else {
+            self.update_stream_at(slot);
+        }
     }
 
     /// Sends a ping; an [`Event::Pong`](crate::Event::Pong) with the same

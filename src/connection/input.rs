@@ -294,11 +294,13 @@ impl Connection {
         }
         let Some(s) = self.streams.at_mut(slot) else { return useful };
         if is_data {
+            let had_unread = s.recv.has_unread();
             match s.recv.on_data(body) {
                 DataOutcome::Buffered => {
-                    if !s.in_event_queue {
-                        s.in_event_queue = true;
-                        self.events.push_back(PendingEvent::Data(id));
+                    // Once per transition to readable: a reader that has not
+                    // drained the stream has been told already.
+                    if !had_unread {
+                        self.events.push_back(PendingEvent::Ready(Event::Readable { id }));
                     }
                 }
                 DataOutcome::Discarded | DataOutcome::Ignored => {}

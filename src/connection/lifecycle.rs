@@ -82,8 +82,8 @@ impl Connection {
         s.reset = Some(reason);
         let freed = s.send.reset();
         self.send_buffered_total -= freed;
-        // Data received before the reset was accepted and is still delivered
-        // (its events precede the reset), unless the application itself
+        // Data received before the reset was accepted and can still be read
+        // (the stream lives until it is), unless the application itself
         // asked to abort the stream.
         s.recv.on_reset(reason != ResetReason::Local);
         if send_rst {
@@ -105,8 +105,8 @@ impl Connection {
     }
 
     /// Stream `id` is finished both ways: release what it held and queue its
-    /// `StreamClosed` event. The record stays until that event is polled, so
-    /// data queued before it is still delivered.
+    /// `StreamClosed` event. The record stays until that event is polled (and
+    /// after it while bytes are unread, when the connection closed).
     fn end_stream(&mut self, slot: Slot) {
         let id = slot.id;
         let Some(s) = self.streams.at_mut(slot) else { return };
@@ -195,6 +195,13 @@ impl Connection {
         ids.sort_unstable(); // determinism: hash order never leaks out
         for id in ids {
             self.reset_stream(id, ResetReason::ConnectionClosed(reason), false, true);
+            // Every stream ends with the connection, read or not: what it
+            // still holds unread stays readable past its `StreamClosed`.
+            if let Some(slot) = self.streams.find(id) {
+                if self.streams.at_mut(slot).is_some_and(|s| !s.ended) {
+                    self.end_stream(slot);
+                }
+            }
         }
         self.data_queue.clear();
         self.timers.clear();

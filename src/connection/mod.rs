@@ -140,12 +140,11 @@ pub struct Connection {
 /// late SYN must not be mistaken for a reused id.
 const REORDER_ALLOWANCE: usize = 1024;
 
-/// An event as queued: data and closings are resolved when polled, so data
-/// is read from the stream at the last moment and small frames coalesce.
+/// An event as queued: a closing is resolved when polled, since that is
+/// when the stream's record may go.
 #[derive(Debug)]
 enum PendingEvent {
     Ready(Event),
-    Data(StreamId),
     Closed(StreamId),
 }
 
@@ -242,8 +241,8 @@ pub struct StreamInfo {
     pub recv_window: u32,
     /// The stream's receive window (grows with auto-tuning).
     pub recv_window_size: u32,
-    /// Bytes received and not yet consumed (delivered or not).
-    pub recv_unconsumed: u32,
+    /// Bytes received and not yet read.
+    pub recv_unread: u32,
 }
 
 impl Connection {
@@ -313,22 +312,15 @@ impl Connection {
         loop {
             match self.events.pop_front()? {
                 PendingEvent::Ready(event) => return Some(event),
-                PendingEvent::Data(id) => {
-                    let Some(stream) = self.streams.get_mut(&id) else { continue };
-                    match stream.recv.pop_chunk() {
-                        Some(data) => {
-                            if stream.recv.has_undelivered() {
-                                self.events.push_front(PendingEvent::Data(id));
-                            } else {
-                                stream.in_event_queue = false;
-                            }
-                            return Some(Event::Data { id, data });
-                        }
-                        None => stream.in_event_queue = false,
-                    }
-                }
                 PendingEvent::Closed(id) => {
-                    self.streams.remove(&id);
+                    // Bytes received before a connection close stay
+                    // readable: the record goes with the last of them.
+                    match self.streams.get_mut(&id) {
+                        Some(s) if s.recv.has_unread() => s.forgotten = true,
+                        _ => {
+                            self.streams.remove(&id);
+                        }
+                    }
                     return Some(Event::StreamClosed { id });
                 }
             }
@@ -366,7 +358,7 @@ impl Connection {
     /// `StreamClosed` event was polled). An ended stream whose last events are
     /// still queued shows terminal states.
     pub fn stream_info(&self, id: StreamId) -> Option<StreamInfo> {
-        let s = self.streams.get(&id)?;
+        let s = self.streams.get(&id).filter(|s| !s.forgotten)?;
         Some(StreamInfo {
             send_state: s.send.state,
             recv_state: s.recv.state,
@@ -377,7 +369,7 @@ impl Connection {
             uncredited: s.send.uncredited(),
             recv_window: s.recv.window,
             recv_window_size: s.recv.window_size,
-            recv_unconsumed: s.recv.undelivered + s.recv.unconsumed,
+            recv_unread: s.recv.unread,
         })
     }
 
@@ -425,7 +417,7 @@ impl Connection {
     }
 
     /// Checks the internal invariants: the per-stream credit conservation
-    /// (`window_size == window + undelivered + unconsumed + pending_return`),
+    /// (`window_size == window + unread + pending_return`),
     /// buffer counts, connection totals and queue bounds. For tests and fuzzers;
     /// O(streams).
     pub fn check_invariants(&self) -> Result<(), String> {

@@ -15,13 +15,15 @@
 //! [`RecvHalf::check_invariant`]):
 //!
 //! ```text
-//! window_size == window + undelivered + unconsumed + pending_return
+//! window_size == window + unread + pending_return
 //! ```
 //!
 //! * `window`: credit the peer still holds (bytes it may send);
-//! * `undelivered`: received, waiting for [`poll_event`](crate::Connection::poll_event);
-//! * `unconsumed`: delivered in `Data` events, not yet consumed;
-//! * `pending_return`: consumed (or discarded), not yet granted back.
+//! * `unread`: received, waiting for [`read`](crate::Connection::read);
+//! * `pending_return`: read (or discarded), not yet granted back.
+//!
+//! Reading is what releases credit: a byte's credit becomes due the moment
+//! the application takes it, so there is no separate "consume" step.
 //!
 //! Bytes only move rightwards through these buckets and back into `window` by
 //! a Window Update, so no byte of credit is ever created or lost.
@@ -40,9 +42,9 @@ use crate::config::DEFAULT_WINDOW;
 /// zero-copy slices of the input buffer (`handle_input` takes them straight
 /// from the caller's slice, so they are still copied only once). A slice
 /// keeps its whole input allocation (64 KiB or more) alive, so a peer whose
-/// small frames sit unconsumed could otherwise pin far more memory than its
+/// small frames sit unread could otherwise pin far more memory than its
 /// window; copying below 16 KiB bounds that to about 4x. Small frames also
-/// coalesce, so many of them become one `Data` event.
+/// coalesce, so many of them come out of one `read`.
 pub const COALESCE_BELOW: usize = 16 * 1024;
 
 /// A Data payload as it arrives: still in the caller's input (a small body
@@ -118,14 +120,13 @@ pub struct RecvHalf {
     pub window: u32,
     /// The stream's receive window: what the four buckets add up to.
     pub window_size: u32,
-    /// Received bytes not yet delivered, oldest first.
+    /// Received bytes not yet read, oldest first.
     queue: ChunkQueue,
-    pub undelivered: u32,
-    pub unconsumed: u32,
+    pub unread: u32,
     pub pending_return: u32,
-    /// The application stopped reading: whatever it was delivered was
-    /// released then, so `consume` is a no-op from here, whatever the state
-    /// (the peer's FIN can still move a stopped half to `Finished`).
+    /// The application stopped reading: what was unread was released then,
+    /// and is not released twice (the peer's FIN can still move a stopped
+    /// half to `Finished`).
     released: bool,
 }
 
@@ -138,8 +139,7 @@ impl RecvHalf {
             window: DEFAULT_WINDOW,
             window_size,
             queue: ChunkQueue::default(),
-            undelivered: 0,
-            unconsumed: 0,
+            unread: 0,
             pending_return: window_size - DEFAULT_WINDOW,
             released: false,
         }
@@ -165,7 +165,7 @@ impl RecvHalf {
         self.window = window;
         match self.state {
             RecvState::Open => {
-                self.undelivered += n;
+                self.unread += n;
                 if body.as_slice().len() < COALESCE_BELOW {
                     self.queue.push_copy(body.as_slice());
                 } else {
@@ -195,18 +195,18 @@ impl RecvHalf {
         }
     }
 
-    /// The stream was reset. With `keep_undelivered`, data already received
-    /// is still delivered (its events precede the reset); otherwise (the
+    /// The stream was reset. With `keep_unread`, data already received can
+    /// still be read (`read` returns it before the reset); otherwise (the
     /// application aborted) it is dropped and its credit released.
-    pub fn on_reset(&mut self, keep_undelivered: bool) {
+    pub fn on_reset(&mut self, keep_unread: bool) {
         self.state = RecvState::Reset;
-        if !keep_undelivered {
-            self.discard_undelivered();
+        if !keep_unread {
+            self.discard_unread();
         }
     }
 
-    /// The application stopped reading. Undelivered and unconsumed data is
-    /// released, once. Returns whether that made credit pending return.
+    /// The application stopped reading. Unread data is released, once.
+    /// Returns whether that made credit pending return.
     pub fn stop(&mut self) -> bool {
         match self.state {
             RecvState::Open => {
@@ -222,31 +222,38 @@ impl RecvHalf {
         }
     }
 
-    /// Drops what is undelivered and takes back what was delivered but not
-    /// consumed: the application will read no more.
+    /// Drops what is unread: the application will read no more.
     fn release(&mut self) {
         self.released = true;
-        self.discard_undelivered();
-        self.pending_return += self.unconsumed;
-        self.unconsumed = 0;
+        self.discard_unread();
     }
 
-    /// The application is done with `n` delivered bytes. `Err(())` if it has
-    /// not been delivered that many. Stopped or reset halves accept anything:
-    /// their bytes were released already, and stay so after the peer's FIN.
-    pub fn consume(&mut self, n: u32) -> Result<(), ()> {
-        if self.released || self.state == RecvState::Reset {
-            return Ok(());
-        }
-        self.unconsumed = self.unconsumed.checked_sub(n).ok_or(())?;
+    /// Takes up to `max` unread bytes, oldest first, never spanning two
+    /// queued pieces (no copy); their credit becomes due. `None` when
+    /// nothing is unread or `max` is 0.
+    pub fn read(&mut self, max: usize) -> Option<Bytes> {
+        let chunk = self.queue.take_front(max)?;
+        let n = chunk.len() as u32;
+        self.unread -= n;
         self.pending_return += n;
-        Ok(())
+        Some(chunk)
+    }
+
+    /// Whether bytes wait to be read.
+    pub fn has_unread(&self) -> bool {
+        self.unread > 0
+    }
+
+    /// Drops unread bytes after a reset the application no longer cares
+    /// about (its own `reset` on a stream the peer reset first).
+    pub fn discard(&mut self) {
+        self.discard_unread();
     }
 
     /// Whether a Window Update is worth sending now: credit is returned once
     /// [`update_threshold`](Self::update_threshold) is pending, at once when
     /// discarding, and once more after the peer's FIN when everything it sent
-    /// has been consumed.
+    /// has been read.
     pub fn wants_update(&self) -> bool {
         match self.state {
             RecvState::Open => {
@@ -255,10 +262,8 @@ impl RecvHalf {
             RecvState::Stopped => self.pending_return > 0,
             // The peer sends no more, but a fixed-window writer only learns
             // that everything it sent was read from credit: return it once,
-            // when the last byte has been consumed (drain, stop-reading RST).
-            RecvState::Finished => {
-                self.pending_return > 0 && self.undelivered == 0 && self.unconsumed == 0
-            }
+            // when the last byte has been read (drain, stop-reading RST).
+            RecvState::Finished => self.pending_return > 0 && self.unread == 0,
             RecvState::Reset => false,
         }
     }
@@ -301,35 +306,19 @@ impl RecvHalf {
         self.window_size.saturating_sub(DEFAULT_WINDOW)
     }
 
-    /// The next undelivered chunk, moving its bytes to `unconsumed`.
-    pub fn pop_chunk(&mut self) -> Option<Bytes> {
-        let chunk = self.queue.take_front(usize::MAX)?;
-        let n = chunk.len() as u32;
-        self.undelivered -= n;
-        self.unconsumed += n;
-        Some(chunk)
-    }
-
-    /// Whether chunks wait for delivery.
-    pub fn has_undelivered(&self) -> bool {
-        self.undelivered > 0
-    }
-
     /// The credit-conservation invariant (see the module docs) holds, and the
-    /// undelivered count matches the bytes actually queued.
+    /// unread count matches the bytes actually queued.
     pub fn check_invariant(&self) -> bool {
-        let total = u64::from(self.window)
-            + u64::from(self.undelivered)
-            + u64::from(self.unconsumed)
-            + u64::from(self.pending_return);
-        let chunked = self.queue.len();
-        total == u64::from(self.window_size) && chunked == self.undelivered as usize
+        let total =
+            u64::from(self.window) + u64::from(self.unread) + u64::from(self.pending_return);
+        let queued = self.queue.len();
+        total == u64::from(self.window_size) && queued == self.unread as usize
     }
 
-    fn discard_undelivered(&mut self) {
+    fn discard_unread(&mut self) {
         self.queue.clear();
-        self.pending_return += self.undelivered;
-        self.undelivered = 0;
+        self.pending_return += self.unread;
+        self.unread = 0;
     }
 }
 

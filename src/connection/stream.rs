@@ -24,11 +24,13 @@ pub struct Stream {
     pub in_control_queue: bool,
     /// Listed in the data round-robin.
     pub in_data_queue: bool,
-    /// A `Data` marker for this stream sits in the event queue.
-    pub in_event_queue: bool,
     /// Both halves ended; a `StreamClosed` event is queued. The record stays
-    /// until that event is polled so no queued data is lost.
+    /// until that event is polled, and beyond it while bytes received before
+    /// a connection close are still unread.
     pub ended: bool,
+    /// `StreamClosed` was polled but unread bytes remain (the connection
+    /// closed under them): the record goes when the last of them is read.
+    pub forgotten: bool,
     /// Set once the stream was reset, by whom and why.
     pub reset: Option<ResetReason>,
     /// When we last granted credit or sent SYN/ACK (window auto-tuning).
@@ -56,18 +58,22 @@ impl Stream {
             acked: !outbound,
             in_control_queue: false,
             in_data_queue: false,
-            in_event_queue: false,
             ended: false,
+            forgotten: false,
             reset: None,
             last_update: None,
             armed: 0,
         }
     }
 
-    /// Both halves are done: nothing more can be sent or received.
+    /// Both halves are done and everything received was read (or
+    /// discarded): nothing more can be sent, received or read. Bytes read
+    /// after a reset keep the stream (and its place under `max_streams`)
+    /// until the application has taken them.
     pub fn is_finished(&self) -> bool {
         matches!(self.send.state, SendState::Finished | SendState::Reset)
             && matches!(self.recv.state, RecvState::Finished | RecvState::Reset)
+            && !self.recv.has_unread()
     }
 
     /// Whether the control queue should carry a frame for this stream.

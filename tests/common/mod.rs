@@ -3,8 +3,8 @@
 //! a direction, and injecting hand-built frames.
 //!
 //! Applications on each side are simulated minimally: events are recorded,
-//! received data is collected per stream and (unless `auto_consume` is off)
-//! consumed at once.
+//! and (unless `auto_read` is off) received data is read at once and
+//! collected per stream; otherwise tests read it with [`Pair::read`].
 
 #![allow(dead_code)]
 
@@ -38,8 +38,8 @@ pub struct End {
     pub events: Vec<Event>,
     /// Data received per stream, in order.
     pub received: BTreeMap<StreamId, Vec<u8>>,
-    /// Consume data as soon as it is delivered.
-    pub auto_consume: bool,
+    /// Read data as soon as it is readable.
+    pub auto_read: bool,
     /// Stop delivering input to this end (its transport is not read).
     pub stalled: bool,
     /// Bytes delivered to this end's `handle_input` at a time (0 = all).
@@ -68,7 +68,7 @@ impl Pair {
             conn: Connection::new(config, role, start).expect("valid config"),
             events: Vec::new(),
             received: BTreeMap::new(),
-            auto_consume: true,
+            auto_read: true,
             stalled: false,
             chunk: 0,
             inbox: VecDeque::new(),
@@ -246,15 +246,38 @@ impl Pair {
         let mut moved = false;
         while let Some(event) = end.conn.poll_event() {
             moved = true;
-            if let Event::Data { id, data } = &event {
-                end.received.entry(*id).or_default().extend_from_slice(data);
-                if end.auto_consume {
-                    end.conn.consume(*id, data.len() as u32).expect("consume");
-                }
-            }
+            let readable = match event {
+                Event::Readable { id }
+                | Event::HalfClosed { id }
+                | Event::StreamReset { id, .. } => Some(id),
+                _ => None,
+            };
             end.events.push(event);
+            if let Some(id) = readable.filter(|_| end.auto_read) {
+                read_into(end, id, usize::MAX);
+            }
         }
         moved
+    }
+}
+
+/// Reads up to `max` bytes of stream `id` into `end.received`; returns how
+/// many were read.
+fn read_into(end: &mut End, id: StreamId, max: usize) -> usize {
+    let mut n = 0;
+    while n < max {
+        let Ok(Some(data)) = end.conn.read(id, max - n) else { break };
+        end.received.entry(id).or_default().extend_from_slice(&data);
+        n += data.len();
+    }
+    n
+}
+
+impl Pair {
+    /// The application on `side` reads up to `max` bytes of stream `id`
+    /// (releasing their credit); returns how many it read.
+    pub fn read(&mut self, side: Side, id: StreamId, max: usize) -> usize {
+        read_into(self.end(side), id, max)
     }
 }
 

@@ -412,7 +412,7 @@ impl Driver {
         if let Event::ConnectionClosed { reason } = event {
             self.closed = Some(*reason);
         }
-        if !matches!(event, Event::Data { .. }) {
+        if !matches!(event, Event::Readable { .. }) {
             self.events.push((self.elapsed(), event.clone()));
         }
     }
@@ -645,12 +645,9 @@ pub struct StreamRec {
     pub fin_at: Option<Duration>,
     /// When `StreamClosed` arrived.
     pub closed_at: Option<Duration>,
-    /// Consume received data only up to this many bytes (None = consume all).
-    pub consume_limit: Option<u64>,
-    /// Bytes consumed so far.
-    pub consumed: u64,
-    /// Bytes delivered and not yet consumed.
-    pub unconsumed: u64,
+    /// Read received data only up to this many bytes (None = read all); the
+    /// rest waits in the connection, holding its credit.
+    pub read_limit: Option<u64>,
     /// An error a command returned (send after reset, ...), for assertions.
     pub last_error: Option<StreamError>,
 }
@@ -716,30 +713,9 @@ impl Book {
             Event::StreamOpened { id } => {
                 self.rec(*id).opened_at = Some(at);
             }
-            Event::Data { id, data } => {
-                let (check, keep, echo) = (self.check_pattern, self.keep_data, self.echo);
-                let r = self.rec(*id);
-                if check && r.mismatch_at.is_none() {
-                    if let Some(j) = data
-                        .iter()
-                        .enumerate()
-                        .position(|(j, &b)| b != pattern_byte(id.0, r.recv + j as u64))
-                    {
-                        r.mismatch_at = Some(r.recv + j as u64);
-                    }
-                }
-                r.recv_fnv.write(data);
-                r.recv += data.len() as u64;
-                if keep {
-                    r.data.extend_from_slice(data);
-                }
-                if echo {
-                    r.echo_queue.extend(data.iter());
-                }
-                r.unconsumed += data.len() as u64;
-                self.consume(drv, *id);
-            }
+            Event::Readable { id } => self.read(drv, *id),
             Event::HalfClosed { id } => {
+                self.read(drv, *id);
                 let echo = self.echo;
                 let r = self.rec(*id);
                 r.peer_fin = true;
@@ -749,6 +725,7 @@ impl Book {
                 }
             }
             Event::StreamReset { id, reason } => {
+                self.read(drv, *id);
                 self.rec(*id).reset = Some(*reason);
             }
             Event::StreamClosed { id } => {
@@ -760,29 +737,51 @@ impl Book {
         }
     }
 
-    /// Consumes what the stream's `consume_limit` allows.
-    pub fn consume(&mut self, drv: &mut Driver, id: StreamId) {
+    /// Reads what the stream's `read_limit` allows, recording (and
+    /// checking, keeping, echoing) the bytes.
+    pub fn read(&mut self, drv: &mut Driver, id: StreamId) {
+        let (check, keep, echo) = (self.check_pattern, self.keep_data, self.echo);
         let r = self.rec(id);
-        let allowed = match r.consume_limit {
-            None => r.unconsumed,
-            Some(limit) => r.unconsumed.min(limit.saturating_sub(r.consumed)),
-        };
-        if allowed == 0 {
-            return;
-        }
-        match drv.conn.consume(id, allowed as u32) {
-            Ok(()) => {
-                r.consumed += allowed;
-                r.unconsumed -= allowed;
+        loop {
+            let allowed = r.read_limit.map_or(usize::MAX, |l| l.saturating_sub(r.recv) as usize);
+            if allowed == 0 {
+                return;
             }
-            Err(e) => r.last_error = Some(e),
+            let data = match drv.conn.read(id, allowed) {
+                Ok(Some(data)) => data,
+                Ok(None) | Err(_) => return,
+            };
+            if check && r.mismatch_at.is_none() {
+                if let Some(j) = data
+                    .iter()
+                    .enumerate()
+                    .position(|(j, &b)| b != pattern_byte(id.0, r.recv + j as u64))
+                {
+                    r.mismatch_at = Some(r.recv + j as u64);
+                }
+            }
+            r.recv_fnv.write(&data);
+            r.recv += data.len() as u64;
+            if keep {
+                r.data.extend_from_slice(&data);
+            }
+            if echo {
+                r.echo_queue.extend(data.iter());
+            }
         }
     }
 
-    /// Raises the consume limit of `id` (None: unlimited) and consumes.
-    pub fn set_consume_limit(&mut self, drv: &mut Driver, id: StreamId, limit: Option<u64>) {
-        self.rec(id).consume_limit = limit;
-        self.consume(drv, id);
+    /// Bytes received on `id`: read by the book, plus what waits unread in
+    /// the connection.
+    pub fn received(&self, drv: &Driver, id: StreamId) -> u64 {
+        let unread = drv.conn.stream_info(id).map_or(0, |i| u64::from(i.recv_unread));
+        self.streams.get(&id).map_or(0, |r| r.recv) + unread
+    }
+
+    /// Raises the read limit of `id` (None: unlimited) and reads.
+    pub fn set_read_limit(&mut self, drv: &mut Driver, id: StreamId, limit: Option<u64>) {
+        self.rec(id).read_limit = limit;
+        self.read(drv, id);
     }
 
     /// Pushes queued bytes into the connection in random-size writes, and
@@ -883,13 +882,13 @@ pub fn read_one_stream_slowly(drv: &mut Driver, book: &mut Book, bytes: u64, pee
     book.check_pattern = true;
     let mut slow: Option<StreamId> = None;
     let mut last_bump = drv.elapsed();
-    let mut max_unconsumed = 0;
+    let mut max_unread = 0;
     let mut fast_fin_while_slow_open = 0;
     book.run(drv, "all three streams", Duration::from_secs(15), |drv, b, ev| {
         match ev {
             Some(Event::StreamOpened { id }) if slow.is_none() => {
                 slow = Some(*id);
-                b.set_consume_limit(drv, *id, Some(0));
+                b.set_read_limit(drv, *id, Some(0));
             }
             Some(Event::HalfClosed { id }) => {
                 b.send_pattern(*id, 0, true);
@@ -899,11 +898,12 @@ pub fn read_one_stream_slowly(drv: &mut Driver, book: &mut Book, bytes: u64, pee
             }
             None => {
                 if let Some(s) = slow {
-                    max_unconsumed = max_unconsumed.max(b.streams[&s].unconsumed);
+                    let unread = drv.conn.stream_info(s).map_or(0, |i| u64::from(i.recv_unread));
+                    max_unread = max_unread.max(unread);
                     if drv.elapsed() - last_bump >= Duration::from_millis(10) {
                         last_bump = drv.elapsed();
-                        let limit = b.streams[&s].consume_limit.unwrap_or(0) + 8192;
-                        b.set_consume_limit(drv, s, Some(limit));
+                        let limit = b.streams[&s].read_limit.unwrap_or(0) + 8192;
+                        b.set_read_limit(drv, s, Some(limit));
                     }
                 }
             }
@@ -912,8 +912,8 @@ pub fn read_one_stream_slowly(drv: &mut Driver, book: &mut Book, bytes: u64, pee
         b.len() == 3 && b.all_closed()
     });
     let window = u64::from(yamux_proto::DEFAULT_WINDOW);
-    assert!(max_unconsumed <= window, "{peer} overran our window");
-    assert!(max_unconsumed >= window / 2, "backpressure not reached");
+    assert!(max_unread <= window, "{peer} overran our window");
+    assert!(max_unread >= window / 2, "backpressure not reached");
     assert_eq!(fast_fin_while_slow_open, 2);
     for r in book.streams.values() {
         assert_eq!((r.recv, r.mismatch_at), (bytes, None));

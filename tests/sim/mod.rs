@@ -1141,7 +1141,7 @@ impl Sim {
 fn event_key(event: &Event) -> &'static str {
     match event {
         Event::StreamOpened { .. } => "event: StreamOpened",
-        Event::Data { .. } => "event: Data",
+        Event::Readable { .. } => "event: Data",
         Event::HalfClosed { .. } => "event: HalfClosed",
         Event::StreamReset { reason, .. } => match reason {
             ResetReason::Local => "reset: local",

@@ -236,7 +236,7 @@ impl ConnSettings {
             timers: self.has(Self::TIMERS),
             big_window: self.has(Self::BIG),
             small_limits: self.has(Self::SMALL),
-            auto_consume: [self.has(Self::CONSUME); 2],
+            auto_read: [self.has(Self::CONSUME); 2],
             frame_size: self.0 >> 7,
         }
     }

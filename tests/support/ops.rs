@@ -18,17 +18,22 @@
 //! * credit conservation across the pair whenever no byte is in flight: for
 //!   every stream known to both ends, in each direction, the sender's
 //!   `send_credit` equals the receiver's `recv_window`. Together with the
-//!   receiver's own invariant (`window_size == window + undelivered +
-//!   unconsumed + pending_return`) this is
-//!   `send_credit + unconsumed + pending_return == recv_window_size`;
-//! * no accepted byte is lost or altered: every payload matches what the
+//!   receiver's own invariant (`window_size == window + unread +
+//!   pending_return`) this is
+//!   `send_credit + unread + pending_return == recv_window_size`;
+//! * no accepted byte is lost or altered: every byte read matches what the
 //!   peer's application sent at that offset, a `HalfClosed` comes after
-//!   exactly the bytes the peer's `send` accepted, and with nothing in flight
-//!   a receiver that kept reading has been given every byte transmitted;
+//!   exactly the bytes the peer's `send` accepted (read or unread), `read`
+//!   returns the end only after all of them, and with nothing in flight
+//!   what a receiver read plus what it holds unread is every byte
+//!   transmitted;
+//! * `read` returns what the stream's state says: bytes, `Blocked` with
+//!   nothing unread, the end after the FIN, the reset's reason, `Stopped`,
+//!   `UnknownStream` once `StreamClosed` was seen;
 //! * the application's view matches the core's (`sent + send_buffered` is
-//!   what `send` accepted, `recv_unconsumed` is what was delivered and not
-//!   consumed, a stream is gone exactly when its `StreamClosed` was seen);
-//! * event consistency ([`EventChecker`]): no `Data` after `HalfClosed` or
+//!   what `send` accepted, a stream is gone exactly when its `StreamClosed`
+//!   was seen);
+//! * event consistency ([`EventChecker`]): no `Readable` after `HalfClosed` or
 //!   `StreamReset`, each at most once, `StreamClosed` exactly once per opened
 //!   stream and last for its id, `ConnectionClosed` once and last of all;
 //! * command results are the documented ones (`send` takes exactly what the
@@ -50,7 +55,7 @@ use bytes::Bytes;
 use yamux_proto::frame::{Flags, FrameType, Header, HEADER_LEN};
 use yamux_proto::{
     CloseReason, Config, Connection, Event, FloodError, GoAwayCode, OpenError, PingError,
-    RecvState, ResetReason, Role, SendState, StreamError, StreamId, DEFAULT_WINDOW,
+    ReadError, RecvState, ResetReason, Role, SendState, StreamError, StreamId, DEFAULT_WINDOW,
 };
 
 /// Which end of the pair.
@@ -114,9 +119,9 @@ pub struct Setup {
     pub big_window: bool,
     /// Small stream, buffer and queue bounds.
     pub small_limits: bool,
-    /// Per side (client, server): the application consumes data as soon as
-    /// it is delivered; otherwise only `Consume` operations release it.
-    pub auto_consume: [bool; 2],
+    /// Per side (client, server): the application reads data as soon as it
+    /// is readable; otherwise only `Read` operations take it.
+    pub auto_read: [bool; 2],
     /// `max_frame_size` selector: 0 default (64 KiB), 1 1 KiB, 2 16 bytes,
     /// 3 1 MiB.
     pub frame_size: u8,
@@ -128,7 +133,7 @@ impl Default for Setup {
             timers: false,
             big_window: false,
             small_limits: false,
-            auto_consume: [true, true],
+            auto_read: [true, true],
             frame_size: 0,
         }
     }
@@ -204,8 +209,8 @@ impl Setup {
         let bits = u8::from(self.timers)
             | u8::from(self.big_window) << 1
             | u8::from(self.small_limits) << 2
-            | u8::from(self.auto_consume[0]) << 3
-            | u8::from(self.auto_consume[1]) << 4;
+            | u8::from(self.auto_read[0]) << 3
+            | u8::from(self.auto_read[1]) << 4;
         out.push(bits);
         out.push(self.frame_size % 4);
     }
@@ -219,7 +224,7 @@ impl<'a> Arbitrary<'a> for Setup {
             timers: bits & 1 != 0,
             big_window: bits & 2 != 0,
             small_limits: bits & 4 != 0,
-            auto_consume: [bits & 8 != 0, bits & 16 != 0],
+            auto_read: [bits & 8 != 0, bits & 16 != 0],
             frame_size,
         })
     }
@@ -314,10 +319,9 @@ pub enum Op {
         /// How many bytes to offer.
         len: u16,
     },
-    /// `consume()`: 0 means everything outstanding; more than outstanding
-    /// checks the `OverConsumed` error.
-    Consume {
-        /// Who consumes.
+    /// `read()` of at most `amount` bytes (0: everything readable).
+    Read {
+        /// Who reads.
         side: Side,
         /// Which stream.
         stream: Pick,
@@ -423,7 +427,7 @@ impl<'a> Arbitrary<'a> for Op {
             0 => Op::Open(side(u)?),
             1 => Op::Send { side: side(u)?, stream: read_u8(u)?, len: read_u16(u)? },
             2 => Op::SendBytes { side: side(u)?, stream: read_u8(u)?, len: read_u16(u)? },
-            3 => Op::Consume { side: side(u)?, stream: read_u8(u)?, amount: read_u32(u)? },
+            3 => Op::Read { side: side(u)?, stream: read_u8(u)?, amount: read_u32(u)? },
             4 => Op::CloseWrite { side: side(u)?, stream: read_u8(u)? },
             5 => Op::StopReading { side: side(u)?, stream: read_u8(u)? },
             6 => Op::Reset { side: side(u)?, stream: read_u8(u)? },
@@ -464,7 +468,7 @@ impl Op {
                 out.extend_from_slice(&[side.to_byte(), stream]);
                 out.extend_from_slice(&len.to_le_bytes());
             }
-            Op::Consume { side, stream, amount } => {
+            Op::Read { side, stream, amount } => {
                 tag(3);
                 out.extend_from_slice(&[side.to_byte(), stream]);
                 out.extend_from_slice(&amount.to_le_bytes());
@@ -594,7 +598,7 @@ impl quickcheck::Arbitrary for Setup {
             timers: qc_below(g, 3) == 0,
             big_window: qc_below(g, 4) == 0,
             small_limits: qc_below(g, 4) == 0,
-            auto_consume: [qc_below(g, 3) != 0, qc_below(g, 3) != 0],
+            auto_read: [qc_below(g, 3) != 0, qc_below(g, 3) != 0],
             frame_size: *g.choose(&[0, 0, 1, 1, 2, 3]).unwrap(),
         }
     }
@@ -640,7 +644,7 @@ impl quickcheck::Arbitrary for Op {
                     0 => qc_below(g, 70_000),
                     _ => 0,
                 };
-                Op::Consume { side, stream, amount }
+                Op::Read { side, stream, amount }
             }
             4 => Op::CloseWrite { side, stream },
             5 => Op::StopReading { side, stream },
@@ -767,6 +771,11 @@ impl EventChecker {
         self.streams.get(&id).is_some_and(|s| s.closed)
     }
 
+    /// Whether `HalfClosed` was seen for `id`.
+    pub fn saw_fin(&self, id: StreamId) -> bool {
+        self.streams.get(&id).is_some_and(|s| s.half_closed)
+    }
+
     /// The reset reason seen for `id`, if any.
     pub fn reset_reason(&self, id: StreamId) -> Option<ResetReason> {
         self.streams.get(&id).and_then(|s| s.reset)
@@ -813,16 +822,13 @@ impl EventChecker {
                     Some(_) => return Err(format!("StreamOpened twice for {id}")),
                 }
             }
-            Event::Data { id, data } => {
-                let s = self.live(*id, "Data")?;
-                if data.is_empty() {
-                    return Err(format!("empty Data event for {id}"));
-                }
+            Event::Readable { id } => {
+                let s = self.live(*id, "Readable")?;
                 if s.half_closed {
-                    return Err(format!("Data for {id} after HalfClosed"));
+                    return Err(format!("Readable for {id} after HalfClosed"));
                 }
                 if let Some(r) = s.reset {
-                    return Err(format!("Data for {id} after StreamReset({r:?})"));
+                    return Err(format!("Readable for {id} after StreamReset({r:?})"));
                 }
             }
             Event::HalfClosed { id } => {
@@ -923,19 +929,14 @@ fn pattern(from: Side, id: StreamId, offset: u64, len: usize) -> Vec<u8> {
 struct AppStream {
     /// Bytes `send` accepted.
     accepted: u64,
-    /// Bytes delivered in `Data` events.
-    delivered: u64,
-    /// Delivered and not consumed (and not released by stop-reading).
-    outstanding: u64,
+    /// Bytes read.
+    read: u64,
     write_closed: bool,
     /// `send` fell short and no `Writable` came since: `Some(true)` if the
     /// connection-wide bound cut it short, `Some(false)` if the stream's.
     owed_writable: Option<bool>,
     /// `stop_reading` was called while the read half was open.
     stopped: bool,
-    /// `stop_reading` succeeded on a live stream (open or finished read
-    /// half): what was delivered is released, `consume` is a no-op.
-    released: bool,
     /// Reset locally (by `reset`) or by an event.
     reset: Option<ResetReason>,
 }
@@ -948,7 +949,7 @@ struct End {
     app: BTreeMap<StreamId, AppStream>,
     /// Streams this end knows, in the order it learnt of them.
     known: Vec<StreamId>,
-    auto_consume: bool,
+    auto_read: bool,
     went_away: bool,
     /// `open` reported `Blocked` and no `OpenUnblocked` came since.
     open_blocked: bool,
@@ -1040,7 +1041,7 @@ impl World {
             checker: EventChecker::new(side.role()),
             app: BTreeMap::new(),
             known: Vec::new(),
-            auto_consume: setup.auto_consume[side.index()],
+            auto_read: setup.auto_read[side.index()],
             went_away: false,
             open_blocked: false,
             fin_sent: BTreeSet::new(),
@@ -1135,7 +1136,7 @@ impl World {
             Op::Open(side) => self.open(side),
             Op::Send { side, stream, len } => self.send(side, stream, len, false),
             Op::SendBytes { side, stream, len } => self.send(side, stream, len, true),
-            Op::Consume { side, stream, amount } => self.consume(side, stream, amount),
+            Op::Read { side, stream, amount } => self.read_op(side, stream, amount),
             Op::CloseWrite { side, stream } => self.close_write(side, stream),
             Op::StopReading { side, stream } => self.stop_reading(side, stream),
             Op::Reset { side, stream } => self.reset(side, stream),
@@ -1299,32 +1300,99 @@ impl World {
         }
     }
 
-    fn consume(&mut self, side: Side, stream: Pick, amount: u32) {
-        let ctx = self.ctx();
+    fn read_op(&mut self, side: Side, stream: Pick, amount: u32) {
         let Some(id) = self.pick(side, stream) else { return };
-        let end = &mut self.ends[side.index()];
-        let closed = end.checker.is_closed(id);
-        let app = end.app.get(&id).copied().unwrap_or_default();
-        let info = end.conn.stream_info(id);
-        let n = if amount == 0 { app.outstanding.min(u64::from(u32::MAX)) as u32 } else { amount };
-        let result = end.conn.consume(id, n);
-        let released = app.released
-            || info
-                .as_ref()
-                .is_some_and(|i| matches!(i.recv_state, RecvState::Stopped | RecvState::Reset));
-        let expected = if closed {
-            Err(StreamError::UnknownStream)
-        } else if released || u64::from(n) <= app.outstanding {
-            Ok(())
-        } else {
-            Err(StreamError::OverConsumed)
-        };
-        if result != expected {
-            ctx.fail(format!("consume {n} on {side:?} {id}: {result:?}, expected {expected:?}"));
+        let max = if amount == 0 { usize::MAX } else { amount as usize };
+        self.read_checked(side, id, max);
+    }
+
+    /// The application on `side` reads stream `id` until nothing is
+    /// readable (or `max` bytes), checking every answer against what the
+    /// stream's state allows and every byte against the peer's pattern.
+    fn read_checked(&mut self, side: Side, id: StreamId, max: usize) {
+        let ctx = self.ctx();
+        let mut left = max;
+        loop {
+            let end = &mut self.ends[side.index()];
+            let closed = end.checker.is_closed(id);
+            let info = end.conn.stream_info(id);
+            let app = end.app.get(&id).copied().unwrap_or_default();
+            let fin_seen = end.checker.saw_fin(id);
+            match end.conn.read(id, left) {
+                Ok(Some(data)) => {
+                    if data.is_empty() || data.len() > left {
+                        ctx.fail(format!("{side:?} read {} of at most {left} on {id}", data.len()));
+                    }
+                    if app.stopped {
+                        ctx.fail(format!("{side:?} read {id} after stop_reading"));
+                    }
+                    self.take(side, id, &data);
+                    left -= data.len();
+                    if left == 0 {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    let sent = self.peer_accepted(side, id);
+                    if !fin_seen || (!self.tainted.contains(&id) && app.read != sent) {
+                        ctx.fail(format!(
+                            "{side:?} read the end of {id} after {} bytes (FIN seen {fin_seen}, \
+                             peer accepted {sent})",
+                            app.read
+                        ));
+                    }
+                    return;
+                }
+                Err(ReadError::Blocked) => {
+                    let open = info.is_some_and(|i| i.recv_state == RecvState::Open);
+                    if !open || info.is_some_and(|i| i.recv_unread > 0) {
+                        ctx.fail(format!("{side:?} read {id}: Blocked with {info:?}"));
+                    }
+                    return;
+                }
+                Err(ReadError::Stopped) => {
+                    if !app.stopped && !info.is_some_and(|i| i.recv_state == RecvState::Stopped) {
+                        ctx.fail(format!("{side:?} read {id}: Stopped with {info:?}"));
+                    }
+                    return;
+                }
+                Err(ReadError::Reset(reason)) => {
+                    if app.reset.is_some_and(|seen| seen != reason) {
+                        ctx.fail(format!("{side:?} read {id}: reset {reason:?}, saw {app:?}"));
+                    }
+                    return;
+                }
+                Err(ReadError::UnknownStream) => {
+                    if !closed && info.is_some() {
+                        ctx.fail(format!("{side:?} read {id}: UnknownStream while known"));
+                    }
+                    return;
+                }
+            }
         }
-        if result.is_ok() && !released {
-            end.app.entry(id).or_default().outstanding -= u64::from(n);
+    }
+
+    /// What `side`'s peer application had `send` accept on stream `id`.
+    fn peer_accepted(&self, side: Side, id: StreamId) -> u64 {
+        self.ends[side.other().index()].app.get(&id).map_or(0, |a| a.accepted)
+    }
+
+    /// Bytes read on `side`: checked against the peer's pattern.
+    fn take(&mut self, side: Side, id: StreamId, data: &[u8]) {
+        let ctx = self.ctx();
+        let offset = self.ends[side.index()].app.get(&id).map_or(0, |a| a.read);
+        if !self.tainted.contains(&id) {
+            let expected = pattern(side.other(), id, offset, data.len());
+            if data[..] != expected[..] {
+                let at = data.iter().zip(&expected).position(|(a, b)| a != b);
+                ctx.fail(format!("{side:?} got wrong bytes on {id} at offset {offset} (+{at:?})"));
+            }
+            if offset + data.len() as u64 > self.peer_accepted(side, id) {
+                ctx.fail(format!("{side:?} got more on {id} than the peer sent"));
+            }
+            self.coverage.bytes_checked += data.len() as u64;
         }
+        self.end(side).app.entry(id).or_default().read += data.len() as u64;
     }
 
     fn close_write(&mut self, side: Side, stream: Pick) {
@@ -1350,10 +1418,7 @@ impl World {
         match result {
             Ok(()) if !closed => {
                 if matches!(state, Some(RecvState::Open | RecvState::Finished)) {
-                    let app = end.app.entry(id).or_default();
-                    app.stopped |= state == Some(RecvState::Open);
-                    app.released = true;
-                    app.outstanding = 0;
+                    end.app.entry(id).or_default().stopped = true;
                 }
             }
             Err(StreamError::UnknownStream) if closed => {}
@@ -1570,43 +1635,28 @@ impl World {
                 }
                 end.app.insert(*id, AppStream::default());
             }
-            Event::Data { id, data } => {
-                let offset = self.ends[side.index()].app.get(id).map_or(0, |a| a.delivered);
-                if !self.tainted.contains(id) {
-                    let expected = pattern(side.other(), *id, offset, data.len());
-                    if data[..] != expected[..] {
-                        let at = data.iter().zip(&expected).position(|(a, b)| a != b);
-                        ctx.fail(format!(
-                            "{side:?} got wrong bytes on {id} at offset {offset} (+{at:?})"
-                        ));
-                    }
-                    if offset + data.len() as u64 > peer_accepted(self, *id) {
-                        ctx.fail(format!("{side:?} got more on {id} than the peer sent"));
-                    }
-                    self.coverage.bytes_checked += data.len() as u64;
-                }
-                let end = self.end(side);
-                let auto = end.auto_consume;
-                let app = end.app.entry(*id).or_default();
-                app.delivered += data.len() as u64;
-                app.outstanding += data.len() as u64;
-                if auto {
-                    let n = data.len() as u32;
-                    match end.conn.consume(*id, n) {
-                        Ok(()) => end.app.entry(*id).or_default().outstanding -= u64::from(n),
-                        Err(e) => ctx.fail(format!("{side:?} auto-consume on {id}: {e:?}")),
-                    }
+            Event::Readable { id } => {
+                if self.end(side).auto_read {
+                    self.read_checked(side, *id, usize::MAX);
                 }
             }
-            Event::HalfClosed { id } if !self.tainted.contains(id) => {
-                let got = self.ends[side.index()].app.get(id).map_or(0, |a| a.delivered);
-                let sent = peer_accepted(self, *id);
-                if got != sent {
-                    ctx.fail(format!(
-                        "{side:?} saw FIN on {id} after {got} bytes, the peer accepted {sent}"
-                    ));
+            Event::HalfClosed { id } => {
+                if !self.tainted.contains(id) {
+                    let end = &self.ends[side.index()];
+                    let read = end.app.get(id).map_or(0, |a| a.read);
+                    let unread = end.conn.stream_info(*id).map_or(0, |i| u64::from(i.recv_unread));
+                    let sent = peer_accepted(self, *id);
+                    if read + unread != sent {
+                        ctx.fail(format!(
+                            "{side:?} saw FIN on {id} after {read} bytes read and {unread} \
+                             unread, the peer accepted {sent}"
+                        ));
+                    }
+                    self.coverage.fin_checks += 1;
                 }
-                self.coverage.fin_checks += 1;
+                if self.end(side).auto_read {
+                    self.read_checked(side, *id, usize::MAX);
+                }
             }
             Event::Writable { id } => {
                 self.end(side).app.entry(*id).or_default().owed_writable = None
@@ -1615,6 +1665,9 @@ impl World {
             Event::StreamReset { id, reason } => {
                 let app = self.end(side).app.entry(*id).or_default();
                 app.reset.get_or_insert(*reason);
+                if self.end(side).auto_read {
+                    self.read_checked(side, *id, usize::MAX);
+                }
             }
             Event::ConnectionClosed { reason } if !self.injected => {
                 let honest = match reason {
@@ -1671,15 +1724,10 @@ impl World {
                     ));
                 }
                 let Some(info) = info else { continue };
-                let unconsumed = u64::from(info.recv_unconsumed);
-                let expect_unconsumed = match info.recv_state {
-                    RecvState::Stopped => 0,
-                    _ => app.outstanding,
-                };
-                if info.recv_state != RecvState::Reset && unconsumed != expect_unconsumed {
+                if app.stopped && info.recv_unread > 0 {
                     ctx.fail(format!(
-                        "{side:?} {id}: core holds {unconsumed} unconsumed, app {expect_unconsumed} ({:?})",
-                        info.recv_state
+                        "{side:?} {id}: {} bytes unread after stop_reading",
+                        info.recv_unread
                     ));
                 }
                 // `send` promises a `Writable` once a shortfall can be
@@ -1732,29 +1780,29 @@ impl World {
                 if s.send_state == SendState::Reset || r.recv_state == RecvState::Reset {
                     continue;
                 }
-                // The brief's form: send_credit + unconsumed + pending_return
-                // == recv_window_size, with pending_return derived from the
-                // receiver's own conservation (checked by check_invariants).
+                // send_credit + unread + pending_return == recv_window_size,
+                // with pending_return derived from the receiver's own
+                // conservation (checked by check_invariants).
                 let pending = u64::from(r.recv_window_size)
-                    .checked_sub(u64::from(r.recv_window) + u64::from(r.recv_unconsumed));
+                    .checked_sub(u64::from(r.recv_window) + u64::from(r.recv_unread));
                 let Some(pending) = pending else {
-                    ctx.fail(format!("{to:?} {id}: window + unconsumed exceed the window size"));
+                    ctx.fail(format!("{to:?} {id}: window + unread exceed the window size"));
                 };
-                let total = u64::from(s.send_credit) + u64::from(r.recv_unconsumed) + pending;
+                let total = u64::from(s.send_credit) + u64::from(r.recv_unread) + pending;
                 if total != u64::from(r.recv_window_size) {
                     ctx.fail(format!(
                         "credit not conserved on {id} {from:?}->{to:?}: sender credit {} + \
-                         unconsumed {} + pending {pending} != window {} (receiver window {})",
-                        s.send_credit, r.recv_unconsumed, r.recv_window_size, r.recv_window
+                         unread {} + pending {pending} != window {} (receiver window {})",
+                        s.send_credit, r.recv_unread, r.recv_window_size, r.recv_window
                     ));
                 }
                 credit_checks += 1;
                 let app = receiver.app.get(id).copied().unwrap_or_default();
                 if !app.stopped {
-                    if app.delivered != s.sent {
+                    if app.read + u64::from(r.recv_unread) != s.sent {
                         ctx.fail(format!(
-                            "{to:?} {id}: delivered {} of {} transmitted, nothing in flight",
-                            app.delivered, s.sent
+                            "{to:?} {id}: read {} + unread {} of {} transmitted, nothing in flight",
+                            app.read, r.recv_unread, s.sent
                         ));
                     }
                     delivery_checks += 1;
