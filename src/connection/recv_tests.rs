@@ -1,43 +1,41 @@
 //! Every (state, input) pair of the receive half.
 //!
 //! The table below is the receive half's state machine (docs/flow-control.md
-//! and docs/state-machines.md): received data holds credit until consumed,
+//! and docs/state-machines.md): received data holds credit until it is read,
 //! credit goes back in a Window Update once half the window (at most 1 MiB)
 //! is pending (at once when stopped, once more after the peer's FIN when
-//! everything is consumed), reset and stop release undelivered data, data
-//! after FIN is a protocol error. Each row starts from a half in `state` holding some bytes
-//! in every credit bucket, applies `input`, and gives the resulting state,
-//! the half's answer and the four buckets. After every row the
-//! credit-conservation invariant (`window_size == window + undelivered +
-//! unconsumed + pending_return`) must still hold.
+//! everything has been read), reset and stop release unread data, data
+//! after FIN is a protocol error. Each row starts from a half in `state`
+//! holding some bytes in every credit bucket, applies `input`, and gives the
+//! resulting state, the half's answer and the three buckets. After every row
+//! the credit-conservation invariant (`window_size == window + unread +
+//! pending_return`) must still hold.
 
 use super::*;
 
 const W: u32 = DEFAULT_WINDOW;
 
-/// The four credit buckets of a half (see the module docs of `recv.rs`).
+/// The three credit buckets of a half (see the module docs of `recv.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Buckets {
     window: u32,
-    undelivered: u32,
-    unconsumed: u32,
+    unread: u32,
     pending_return: u32,
 }
 
-const fn b(window: u32, undelivered: u32, unconsumed: u32, pending_return: u32) -> Buckets {
-    Buckets { window, undelivered, unconsumed, pending_return }
+const fn b(window: u32, unread: u32, pending_return: u32) -> Buckets {
+    Buckets { window, unread, pending_return }
 }
 
 fn buckets(h: &RecvHalf) -> Buckets {
-    b(h.window, h.undelivered, h.unconsumed, h.pending_return)
+    b(h.window, h.unread, h.pending_return)
 }
 
 /// The fixture every row starts from, before it is moved to its state:
-/// 300 bytes received and delivered, 50 of them consumed, then 100 more
-/// received and not yet delivered.
-const FIXTURE: Buckets = b(W - 400, 100, 250, 50);
+/// 300 bytes received, 50 of them read, then 100 more received.
+const FIXTURE: Buckets = b(W - 400, 350, 50);
 /// The fixture after `stop`: everything not granted back is pending return.
-const STOPPED: Buckets = b(W - 400, 0, 0, 400);
+const STOPPED: Buckets = b(W - 400, 0, 400);
 
 /// Bytes of the `within` data input.
 const WITHIN: u32 = 1000;
@@ -45,8 +43,7 @@ const WITHIN: u32 = 1000;
 fn fixture() -> RecvHalf {
     let mut h = RecvHalf::new(W);
     assert_eq!(h.on_data(Bytes::from(vec![1u8; 300]).into()), DataOutcome::Buffered);
-    assert_eq!(h.pop_chunk().map(|c| c.len()), Some(300));
-    h.consume(50).unwrap();
+    assert_eq!(h.read(50).map(|c| c.len()), Some(50));
     assert_eq!(h.on_data(Bytes::from(vec![2u8; 100]).into()), DataOutcome::Buffered);
     assert_eq!(buckets(&h), FIXTURE);
     h
@@ -59,7 +56,7 @@ fn half_in(state: RecvState) -> RecvHalf {
         RecvState::Open => {}
         RecvState::Stopped => assert!(h.stop()),
         RecvState::Finished => assert!(h.on_fin()),
-        // A peer reset keeps the received data for delivery.
+        // A peer reset keeps the received data readable.
         RecvState::Reset => h.on_reset(true),
     }
     assert_eq!(h.state, state);
@@ -76,15 +73,15 @@ enum Input {
     /// A Data frame with an empty body.
     DataEmpty,
     Fin,
-    /// Peer RST (`on_reset(true)`: received data stays deliverable).
+    /// Peer RST (`on_reset(true)`: received data stays readable).
     RemoteReset,
-    /// Application reset (`on_reset(false)`: undelivered data dropped).
+    /// Application reset (`on_reset(false)`: unread data dropped).
     LocalReset,
     Stop,
-    /// `consume(10)`: less than was delivered.
-    ConsumeWithin,
-    /// `consume(unconsumed + 1)`.
-    ConsumeOver,
+    /// `read(10)`: less than is unread.
+    ReadSome,
+    /// `read(usize::MAX)` until it returns `None`.
+    ReadAll,
     TakeUpdate,
 }
 
@@ -95,7 +92,8 @@ enum Out {
     /// `on_fin`: whether the application hears of it; `stop`: whether credit
     /// is pending return.
     Bool(bool),
-    Consume(Result<(), ()>),
+    /// Bytes `read` returned (0 for `None`).
+    Read(usize),
     /// `take_update`: the credit granted.
     Update(u32),
     Unit,
@@ -131,53 +129,53 @@ const S: Buckets = STOPPED;
 
 #[rustfmt::skip]
 const TABLE: &[Row] = &[
-    // ---- Open: data is buffered for delivery and holds credit.
-    row(Open, DataWithin,    Open,     Out::Data(Buffered),       b(F.window - WITHIN, 100 + WITHIN, 250, 50), false),
-    row(Open, DataBeyond,    Open,     Out::Data(WindowExceeded), F, false),
-    row(Open, DataEmpty,     Open,     Out::Data(Ignored),        F, false),
-    row(Open, Fin,           Finished, Out::Bool(true),           F, false),
-    row(Open, RemoteReset,   Reset,    Out::Unit,                 F, false),
-    row(Open, LocalReset,    Reset,    Out::Unit,                 b(F.window, 0, 250, 150), false),
-    row(Open, Stop,          Stopped,  Out::Bool(true),           S, true),
-    row(Open, ConsumeWithin, Open,     Out::Consume(Ok(())),      b(F.window, 100, 240, 60), false),
-    row(Open, ConsumeOver,   Open,     Out::Consume(Err(())),     F, false),
-    row(Open, TakeUpdate,    Open,     Out::Update(50),           b(F.window + 50, 100, 250, 0), false),
+    // ---- Open: data is buffered for reading and holds credit until read.
+    row(Open, DataWithin,  Open,     Out::Data(Buffered),       b(F.window - WITHIN, 350 + WITHIN, 50), false),
+    row(Open, DataBeyond,  Open,     Out::Data(WindowExceeded), F, false),
+    row(Open, DataEmpty,   Open,     Out::Data(Ignored),        F, false),
+    row(Open, Fin,         Finished, Out::Bool(true),           F, false),
+    row(Open, RemoteReset, Reset,    Out::Unit,                 F, false),
+    row(Open, LocalReset,  Reset,    Out::Unit,                 b(F.window, 0, 400), false),
+    row(Open, Stop,        Stopped,  Out::Bool(true),           S, true),
+    row(Open, ReadSome,    Open,     Out::Read(10),             b(F.window, 340, 60), false),
+    row(Open, ReadAll,     Open,     Out::Read(350),            b(F.window, 0, 400), false),
+    row(Open, TakeUpdate,  Open,     Out::Update(50),           b(F.window + 50, 350, 0), false),
     // ---- Stopped: data is discarded and its credit is returned at once.
-    row(Stopped, DataWithin,    Stopped, Out::Data(Discarded),      b(S.window - WITHIN, 0, 0, 400 + WITHIN), true),
-    row(Stopped, DataBeyond,    Stopped, Out::Data(WindowExceeded), S, true),
-    row(Stopped, DataEmpty,     Stopped, Out::Data(Ignored),        S, true),
-    row(Stopped, Fin,           Finished, Out::Bool(false),         S, true),
-    row(Stopped, RemoteReset,   Reset,   Out::Unit,                 S, false),
-    row(Stopped, LocalReset,    Reset,   Out::Unit,                 S, false),
-    row(Stopped, Stop,          Stopped, Out::Bool(false),          S, true),
-    row(Stopped, ConsumeWithin, Stopped, Out::Consume(Ok(())),      S, true),
-    row(Stopped, ConsumeOver,   Stopped, Out::Consume(Ok(())),      S, true),
-    row(Stopped, TakeUpdate,    Stopped, Out::Update(400),          b(W, 0, 0, 0), false),
+    row(Stopped, DataWithin,  Stopped,  Out::Data(Discarded),      b(S.window - WITHIN, 0, 400 + WITHIN), true),
+    row(Stopped, DataBeyond,  Stopped,  Out::Data(WindowExceeded), S, true),
+    row(Stopped, DataEmpty,   Stopped,  Out::Data(Ignored),        S, true),
+    row(Stopped, Fin,         Finished, Out::Bool(false),          S, true),
+    row(Stopped, RemoteReset, Reset,    Out::Unit,                 S, false),
+    row(Stopped, LocalReset,  Reset,    Out::Unit,                 S, false),
+    row(Stopped, Stop,        Stopped,  Out::Bool(false),          S, true),
+    row(Stopped, ReadSome,    Stopped,  Out::Read(0),              S, true),
+    row(Stopped, ReadAll,     Stopped,  Out::Read(0),              S, true),
+    row(Stopped, TakeUpdate,  Stopped,  Out::Update(400),          b(W, 0, 0), false),
     // ---- Finished: the peer sent FIN; data after it is a protocol error,
-    // delivered data can still be consumed; its credit goes back once, when
-    // everything received has been consumed (so the writer sees it was read).
-    row(Finished, DataWithin,    Finished, Out::Data(AfterFin), F, false),
-    row(Finished, DataBeyond,    Finished, Out::Data(AfterFin), F, false),
-    row(Finished, DataEmpty,     Finished, Out::Data(Ignored),  F, false),
-    row(Finished, Fin,           Finished, Out::Bool(false),    F, false),
-    row(Finished, RemoteReset,   Reset,    Out::Unit,           F, false),
-    row(Finished, LocalReset,    Reset,    Out::Unit,           b(F.window, 0, 250, 150), false),
-    row(Finished, Stop,          Finished, Out::Bool(true),     b(F.window, 0, 0, 400), true),
-    row(Finished, ConsumeWithin, Finished, Out::Consume(Ok(())), b(F.window, 100, 240, 60), false),
-    row(Finished, ConsumeOver,   Finished, Out::Consume(Err(())), F, false),
-    row(Finished, TakeUpdate,    Finished, Out::Update(50),     b(F.window + 50, 100, 250, 0), false),
+    // received data can still be read; its credit goes back once, when
+    // everything received has been read (so the writer sees it was read).
+    row(Finished, DataWithin,  Finished, Out::Data(AfterFin), F, false),
+    row(Finished, DataBeyond,  Finished, Out::Data(AfterFin), F, false),
+    row(Finished, DataEmpty,   Finished, Out::Data(Ignored),  F, false),
+    row(Finished, Fin,         Finished, Out::Bool(false),    F, false),
+    row(Finished, RemoteReset, Reset,    Out::Unit,           F, false),
+    row(Finished, LocalReset,  Reset,    Out::Unit,           b(F.window, 0, 400), false),
+    row(Finished, Stop,        Finished, Out::Bool(true),     b(F.window, 0, 400), true),
+    row(Finished, ReadSome,    Finished, Out::Read(10),       b(F.window, 340, 60), false),
+    row(Finished, ReadAll,     Finished, Out::Read(350),      b(F.window, 0, 400), true),
+    row(Finished, TakeUpdate,  Finished, Out::Update(50),     b(F.window + 50, 350, 0), false),
     // ---- Reset (by the peer here): nothing more is accepted or granted;
-    // what was received stays deliverable.
-    row(Reset, DataWithin,    Reset, Out::Data(Ignored),     F, false),
-    row(Reset, DataBeyond,    Reset, Out::Data(Ignored),     F, false),
-    row(Reset, DataEmpty,     Reset, Out::Data(Ignored),     F, false),
-    row(Reset, Fin,           Reset, Out::Bool(false),       F, false),
-    row(Reset, RemoteReset,   Reset, Out::Unit,              F, false),
-    row(Reset, LocalReset,    Reset, Out::Unit,              b(F.window, 0, 250, 150), false),
-    row(Reset, Stop,          Reset, Out::Bool(false),       F, false),
-    row(Reset, ConsumeWithin, Reset, Out::Consume(Ok(())),   F, false),
-    row(Reset, ConsumeOver,   Reset, Out::Consume(Ok(())),   F, false),
-    row(Reset, TakeUpdate,    Reset, Out::Update(0),         F, false),
+    // what was received stays readable.
+    row(Reset, DataWithin,  Reset, Out::Data(Ignored), F, false),
+    row(Reset, DataBeyond,  Reset, Out::Data(Ignored), F, false),
+    row(Reset, DataEmpty,   Reset, Out::Data(Ignored), F, false),
+    row(Reset, Fin,         Reset, Out::Bool(false),   F, false),
+    row(Reset, RemoteReset, Reset, Out::Unit,          F, false),
+    row(Reset, LocalReset,  Reset, Out::Unit,          b(F.window, 0, 400), false),
+    row(Reset, Stop,        Reset, Out::Bool(false),   F, false),
+    row(Reset, ReadSome,    Reset, Out::Read(10),      b(F.window, 340, 60), false),
+    row(Reset, ReadAll,     Reset, Out::Read(350),     b(F.window, 0, 400), false),
+    row(Reset, TakeUpdate,  Reset, Out::Update(0),     F, false),
 ];
 
 /// The half that stopped reading and then got the peer's FIN: `Finished`,
@@ -185,18 +183,17 @@ const TABLE: &[Row] = &[
 /// it, except that data is now after FIN. Its own rows, from `STOPPED`.
 #[rustfmt::skip]
 const STOPPED_THEN_FINISHED: &[Row] = &[
-    row(Finished, DataWithin,    Finished, Out::Data(AfterFin),   S, true),
-    row(Finished, DataBeyond,    Finished, Out::Data(AfterFin),   S, true),
-    row(Finished, DataEmpty,     Finished, Out::Data(Ignored),    S, true),
-    row(Finished, Fin,           Finished, Out::Bool(false),      S, true),
-    row(Finished, RemoteReset,   Reset,    Out::Unit,             S, false),
-    row(Finished, LocalReset,    Reset,    Out::Unit,             S, false),
-    row(Finished, Stop,          Finished, Out::Bool(false),      S, true),
-    // The application may still hold delivered bytes it now consumes: a
-    // no-op, never an error the peer's FIN could provoke.
-    row(Finished, ConsumeWithin, Finished, Out::Consume(Ok(())),  S, true),
-    row(Finished, ConsumeOver,   Finished, Out::Consume(Ok(())),  S, true),
-    row(Finished, TakeUpdate,    Finished, Out::Update(400),      b(W, 0, 0, 0), false),
+    row(Finished, DataWithin,  Finished, Out::Data(AfterFin), S, true),
+    row(Finished, DataBeyond,  Finished, Out::Data(AfterFin), S, true),
+    row(Finished, DataEmpty,   Finished, Out::Data(Ignored),  S, true),
+    row(Finished, Fin,         Finished, Out::Bool(false),    S, true),
+    row(Finished, RemoteReset, Reset,    Out::Unit,           S, false),
+    row(Finished, LocalReset,  Reset,    Out::Unit,           S, false),
+    row(Finished, Stop,        Finished, Out::Bool(false),    S, true),
+    // Nothing is left to read: released data never comes back.
+    row(Finished, ReadSome,    Finished, Out::Read(0),        S, true),
+    row(Finished, ReadAll,     Finished, Out::Read(0),        S, true),
+    row(Finished, TakeUpdate,  Finished, Out::Update(400),    b(W, 0, 0), false),
 ];
 
 #[test]
@@ -231,8 +228,14 @@ fn apply(h: &mut RecvHalf, input: Input) -> Out {
             Out::Unit
         }
         Stop => Out::Bool(h.stop()),
-        ConsumeWithin => Out::Consume(h.consume(10)),
-        ConsumeOver => Out::Consume(h.consume(h.unconsumed + 1)),
+        ReadSome => Out::Read(h.read(10).map_or(0, |c| c.len())),
+        ReadAll => {
+            let mut n = 0;
+            while let Some(c) = h.read(usize::MAX) {
+                n += c.len();
+            }
+            Out::Read(n)
+        }
         TakeUpdate => Out::Update(h.take_update(u32::MAX)),
     }
 }
@@ -248,8 +251,8 @@ fn table_covers_every_state_input_pair() {
         RemoteReset,
         LocalReset,
         Stop,
-        ConsumeWithin,
-        ConsumeOver,
+        ReadSome,
+        ReadAll,
         TakeUpdate,
     ];
     assert_eq!(TABLE.len(), states.len() * inputs.len());
@@ -276,29 +279,32 @@ fn every_state_input_pair() {
     }
 }
 
-/// What is still deliverable after each row: the undelivered bytes come out
-/// of `pop_chunk` in order, and popping moves exactly them to `unconsumed`.
+/// What is still readable after each row: the unread bytes come out of
+/// `read` in order, and reading moves exactly them to `pending_return`.
 #[test]
-fn undelivered_bytes_match_the_count_after_every_row() {
+fn unread_bytes_match_the_count_after_every_row() {
     for (n, r) in TABLE.iter().enumerate() {
         let mut h = half_in(r.state);
         apply(&mut h, r.input);
-        let undelivered = h.undelivered;
-        let unconsumed = h.unconsumed;
+        let unread = h.unread;
+        let pending = h.pending_return;
         let mut got = Vec::new();
-        while let Some(c) = h.pop_chunk() {
+        while let Some(c) = h.read(usize::MAX) {
             got.extend_from_slice(&c);
         }
-        assert_eq!(got.len() as u32, undelivered, "row {n}");
-        assert_eq!(h.unconsumed, unconsumed + undelivered, "row {n}");
-        assert!(!h.has_undelivered(), "row {n}");
+        assert_eq!(got.len() as u32, unread, "row {n}");
+        assert_eq!(h.pending_return, pending + unread, "row {n}");
+        assert!(!h.has_unread(), "row {n}");
         assert!(h.check_invariant(), "row {n}");
-        // The fixture's undelivered bytes (value 2) come first, then the
-        // row's own data (value 3), never anything else.
-        let expect: Vec<u8> = match (r.after.undelivered, r.input) {
+        // The fixture's unread bytes (250 of value 1, 100 of value 2) come
+        // first, then the row's own data (value 3), never anything else;
+        // a partial read took the first 10.
+        let fixture = [vec![1u8; 250], vec![2u8; 100]].concat();
+        let expect: Vec<u8> = match (r.after.unread, r.input) {
             (0, _) => vec![],
-            (100, _) => vec![2; 100],
-            (_, DataWithin) => [vec![2u8; 100], vec![3u8; WITHIN as usize]].concat(),
+            (350, _) => fixture,
+            (340, ReadSome) => fixture[10..].to_vec(),
+            (_, DataWithin) => [fixture, vec![3u8; WITHIN as usize]].concat(),
             other => panic!("row {n}: unexpected {other:?}"),
         };
         assert_eq!(got, expect, "row {n}");
@@ -306,16 +312,15 @@ fn undelivered_bytes_match_the_count_after_every_row() {
 }
 
 #[test]
-fn credit_goes_back_only_after_half_the_window_is_consumed() {
+fn credit_goes_back_only_after_half_the_window_is_read() {
     let mut h = RecvHalf::new(W);
     assert_eq!(h.on_data(Bytes::from(vec![0u8; W as usize]).into()), DataOutcome::Buffered);
     assert_eq!(h.window, 0);
-    h.pop_chunk().unwrap();
-    h.consume(W / 2 - 1).unwrap();
+    assert_eq!(h.read(W as usize / 2 - 1).map(|c| c.len()), Some(W as usize / 2 - 1));
     assert!(!h.wants_update(), "one byte short of half the window");
-    h.consume(1).unwrap();
+    assert_eq!(h.read(1).map(|c| c.len()), Some(1));
     assert!(h.wants_update());
-    assert_eq!(h.take_update(u32::MAX), W / 2, "exactly the consumed credit comes back");
+    assert_eq!(h.take_update(u32::MAX), W / 2, "exactly the read credit comes back");
     assert_eq!(h.window, W / 2);
     assert!(!h.wants_update());
     assert!(h.check_invariant());
@@ -331,10 +336,9 @@ fn a_large_window_returns_credit_every_max_update_threshold() {
     h.take_update(u32::MAX);
     assert_eq!((h.window, h.update_threshold()), (size, MAX_UPDATE_THRESHOLD));
     h.on_data(Bytes::from(vec![0u8; 2 * MAX_UPDATE_THRESHOLD as usize]).into());
-    h.pop_chunk().unwrap();
-    h.consume(MAX_UPDATE_THRESHOLD - 1).unwrap();
+    h.read(MAX_UPDATE_THRESHOLD as usize - 1).unwrap();
     assert!(!h.wants_update());
-    h.consume(1).unwrap();
+    h.read(1).unwrap();
     assert!(h.wants_update());
     assert_eq!(h.take_update(u32::MAX), MAX_UPDATE_THRESHOLD);
     // Up to twice the cap the half-window rule stands.
@@ -370,12 +374,12 @@ fn small_payloads_coalesce_and_keep_order_with_large_ones() {
     h.on_data(Bytes::from_static(b"cd").into());
     h.on_data(large.clone().into());
     h.on_data(Bytes::from_static(b"ef").into());
-    let first = h.pop_chunk().unwrap();
+    let first = h.read(usize::MAX).unwrap();
     assert_eq!(&first[..], b"abcd", "small payloads before a large one are one chunk");
-    let second = h.pop_chunk().unwrap();
+    let second = h.read(usize::MAX).unwrap();
     assert_eq!(second.as_ptr(), large.as_ptr(), "large payloads are not copied");
-    assert_eq!(&h.pop_chunk().unwrap()[..], b"ef");
-    assert!(h.pop_chunk().is_none());
+    assert_eq!(&h.read(usize::MAX).unwrap()[..], b"ef");
+    assert!(h.read(usize::MAX).is_none());
     assert!(h.check_invariant());
 }
 
