@@ -122,10 +122,9 @@ impl Victim {
     fn poll(&mut self) -> Vec<Event> {
         let mut new = Vec::new();
         while let Some(event) = self.conn.poll_event() {
-            if let Event::Data { id, data } = &event {
-                self.received.entry(*id).or_default().extend_from_slice(data);
+            if let Event::Readable { id } = event {
                 if self.auto_read {
-                    self.conn.consume(*id, data.len() as u32).expect("consume delivered data");
+                    self.read(id);
                 }
             }
             new.push(event);
@@ -135,6 +134,17 @@ impl Victim {
         self.check();
         self.events.extend(new.iter().cloned());
         new
+    }
+
+    /// Reads everything readable on `id` into `received`; returns how many
+    /// pieces `read` gave.
+    fn read(&mut self, id: StreamId) -> usize {
+        let mut pieces = 0;
+        while let Ok(Some(data)) = self.conn.read(id, usize::MAX) {
+            self.received.entry(id).or_default().extend_from_slice(&data);
+            pieces += 1;
+        }
+        pieces
     }
 
     /// Drains our output (the attacker reads the transport); returns the new
@@ -236,7 +246,7 @@ impl Victim {
             .iter()
             .filter(|e| match e {
                 Event::StreamOpened { id }
-                | Event::Data { id, .. }
+                | Event::Readable { id }
                 | Event::HalfClosed { id }
                 | Event::StreamReset { id, .. }
                 | Event::CreditsReturned { id, .. }
@@ -694,28 +704,21 @@ fn one_byte_data_frames_are_coalesced_and_memory_stays_bounded() {
     }
     let input_len = raw.len();
     let heap_before = live_heap();
-    // The transport delivers 16 KiB reads; the application polls after each.
-    let mut data_events = 0;
-    let mut held: Vec<Bytes> = Vec::new();
+    // The transport delivers 16 KiB reads; the application polls after each
+    // but reads nothing yet: the bytes are held by the connection.
+    let mut readable_events = 0;
     for chunk in raw.chunks(16 * 1024) {
         v.conn.handle_input(v.now, chunk);
         v.check();
         while let Some(event) = v.conn.poll_event() {
-            if let Event::Data { data, .. } = event {
-                data_events += 1;
-                held.push(data);
-            }
+            readable_events += usize::from(matches!(event, Event::Readable { .. }));
         }
     }
     drop(raw); // allocated before the measurement started
     let heap_held = live_heap() - heap_before + input_len as isize;
-    let delivered: Vec<u8> = held.iter().flat_map(|b| b.iter().copied()).collect();
-    assert_eq!(delivered, payload, "every byte delivered, in order");
-    // Coalesced: about one Data event per transport read, not one per frame.
-    let reads = input_len.div_ceil(16 * 1024);
-    assert!(data_events <= reads, "{data_events} Data events for {reads} reads of {N} frames");
+    assert_eq!(readable_events, 1, "readable once, until it is read");
     let info = v.conn.stream_info(StreamId(HEALTHY)).unwrap();
-    assert_eq!(info.recv_unconsumed as usize, N, "held bytes are exactly the bytes received");
+    assert_eq!(info.recv_unread as usize, N, "held bytes are exactly the bytes received");
     assert_eq!(info.recv_window as usize, DEFAULT_WINDOW as usize - N);
     // Memory: the payload plus a constant, never a buffer per frame.
     assert!(
@@ -723,8 +726,11 @@ fn one_byte_data_frames_are_coalesced_and_memory_stays_bounded() {
         "{heap_held} heap bytes held for {N} one-byte frames"
     );
     assert!(!v.conn.is_closed());
-    // Consuming releases the credit; the stream goes on.
-    v.conn.consume(StreamId(HEALTHY), N as u32).unwrap();
+    // Coalesced: a few large pieces, not one per frame.
+    let pieces = v.read(StreamId(HEALTHY));
+    assert!(pieces <= input_len.div_ceil(16 * 1024), "{pieces} pieces for {N} frames");
+    assert!(v.received[&StreamId(HEALTHY)] == payload, "every byte read, in order");
+    // Reading released the credit; the stream goes on.
     let frames = v.transmit();
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].0, window_update(HEALTHY, Flags::NONE, N as u32));
@@ -733,7 +739,7 @@ fn one_byte_data_frames_are_coalesced_and_memory_stays_bounded() {
 #[test]
 fn small_retained_frames_do_not_pin_input_buffers() {
     // Stream 1 is read by a slow application: its 256-byte frames stay
-    // unconsumed. Stream 3 is read at once. The attacker sends one small
+    // unread. Stream 3 is read at once. The attacker sends one small
     // frame on stream 1 per 64 KiB of stream-3 data.
     let mut v = Victim::new(quiet());
     v.auto_read = false;
@@ -746,7 +752,6 @@ fn small_retained_frames_do_not_pin_input_buffers() {
     let small = pattern(SMALL, 12);
     let bulk = pattern(BULK, 13);
     let heap_before = live_heap();
-    let mut held = Vec::new();
     for _ in 0..ROUNDS {
         let mut raw = wire(data_header(1, Flags::NONE, SMALL as u32), &small);
         raw.extend(wire(data_header(3, Flags::NONE, BULK as u32), &bulk));
@@ -754,12 +759,8 @@ fn small_retained_frames_do_not_pin_input_buffers() {
             v.conn.handle_input(v.now, chunk);
         }
         while let Some(event) = v.conn.poll_event() {
-            if let Event::Data { id, data } = event {
-                if id == StreamId(3) {
-                    v.conn.consume(id, data.len() as u32).unwrap(); // read and dropped
-                } else {
-                    held.push(data); // kept by the slow reader
-                }
+            if event == (Event::Readable { id: StreamId(3) }) {
+                while let Ok(Some(_)) = v.conn.read(StreamId(3), usize::MAX) {} // read and dropped
             }
         }
         v.check();
@@ -767,13 +768,15 @@ fn small_retained_frames_do_not_pin_input_buffers() {
         while v.conn.poll_transmit().is_some() {}
         assert!(!v.conn.is_closed());
     }
-    let unconsumed = ROUNDS * SMALL;
-    assert_eq!(held.iter().map(Bytes::len).sum::<usize>(), unconsumed);
+    let unread = ROUNDS * SMALL;
+    assert_eq!(v.conn.stream_info(StreamId(1)).unwrap().recv_unread as usize, unread);
     let heap_held = live_heap() - heap_before;
     assert!(
-        heap_held < (8 * unconsumed + 256 * 1024) as isize,
-        "{heap_held} heap bytes held for {unconsumed} unconsumed bytes"
+        heap_held < (8 * unread + 256 * 1024) as isize,
+        "{heap_held} heap bytes held for {unread} unread bytes"
     );
+    v.read(StreamId(1));
+    assert!(v.received[&StreamId(1)] == small.repeat(ROUNDS), "the slow reader's bytes");
 }
 
 #[test]
@@ -875,29 +878,32 @@ fn small_frames_do_not_pin_the_callers_buffer() {
     v.poll();
     const CAP: usize = 64 * 1024;
     let mut held = BytesMut::with_capacity(CAP);
-    let mut kept = Vec::new();
     for round in 0..50u8 {
         for _ in 0..16 {
             held.extend_from_slice(&wire(data_header(1, Flags::NONE, 256), &[round; 256]));
         }
         v.conn.handle_input_buf(v.now, &mut held);
         assert!(held.is_empty());
-        kept.extend(std::iter::from_fn(|| v.conn.poll_event()));
         assert!(held.try_reclaim(CAP), "round {round}: small frames pinned the buffer");
     }
     assert!(!v.conn.is_closed());
     let large = pattern(20_000, 32);
     held.extend_from_slice(&wire(data_header(1, Flags::NONE, large.len() as u32), &large));
     v.conn.handle_input_buf(v.now, &mut held);
-    let body = match v.conn.poll_event() {
-        Some(Event::Data { data, .. }) => data,
-        other => panic!("expected the large body, got {other:?}"),
+    // The unread small bytes come first, copied; then the large body.
+    let mut small = Vec::new();
+    let body = loop {
+        match v.conn.read(StreamId(1), usize::MAX) {
+            Ok(Some(piece)) if piece.len() == large.len() => break piece,
+            Ok(Some(piece)) => small.extend_from_slice(&piece),
+            other => panic!("expected the large body, got {other:?}"),
+        }
     };
+    assert_eq!(small, (0..50u8).flat_map(|r| [r; 16 * 256]).collect::<Vec<_>>());
     assert_eq!(body, large);
     assert!(!held.try_reclaim(CAP), "the large body is a slice of the buffer");
     drop(body);
     assert!(held.try_reclaim(CAP), "dropped, it frees the buffer");
-    drop(kept);
 }
 
 #[test]
@@ -958,13 +964,13 @@ fn data_after_fin_is_a_protocol_error() {
         v.stream_events(3),
         vec![
             Event::StreamOpened { id },
-            Event::Data { id, data: Bytes::from_static(b"first") },
+            Event::Readable { id },
             Event::HalfClosed { id },
             Event::StreamReset { id, reason: ResetReason::ConnectionClosed(reason) },
             Event::StreamClosed { id },
         ],
-        "the data before FIN is delivered, nothing after it"
     );
+    assert_eq!(v.received[&id], b"first", "the data before FIN is read, nothing after it");
 }
 
 #[test]
@@ -1097,12 +1103,12 @@ fn rst_with_nonzero_length_is_tolerated() {
             v.stream_events(id),
             vec![
                 Event::StreamOpened { id: sid },
-                Event::Data { id: sid, data: Bytes::copy_from_slice(data) },
+                Event::Readable { id: sid },
                 Event::StreamReset { id: sid, reason: ResetReason::Remote { code } },
                 Event::StreamClosed { id: sid },
             ],
-            "data received before the reset is delivered before it"
         );
+        assert_eq!(v.received[&sid], data, "data received before the reset is read");
     }
     assert_eq!(v.conn.stats().resets_received, 2);
     v.finish_healthy(HEALTHY, &healthy);

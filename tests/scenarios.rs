@@ -1137,8 +1137,10 @@ fn reset_from(resetter: Side) {
     r.c_to_s();
     r.s.send(id, b"back").unwrap();
     r.s_to_c();
-    assert!(Raw::events(&mut r.c).contains(&Event::Data { id, data: "back".into() }));
-    assert!(Raw::events(&mut r.s).contains(&Event::Data { id, data: "data".into() }));
+    assert!(Raw::events(&mut r.c).contains(&Event::Readable { id }));
+    assert!(Raw::events(&mut r.s).contains(&Event::Readable { id }));
+    assert_eq!(r.c.read(id, usize::MAX), Ok(Some("back".into())));
+    assert_eq!(r.s.read(id, usize::MAX), Ok(Some("data".into())));
 
     let (me, peer) = match resetter {
         Client => (&mut r.c, &mut r.s),

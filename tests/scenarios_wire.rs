@@ -11,8 +11,8 @@ use bytes::Bytes;
 use common::{pattern, quiet_config};
 use yamux_proto::frame::{Decoder, Flags, FrameType, Header, HEADER_LEN};
 use yamux_proto::{
-    CloseReason, Config, ConfigError, Connection, Event, GoAwayCode, ProtocolError, ResetReason,
-    Role, StreamError, StreamId, DEFAULT_WINDOW, MAX_FRAME_BODY,
+    CloseReason, Config, ConfigError, Connection, Event, GoAwayCode, ProtocolError, ReadError,
+    ResetReason, Role, StreamError, StreamId, DEFAULT_WINDOW, MAX_FRAME_BODY,
 };
 
 fn conn(role: Role, config: Config, now: Instant) -> Connection {
@@ -85,7 +85,7 @@ fn wire_bytes_of_a_simple_exchange() {
         events(&mut s),
         vec![
             Event::StreamOpened { id: s1 },
-            Event::Data { id: s1, data: Bytes::from_static(b"hi") },
+            Event::Readable { id: s1 },
             Event::HalfClosed { id: s1 },
         ]
     );
@@ -105,14 +105,10 @@ fn wire_bytes_of_a_simple_exchange() {
     );
 
     c.handle_input(now, &[ack, reply].concat());
-    assert_eq!(
-        events(&mut c),
-        vec![
-            Event::Data { id: s1, data: Bytes::from_static(b"yo") },
-            Event::HalfClosed { id: s1 },
-            Event::StreamClosed { id: s1 },
-        ]
-    );
+    assert_eq!(events(&mut c), vec![Event::Readable { id: s1 }, Event::HalfClosed { id: s1 }]);
+    assert_eq!(c.read(s1, usize::MAX), Ok(Some(Bytes::from_static(b"yo"))));
+    assert_eq!(c.read(s1, usize::MAX), Ok(None), "the FIN, after the last byte");
+    assert_eq!(events(&mut c), vec![Event::StreamClosed { id: s1 }], "read out: it ends");
 
     let opaque = c.ping().unwrap();
     let ping = encode(&frames(&mut c));
@@ -125,6 +121,15 @@ fn wire_bytes_of_a_simple_exchange() {
     s.go_away(GoAwayCode::Normal);
     let go_away = encode(&frames(&mut s));
     assert_eq!(go_away, [0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "Go Away, normal");
+
+    // The server reads "hi" last: a stream whose FIN came returns the
+    // credit of its last bytes once they are read (a fixed-window writer
+    // learns so that everything was read), and then it ends.
+    assert_eq!(s.read(s1, usize::MAX), Ok(Some(Bytes::from_static(b"hi"))));
+    assert_eq!(s.read(s1, usize::MAX), Ok(None));
+    let credit = encode(&frames(&mut s));
+    assert_eq!(credit, [0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2], "Window Update, id 1, delta 2");
+    assert_eq!(events(&mut s), vec![Event::StreamClosed { id: s1 }]);
     check(&c);
     check(&s);
 }
@@ -188,13 +193,17 @@ fn control_frames_ahead_of_data() {
     let h = Header::decode(&first.header).unwrap();
     assert_eq!(h, Header::data(s1, Flags::SYN, 64 * 1024), "SYN rides on the first data");
 
-    // The server opens stream 2 and sends half a window; we consume it, so
+    // The server opens stream 2 and sends half a window; we read it, so
     // a window update (with our ACK) is due. Then a ping arrives.
     inject(&mut c, now, Header::window_update(id(2), Flags::SYN, 0), &[]);
     inject(&mut c, now, Header::data(id(2), Flags::NONE, (w / 2) as u32), &pattern(w / 2, 2));
     let ev = events(&mut c);
     assert_eq!(ev[0], Event::StreamOpened { id: id(2) });
-    c.consume(id(2), (w / 2) as u32).unwrap();
+    let mut read = 0;
+    while let Ok(Some(piece)) = c.read(id(2), usize::MAX) {
+        read += piece.len();
+    }
+    assert_eq!(read, w / 2);
     inject(&mut c, now, Header::ping(Flags::SYN, 7), &[]);
 
     let out: Vec<Header> = frames(&mut c).into_iter().map(|f| f.0).collect();
@@ -455,7 +464,7 @@ fn stop_reading_on_the_wire_credit_then_fin_then_rst() {
         frames(&mut s).into_iter().map(|f| f.0).collect::<Vec<_>>(),
         vec![Header::window_update(id(1), Flags::ACK, 0)]
     );
-    s.consume(id(1), 500).unwrap();
+    assert_eq!(s.read(id(1), 500).map(|c| c.map(|c| c.len())), Ok(Some(500)));
     assert!(frames(&mut s).is_empty(), "500 bytes is below half the window");
     s.close_write(id(1)).unwrap();
     s.stop_reading(id(1)).unwrap();
@@ -491,13 +500,12 @@ fn commands_after_the_stop_reading_reset_name_stop_reading() {
     check(&s);
 }
 
-/// Bytes delivered and still held by the application when it stops
-/// reading were released then: consuming them later is a no-op, also once
-/// the peer's FIN has arrived (it must not turn into `OverConsumed`, which
-/// an application that `expect`s `consume` would panic on). Likewise for a
-/// stream stopped after the FIN.
+/// Bytes still unread when the application stops reading are released
+/// then: `read` answers `Stopped` from then on, also once the peer's FIN has
+/// arrived, and their credit goes back exactly once. Likewise for a stream
+/// stopped after the FIN.
 #[test]
-fn consume_after_stop_reading_is_a_no_op_whatever_the_peer_sends() {
+fn read_after_stop_reading_is_stopped_whatever_the_peer_sends() {
     for fin_before_stop in [false, true] {
         let now = Instant::now();
         let mut s = conn(Role::Server, quiet_config(), now);
@@ -505,26 +513,24 @@ fn consume_after_stop_reading_is_a_no_op_whatever_the_peer_sends() {
         if fin_before_stop {
             inject(&mut s, now, Header::window_update(id(1), Flags::FIN, 0), &[]);
         }
-        let delivered: u32 = events(&mut s)
-            .iter()
-            .map(|e| match e {
-                Event::Data { data, .. } => data.len() as u32,
-                _ => 0,
-            })
-            .sum();
-        assert_eq!(delivered, 1000);
+        assert!(events(&mut s).contains(&Event::Readable { id: id(1) }));
+        assert_eq!(s.stream_info(id(1)).unwrap().recv_unread, 1000);
         s.stop_reading(id(1)).unwrap();
         if !fin_before_stop {
             inject(&mut s, now, Header::window_update(id(1), Flags::FIN, 0), &[]);
         }
-        assert_eq!(s.consume(id(1), delivered), Ok(()), "fin before stop: {fin_before_stop}");
-        assert_eq!(s.consume(id(1), 1), Ok(()), "released bytes are not counted");
+        let what = format!("fin before stop: {fin_before_stop}");
+        assert_eq!(s.read(id(1), usize::MAX), Err(ReadError::Stopped), "{what}");
+        assert_eq!(s.stream_info(id(1)).unwrap().recv_unread, 0, "{what}");
         let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
         assert!(
             out.contains(&Header::window_update(id(1), Flags::ACK, 1000))
                 || out.contains(&Header::window_update(id(1), Flags::NONE, 1000)),
-            "the released bytes' credit goes back once: {out:?}"
+            "the released bytes' credit goes back: {out:?}"
         );
+        let granted: u32 =
+            out.iter().filter(|h| h.frame_type == FrameType::WindowUpdate).map(|h| h.length).sum();
+        assert_eq!(granted, 1000, "{what}: once, not twice");
         check(&s);
     }
 }

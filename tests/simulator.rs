@@ -30,7 +30,10 @@ fn seeds_per_batch() -> u64 {
 /// workload has drifted and the simulator checks less than it claims.
 const MUST_COVER: &[&str] = &[
     "event: StreamOpened",
-    "event: Data",
+    "event: Readable",
+    "read: data",
+    "read: end",
+    "read: reset",
     "event: HalfClosed",
     "event: CreditsReturned",
     "event: Writable",
@@ -182,7 +185,7 @@ fn writable_follows_space_freed_by_a_reset() {
 }
 
 /// Drives a one-stream transfer of `len` bytes from client to server, the
-/// server consuming everything on delivery. Returns the server's consumed
+/// server reading everything on arrival. Returns the bytes the server read
 /// total, the client's `CreditsReturned` total and its stream info.
 fn transfer(server: Config, len: usize) -> (u64, u64, yamux_proto::StreamInfo) {
     let client = Config { keep_alive_interval: None, ..Config::default() };
@@ -190,7 +193,7 @@ fn transfer(server: Config, len: usize) -> (u64, u64, yamux_proto::StreamInfo) {
     p.delay = Duration::from_millis(10);
     p.advance(Duration::from_millis(50)); // start-up pings measure the RTT
     let id = p.conn(Side::Client).open().unwrap();
-    // SYN and ACK first: an ACK that carries consumed credit is miscounted
+    // SYN and ACK first: an ACK that carries read credit is miscounted
     // (see `credit_riding_on_our_ack_is_reported_as_returned`).
     p.advance(Duration::from_millis(50));
     let data = common::pattern(len, 3);
@@ -202,7 +205,7 @@ fn transfer(server: Config, len: usize) -> (u64, u64, yamux_proto::StreamInfo) {
     }
     p.advance(Duration::from_millis(100));
     assert!(p.server.received[&id] == data, "every byte delivered in order");
-    let consumed = p.server.received[&id].len() as u64; // auto-consumed on delivery
+    let consumed = p.server.received[&id].len() as u64; // read on arrival
     let credited: u64 = p
         .take_events(Side::Client)
         .iter()
@@ -245,7 +248,7 @@ fn credits_returned_equal_what_a_fixed_window_peer_consumed() {
     assert!(credited - consumed <= u64::from(Config::default().max_stream_window));
 }
 
-/// Found while writing the credit scenario above: when the reader consumes
+/// Found while writing the credit scenario above: when the reader reads
 /// data before its ACK goes out, that credit must not ride on the ACK. The
 /// opener reads the delta on the frame that establishes its stream as
 /// initial window (hashicorp announces a larger window there, even without
@@ -257,7 +260,7 @@ fn credit_consumed_before_our_ack_is_returned_after_it() {
     let mut p = Pair::new();
     let id = p.open_with(Side::Client, b"hello", false);
     p.step(); // the client transmits SYN + data
-    p.step(); // the server consumes the data on delivery, then ACKs
+    p.step(); // the server reads the data on arrival, then ACKs
     p.drive();
     let delivered: Vec<_> =
         p.server.events.iter().filter(|e| matches!(e, Event::Readable { .. })).collect();
@@ -271,7 +274,7 @@ fn credit_consumed_before_our_ack_is_returned_after_it() {
     let info = p.conn(Side::Server).stream_info(id).unwrap();
     assert_eq!(info.recv_window, DEFAULT_WINDOW, "the server returned the 5 bytes of credit");
     let client = p.conn(Side::Client).stream_info(id).unwrap();
-    assert_eq!(client.uncredited, 0, "the peer consumed and credited back everything");
+    assert_eq!(client.uncredited, 0, "the peer read and credited back everything");
     assert!(p.client.events.contains(&Event::CreditsReturned { id, amount: 5 }));
 }
 
@@ -280,15 +283,14 @@ struct StopOutcome {
     /// Virtual time from the client's `stop_reading` to the server's reset.
     reset_after: Duration,
     reason: yamux_proto::ResetReason,
-    /// Bytes the server had received and consumed when the reset came.
-    received: usize,
-    consumed: usize,
+    /// Bytes the server had read when the reset came.
+    read_before_reset: usize,
 }
 
 /// The client writes 450 KiB, half-closes and stops reading (it only
 /// wanted to send); the server reads steadily and never half-closes. Runs
-/// until the server sees the stream reset, checking on the way that every
-/// byte was delivered, in order, before the reset.
+/// until the server sees the stream reset, then checks that every byte can
+/// be read, in order: what the reset found unread stays readable.
 fn stop_reading_scenario(grows: bool) -> StopOutcome {
     let client = Config { keep_alive_interval: None, ..Config::default() };
     let server = Config {
@@ -305,7 +307,6 @@ fn stop_reading_scenario(grows: bool) -> StopOutcome {
                                           // 256 KiB, then 194 KiB: each part is over half a window.
     let data = common::pattern(450 * 1024, 4);
     let mut rest = &data[..];
-    let mut consumed = 0usize;
     let mut stopped_at = None;
     // Up to 70 s: past the default 60 s linger timeout.
     for _ in 0..14_000 {
@@ -319,27 +320,26 @@ fn stop_reading_scenario(grows: bool) -> StopOutcome {
             stopped_at = Some(p.now);
         }
         p.advance(Duration::from_millis(5));
-        let received = p.server.received.get(&id).map_or(0, Vec::len);
-        let reset = p.server.events.iter().enumerate().find_map(|(at, e)| match e {
-            Event::StreamReset { reason, .. } => Some((at, *reason)),
+        let read_before_reset = p.server.received.get(&id).map_or(0, Vec::len);
+        let reset = p.server.events.iter().find_map(|e| match e {
+            Event::StreamReset { reason, .. } => Some(*reason),
             _ => None,
         });
-        if let Some((at, reason)) = reset {
-            assert!(p.server.received[&id] == data, "grows {grows}: every byte delivered");
-            let last_data =
-                p.server.events.iter().rposition(|e| matches!(e, Event::Readable { .. }));
-            assert!(last_data < Some(at), "grows {grows}: all data delivered before the reset");
+        if let Some(reason) = reset {
+            p.read(Side::Server, id, usize::MAX);
+            assert!(p.server.received[&id] == data, "grows {grows}: every byte readable");
+            assert_eq!(
+                p.conn(Side::Server).read(id, 1),
+                Err(yamux_proto::ReadError::Reset(reason)),
+                "grows {grows}: the reset comes after the last byte"
+            );
             let reset_after = p.now - stopped_at.unwrap();
-            return StopOutcome { reset_after, reason, received, consumed };
+            return StopOutcome { reset_after, reason, read_before_reset };
         }
-        // The reader consumes what it has, a little later: with a growing
+        // The reader reads what has arrived, a little later: with a growing
         // reader the first update already grows the window (it comes within
         // two RTTs of the ACK).
-        let step = received - consumed;
-        if step > 0 {
-            p.conn(Side::Server).consume(id, step as u32).unwrap();
-            consumed += step;
-        }
+        p.read(Side::Server, id, usize::MAX);
     }
     panic!("grows {grows}: the stream was never reset");
 }
@@ -347,7 +347,7 @@ fn stop_reading_scenario(grows: bool) -> StopOutcome {
 /// Stop-reading (DESIGN §5, hashicorp/yamux#133): the writer that stopped
 /// reading sends RST once everything it sent was credited back, else
 /// resets at the linger timeout. Against a fixed-window reader (hashicorp's
-/// behaviour) a RST from the peer means the reader consumed everything;
+/// behaviour) a RST from the peer means the reader read everything;
 /// against a growing reader the RST may come earlier (growth looks like
 /// credit). Either way every byte is delivered before the reset: nothing
 /// sent is destroyed before the peer could read it.
@@ -358,7 +358,11 @@ fn stop_reading_never_destroys_data_the_peer_has_not_read() {
         match out.reason {
             yamux_proto::ResetReason::Remote { code: 0 } => {
                 if !grows {
-                    assert_eq!(out.consumed, out.received, "fixed window: RST only once all read");
+                    assert_eq!(
+                        out.read_before_reset,
+                        450 * 1024,
+                        "fixed window: RST once all read"
+                    );
                 }
             }
             // Our own writer gives up at the linger timeout: the client's
@@ -371,14 +375,14 @@ fn stop_reading_never_destroys_data_the_peer_has_not_read() {
 }
 
 /// Found with the scenario above (fixed since): a reader must return credit
-/// once more after the writer's FIN, when everything has been consumed.
+/// once more after the writer's FIN, when everything has been read.
 /// Otherwise a writer that half-closed never sees the last of its data
 /// credited back, its `uncredited` never reaches 0 (a netchan-style drain
 /// never completes), and its stop-reading RST waits for the linger timeout
-/// (60 s) although the reader consumed everything within milliseconds.
+/// (60 s) although the reader read everything within milliseconds.
 #[test]
-fn stop_reading_rst_comes_once_a_fixed_window_reader_consumed_everything() {
+fn stop_reading_rst_comes_once_a_fixed_window_reader_read_everything() {
     let out = stop_reading_scenario(false);
-    assert_eq!(out.consumed, out.received);
+    assert_eq!(out.read_before_reset, 450 * 1024);
     assert!(out.reset_after < Duration::from_secs(1), "RST after {:?}", out.reset_after);
 }

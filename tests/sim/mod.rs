@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use yamux_proto::frame::HEADER_LEN;
 use yamux_proto::{
-    CloseReason, Config, Connection, Event, GoAwayCode, OpenError, PingError, ResetReason, Role,
-    StreamId, DEFAULT_WINDOW,
+    CloseReason, Config, Connection, Event, GoAwayCode, OpenError, PingError, ReadError,
+    ResetReason, Role, StreamId, DEFAULT_WINDOW,
 };
 
 // ---------------------------------------------------------------------------
@@ -263,9 +263,12 @@ struct AppStream {
     local_reset: bool,
     credits_returned: u64,
     // Reading.
+    /// Bytes read (every one checked against the peer's pattern).
     received: u64,
-    unconsumed: u64,
-    consumed: u64,
+    /// A `Readable` event came and `read` has not answered `Blocked` since.
+    readable: bool,
+    /// `read` returned the end (`Ok(None)`).
+    read_end: bool,
     slow_reader: bool,
     stop_at: Option<u64>,
     stopped: bool,
@@ -308,7 +311,7 @@ impl Side {
         opening
             || self.streams.values().any(|s| {
                 !s.closed
-                    && (s.unconsumed > 0
+                    && (s.readable
                         || (!s.write_done() && (s.written < s.plan && !s.send_blocked))
                         || (!s.write_done() && s.written == s.plan))
             })
@@ -871,15 +874,9 @@ impl Sim {
             return;
         }
         let pace = if s.slow_reader { 50 } else { 2 };
-        if s.unconsumed > 0 && self.rng.chance(1, pace) {
-            let n =
-                if self.rng.chance(1, 2) { s.unconsumed } else { self.rng.range(1, s.unconsumed) };
-            if let Err(e) = self.sides[i].conn.consume(id, n as u32) {
-                self.fail(format!("{name}: consume {n} on {id}: {e:?}"));
-            }
-            let s = self.sides[i].streams.get_mut(&id).unwrap();
-            s.unconsumed -= n;
-            s.consumed += n;
+        if s.readable && self.rng.chance(1, pace) {
+            let max = if self.rng.chance(1, 2) { u64::MAX } else { self.rng.range(1, 70_000) };
+            self.read(i, id, max as usize);
             self.check(i);
             self.drain(i);
         }
@@ -896,11 +893,62 @@ impl Sim {
             }
             let s = self.sides[i].streams.get_mut(&id).unwrap();
             s.stopped = true;
-            s.unconsumed = 0;
+            s.readable = false;
             self.count("command: stop_reading");
             self.check(i);
             self.drain(i);
         }
+    }
+
+    /// One `read` of at most `max` bytes on stream `id` of side `i`, its
+    /// answer checked against what the application knows.
+    fn read(&mut self, i: usize, id: StreamId, max: usize) {
+        let name = self.sides[i].name;
+        let answer = self.sides[i].conn.read(id, max);
+        let s = self.sides[i].streams.get_mut(&id).unwrap();
+        let (problem, key) = match answer {
+            Ok(Some(data)) => {
+                let offset = s.received;
+                s.received += data.len() as u64;
+                let wrong = data
+                    .iter()
+                    .zip(offset..)
+                    .find(|&(b, at)| *b != pattern_byte(s.key_in, at))
+                    .map(|(_, at)| at);
+                let problem = if data.is_empty() || data.len() > max {
+                    Some(format!("read {} of at most {max} on {id}", data.len()))
+                } else if s.stopped || s.local_reset || s.read_end {
+                    Some(format!("data read on {id} after stop/reset/end"))
+                } else {
+                    wrong.map(|at| format!("stream {id}: wrong byte at offset {at}"))
+                };
+                (problem, "read: data")
+            }
+            Ok(None) => {
+                let problem = (!s.half_closed || s.read_end)
+                    .then(|| format!("read the end of {id} before HalfClosed or twice"));
+                s.read_end = true;
+                s.readable = false;
+                (problem, "read: end")
+            }
+            Err(ReadError::Blocked) => {
+                let problem = (s.half_closed || s.reset.is_some())
+                    .then(|| format!("read {id} Blocked after its end or reset"));
+                s.readable = false;
+                (problem, "read: blocked")
+            }
+            Err(ReadError::Reset(reason)) => {
+                let problem = (s.reset != Some(reason))
+                    .then(|| format!("read {id}: {reason:?}, saw {:?}", s.reset));
+                s.readable = false;
+                (problem, "read: reset")
+            }
+            Err(e) => (Some(format!("read {id}: {e:?}")), "read: error"),
+        };
+        if let Some(what) = problem {
+            self.fail(format!("{name}: {what}"));
+        }
+        self.count(key);
     }
 
     /// Polls every event of side `i` and checks it against what the
@@ -917,7 +965,6 @@ impl Sim {
         let name = self.sides[i].name;
         if self.trace.is_some() {
             let line = match &event {
-                Event::Data { id, data } => format!("{name}: Data {id} {} bytes", data.len()),
                 e => format!("{name}: {e:?}"),
             };
             self.log(|| line);
@@ -927,7 +974,7 @@ impl Sim {
         }
         let stream_id = match &event {
             Event::StreamOpened { id }
-            | Event::Data { id, .. }
+            | Event::Readable { id }
             | Event::HalfClosed { id }
             | Event::StreamReset { id, .. }
             | Event::CreditsReturned { id, .. }
@@ -959,22 +1006,15 @@ impl Sim {
         let seed_fail = |what: String| -> ! { panic!("seed {seed}: {name}: {what}") };
         match event {
             Event::StreamOpened { .. } => unreachable!(),
-            Event::Data { id, data } => {
+            Event::Readable { id } => {
                 let s = self.sides[i].streams.get_mut(&id).unwrap();
                 if s.half_closed || s.reset.is_some() || s.stopped || s.local_reset {
-                    seed_fail(format!("Data on {id} after HalfClosed/StreamReset/stop/reset"));
+                    seed_fail(format!("Readable {id} after HalfClosed/StreamReset/stop/reset"));
                 }
-                if data.is_empty() {
-                    seed_fail(format!("empty Data event on {id}"));
+                if s.readable {
+                    seed_fail(format!("Readable {id} twice before it was read out"));
                 }
-                for (k, b) in data.iter().enumerate() {
-                    let offset = s.received + k as u64;
-                    if *b != pattern_byte(s.key_in, offset) {
-                        seed_fail(format!("stream {id}: wrong byte at offset {offset}"));
-                    }
-                }
-                s.received += data.len() as u64;
-                s.unconsumed += data.len() as u64;
+                s.readable = true;
             }
             Event::HalfClosed { id } => {
                 let s = self.sides[i].streams.get_mut(&id).unwrap();
@@ -1126,10 +1166,10 @@ impl Sim {
                     let c = &self.profile.configs[1 - i];
                     c.max_stream_window > c.initial_stream_window
                 };
-                if !peer_grows && !r.stopped && s.credits_returned > r.consumed {
+                if !peer_grows && !r.stopped && s.credits_returned > r.received {
                     self.fail(format!(
-                        "{id} from {}: {} bytes credited back, peer consumed {}",
-                        side.name, s.credits_returned, r.consumed
+                        "{id} from {}: {} bytes credited back, peer read {}",
+                        side.name, s.credits_returned, r.received
                     ));
                 }
             }
@@ -1141,7 +1181,7 @@ impl Sim {
 fn event_key(event: &Event) -> &'static str {
     match event {
         Event::StreamOpened { .. } => "event: StreamOpened",
-        Event::Readable { .. } => "event: Data",
+        Event::Readable { .. } => "event: Readable",
         Event::HalfClosed { .. } => "event: HalfClosed",
         Event::StreamReset { reason, .. } => match reason {
             ResetReason::Local => "reset: local",

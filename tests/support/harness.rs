@@ -10,7 +10,7 @@
 //!   [`ConnSettings`]);
 //! * [`pair_ops`]: a [`Script`] as [`Script::from_bytes`] decodes it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -214,12 +214,12 @@ impl ConnSettings {
     pub const SERVER: u8 = 1;
     /// Bit 1: short timers (see [`Setup::timers`]); time passes between chunks.
     pub const TIMERS: u8 = 2;
-    /// Bit 2: the application consumes data as soon as it is delivered.
+    /// Bit 2: the application reads data as soon as it is readable.
     pub const CONSUME: u8 = 4;
     /// Bit 3: small limits (see [`Setup::small_limits`]).
     pub const SMALL: u8 = 8;
-    /// Bit 4: echo application: opens a stream of its own, echoes data and
-    /// half-closes when the peer does.
+    /// Bit 4: echo application: opens a stream of its own, reads and echoes
+    /// data and half-closes when the peer does.
     pub const ECHO: u8 = 16;
     /// Bit 5: our output is never read (the peer stopped reading the
     /// transport): nothing is transmitted until the end.
@@ -249,8 +249,6 @@ struct Single {
     settings: ConnSettings,
     max_frame: usize,
     now: Instant,
-    /// Delivered and not consumed, per stream (consuming applications).
-    outstanding: BTreeMap<StreamId, u64>,
     fin_sent: BTreeSet<StreamId>,
     transmitted: usize,
 }
@@ -274,21 +272,8 @@ impl Single {
     fn react(&mut self, event: &Event) {
         let echo = self.settings.has(ConnSettings::ECHO);
         match event {
-            Event::Data { id, data } => {
-                *self.outstanding.entry(*id).or_default() += data.len() as u64;
-                if self.settings.has(ConnSettings::CONSUME) {
-                    let n = data.len() as u32;
-                    if let Err(e) = self.conn.consume(*id, n) {
-                        panic!("consume {n} just delivered on {id}: {e:?}");
-                    }
-                    *self.outstanding.entry(*id).or_default() -= u64::from(n);
-                }
-                if echo {
-                    match self.conn.send(*id, data) {
-                        Ok(_) | Err(StreamError::WriteClosed) | Err(StreamError::Reset(_)) => {}
-                        Err(e) => panic!("echo on {id}: {e:?}"),
-                    }
-                }
+            Event::Readable { id } if echo || self.settings.has(ConnSettings::CONSUME) => {
+                self.read_out(*id, echo);
             }
             Event::HalfClosed { id } if echo => {
                 // Events report the past: later input may have reset the
@@ -298,10 +283,20 @@ impl Single {
                     Err(e) => panic!("close_write after HalfClosed on {id}: {e:?}"),
                 }
             }
-            Event::StreamClosed { id } => {
-                self.outstanding.remove(id);
-            }
             _ => {}
+        }
+    }
+
+    /// Reads everything readable on `id` (answers that are not data, such
+    /// as the end or a reset, are the events' business), echoing it back.
+    fn read_out(&mut self, id: StreamId, echo: bool) {
+        while let Ok(Some(data)) = self.conn.read(id, usize::MAX) {
+            if echo {
+                match self.conn.send(id, &data) {
+                    Ok(_) | Err(StreamError::WriteClosed) | Err(StreamError::Reset(_)) => {}
+                    Err(e) => panic!("echo on {id}: {e:?}"),
+                }
+            }
         }
     }
 
@@ -345,7 +340,6 @@ pub fn connection(data: &[u8]) {
         settings,
         max_frame: config.max_frame_size as usize,
         now,
-        outstanding: BTreeMap::new(),
         fin_sent: BTreeSet::new(),
         transmitted: 0,
     };

@@ -1087,6 +1087,11 @@ impl World {
         &self.wires[side.index()].delivered
     }
 
+    /// Bytes `side`'s application has read from stream `id`.
+    pub fn bytes_read(&self, side: Side, id: StreamId) -> u64 {
+        self.ends[side.index()].app.get(&id).map_or(0, |a| a.read)
+    }
+
     /// The transmitted bytes and events so far.
     pub fn transcript(&self) -> Transcript {
         Transcript {
@@ -1344,14 +1349,16 @@ impl World {
                     return;
                 }
                 Err(ReadError::Blocked) => {
-                    let open = info.is_some_and(|i| i.recv_state == RecvState::Open);
-                    if !open || info.is_some_and(|i| i.recv_unread > 0) {
+                    let open = info.as_ref().is_some_and(|i| i.recv_state == RecvState::Open);
+                    if !open || info.as_ref().is_some_and(|i| i.recv_unread > 0) {
                         ctx.fail(format!("{side:?} read {id}: Blocked with {info:?}"));
                     }
                     return;
                 }
                 Err(ReadError::Stopped) => {
-                    if !app.stopped && !info.is_some_and(|i| i.recv_state == RecvState::Stopped) {
+                    if !app.stopped
+                        && !info.as_ref().is_some_and(|i| i.recv_state == RecvState::Stopped)
+                    {
                         ctx.fail(format!("{side:?} read {id}: Stopped with {info:?}"));
                     }
                     return;
