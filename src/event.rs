@@ -107,3 +107,23 @@ pub enum Event {
         reason: CloseReason,
     },
 }
+
+impl Event {
+    /// The stream the event is about, `None` for connection-level events
+    /// (`OpenUnblocked`, `Pong`, `GoAwayReceived`, `ConnectionClosed`).
+    pub fn stream_id(&self) -> Option<StreamId> {
+        match self {
+            Event::StreamOpened { id }
+            | Event::Readable { id }
+            | Event::HalfClosed { id }
+            | Event::StreamReset { id, .. }
+            | Event::CreditsReturned { id, .. }
+            | Event::Writable { id }
+            | Event::StreamClosed { id } => Some(*id),
+            Event::OpenUnblocked
+            | Event::Pong { .. }
+            | Event::GoAwayReceived { .. }
+            | Event::ConnectionClosed { .. } => None,
+        }
+    }
+}

@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use yamux_proto::frame::{Flags, FrameType, Header, HEADER_LEN};
 use yamux_proto::{
     CloseReason, Config, Connection, Event, FloodError, FrameError, GoAwayCode, ProtocolError,
-    ResetReason, Role, StreamId, DEFAULT_WINDOW,
+    ReadError, ResetReason, Role, StreamId, DEFAULT_WINDOW,
 };
 
 // ---------------------------------------------------------------------------
@@ -187,7 +187,10 @@ impl Victim {
         self.frame(data_header(id, Flags::NONE, data.len() as u32), data);
         let events = self.poll();
         assert!(events.contains(&Event::StreamOpened { id: StreamId(id) }));
-        assert_eq!(self.received[&StreamId(id)], data, "healthy data delivered before the attack");
+        if !self.auto_read {
+            self.read(StreamId(id));
+        }
+        assert_eq!(self.received[&StreamId(id)], data, "healthy data read before the attack");
         // The attacker reads our ACK; from here on our output is the attack's.
         let frames = self.transmit();
         assert_eq!(frames.len(), 1);
@@ -422,15 +425,23 @@ fn rapid_open_reset_cycles_end_with_rapid_reset() {
     let healthy = pattern(500, 3);
     v.healthy_stream(HEALTHY, &healthy);
     let mut next_id = 3;
+    // The application reads between transport reads of 100 cycles: a
+    // reset stream holds its unread data (and its place under
+    // `max_streams`) until it is read; see
+    // `peer_reset_streams_keep_unread_data_within_max_streams`.
     let mut cycle = |v: &mut Victim, n: usize| {
-        let mut raw = Vec::new();
-        for _ in 0..n {
-            raw.extend(wire(data_header(next_id, Flags::SYN, 4), b"spam"));
-            raw.extend(wire(window_update(next_id, Flags::RST, 0), &[]));
-            next_id += 2;
+        let mut left = n;
+        while left > 0 {
+            let mut raw = Vec::new();
+            for _ in 0..left.min(100) {
+                raw.extend(wire(data_header(next_id, Flags::SYN, 4), b"spam"));
+                raw.extend(wire(window_update(next_id, Flags::RST, 0), &[]));
+                next_id += 2;
+            }
+            left -= left.min(100);
+            v.feed(&raw);
+            v.poll();
         }
-        v.feed(&raw);
-        v.poll();
     };
 
     // A legitimate rate is tolerated indefinitely: just under the limit in
@@ -445,14 +456,18 @@ fn rapid_open_reset_cycles_end_with_rapid_reset() {
         );
         // Nothing to answer: the ACK owed to a stream reset before we
         // transmitted is dropped with it.
-        assert!(v.transmit().is_empty());
+        let out = v.transmit();
+        assert!(out.is_empty(), "{out:?}");
         v.advance(window);
     }
     assert_eq!(v.conn.stats().resets_received, 5 * (limit as u64 - 1));
     // The data of the reset streams (accepted, then reset by the peer) is
-    // still delivered, before each stream's reset.
+    // still read, before each stream's reset.
     let reset_events = v.events.iter().filter(|e| matches!(e, Event::StreamReset { .. })).count();
     assert_eq!(reset_events, 5 * (limit - 1));
+    let read: usize =
+        v.received.iter().filter(|(id, _)| id.0 != HEALTHY).map(|(_, d)| d.len()).sum();
+    assert_eq!(read, 5 * (limit - 1) * 4);
 
     // The limit within one window ends the connection.
     cycle(&mut v, limit);
@@ -463,6 +478,49 @@ fn rapid_open_reset_cycles_end_with_rapid_reset() {
         Some(PROTOCOL_ERROR),
         (HEALTHY, &healthy),
     );
+}
+
+/// A peer that writes and then resets (the `yamux` crate does, for a
+/// stream dropped after its last write) loses nothing: the data stays
+/// readable after the reset. Such a stream keeps its place under
+/// `max_streams` until it is read, so a flood of them that the application
+/// does not read is refused beyond the limit, and memory stays bounded.
+#[test]
+fn peer_reset_streams_keep_unread_data_within_max_streams() {
+    let config = quiet();
+    let max = config.max_streams;
+    let mut v = Victim::new(config);
+    v.auto_read = false;
+    let healthy = pattern(100, 5);
+    v.healthy_stream(HEALTHY, &healthy);
+    let mut raw = Vec::new();
+    for k in 0..max as u32 + 9 {
+        let id = 3 + 2 * k;
+        raw.extend(wire(data_header(id, Flags::SYN, 4), b"kept"));
+        raw.extend(wire(window_update(id, Flags::RST, 0), &[]));
+    }
+    v.feed(&raw);
+    let events = v.poll();
+    assert_eq!(v.conn.stream_count(), max, "unread reset streams hold their places");
+    let refused = v.transmit().iter().filter(|(h, _)| h.flags.contains(Flags::RST)).count();
+    assert_eq!(refused, 10, "the streams beyond max_streams are refused");
+    let readable: Vec<StreamId> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Readable { id } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(readable.len(), max - 1);
+    for id in readable {
+        v.read(id);
+        assert_eq!(v.received[&id], b"kept", "{id}: written before the reset, read after it");
+        assert_eq!(v.conn.read(id, 1), Err(ReadError::Reset(ResetReason::Remote { code: 0 })));
+    }
+    v.poll();
+    assert_eq!(v.conn.stream_count(), 1, "read out, they end: only the healthy one is left");
+    assert!(!v.conn.is_closed());
+    v.finish_healthy(HEALTHY, &healthy);
 }
 
 #[test]
@@ -798,7 +856,9 @@ fn data_beyond_the_window_is_window_exceeded() {
         Some(PROTOCOL_ERROR),
         (HEALTHY, &healthy),
     );
-    assert_eq!(v.received[&StreamId(3)], full, "the data within the window was delivered");
+    // Received before the failure, it stays readable after the close.
+    v.read(StreamId(3));
+    assert!(v.received[&StreamId(3)] == full, "the data within the window is read");
 }
 
 #[test]
@@ -1108,7 +1168,7 @@ fn rst_with_nonzero_length_is_tolerated() {
                 Event::StreamClosed { id: sid },
             ],
         );
-        assert_eq!(v.received[&sid], data, "data received before the reset is read");
+        assert_eq!(v.received[&sid], data, "data received before the reset is read first");
     }
     assert_eq!(v.conn.stats().resets_received, 2);
     v.finish_healthy(HEALTHY, &healthy);

@@ -37,11 +37,15 @@ fn check<A: quickcheck::Testable>(tests: u64, size: usize, prop: A) {
 
 // ---- chunking ----
 
-/// Events normalised for chunking: `Data` may be split differently, so the
-/// data is compared per stream, concatenated, and the other events in order.
+/// Events normalised for chunking: reads may be split differently, so the
+/// data is compared per stream, concatenated; each stream's events in order,
+/// and the connection's own events in order. (A stream that ends when its
+/// last byte is read reports `StreamClosed` at that read: where it falls
+/// among other streams' events depends on when the chunks let it be read.)
 #[derive(Debug, PartialEq, Eq)]
 struct Normalised {
     data: BTreeMap<StreamId, Vec<u8>>,
+    stream_events: BTreeMap<StreamId, Vec<Event>>,
     others: Vec<Event>,
     /// Every byte the connection transmitted, drained once at the end.
     output: Vec<u8>,
@@ -57,7 +61,12 @@ fn replay(input: &[u8], role: Role, config: &Config, seed: u8) -> Normalised {
     let t0 = Instant::now();
     let mut conn = Connection::new(config.clone(), role, t0).unwrap();
     let mut checker = EventChecker::new(role);
-    let mut n = Normalised { data: BTreeMap::new(), others: Vec::new(), output: Vec::new() };
+    let mut n = Normalised {
+        data: BTreeMap::new(),
+        stream_events: BTreeMap::new(),
+        others: Vec::new(),
+        output: Vec::new(),
+    };
     let mut feeder = InputFeeder::new(u64::from(seed));
     for chunk in Chunker::new(seed).split(input) {
         feeder.feed(&mut conn, t0, chunk);
@@ -71,7 +80,10 @@ fn replay(input: &[u8], role: Role, config: &Config, seed: u8) -> Normalised {
                         n.data.entry(id).or_default().extend_from_slice(&data);
                     }
                 }
-                other => n.others.push(other),
+                other => match other.stream_id() {
+                    Some(id) => n.stream_events.entry(id).or_default().push(other),
+                    None => n.others.push(other),
+                },
             }
         }
         conn.check_invariants().unwrap();

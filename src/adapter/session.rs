@@ -89,9 +89,13 @@ const DRIVER_BUDGET: usize = 64;
 /// of the stream, and the handles' own bookkeeping.
 #[derive(Debug)]
 struct Slot {
-    /// The stream was reset; reads and writes fail with this reason (also
-    /// after the connection has forgotten the stream).
+    /// The stream was reset; writes fail with this reason, and so do reads
+    /// that find no record (after the connection has forgotten the stream)
+    /// unless `read_ends_cleanly`.
     reset: Option<ResetReason>,
+    /// The reset came after the peer's FIN (the connection reports the read
+    /// half `Finished`): once the stream is forgotten, reads end cleanly.
+    read_ends_cleanly: bool,
     /// The connection forgot the stream (`StreamClosed`): reads that find
     /// no record end the stream, unless it was reset.
     closed: bool,
@@ -117,6 +121,7 @@ impl Slot {
     fn new() -> Slot {
         Slot {
             reset: None,
+            read_ends_cleanly: false,
             closed: false,
             write_closed: false,
             owned_read: true,
@@ -293,8 +298,14 @@ impl Shared {
                     }
                 }
                 Event::StreamReset { id, reason } => {
+                    // Asked now: the record goes with the `StreamClosed` next.
+                    let finished = self
+                        .conn
+                        .stream_info(id)
+                        .is_some_and(|i| i.recv_state == RecvState::Finished);
                     if let Some(s) = self.streams.get_mut(&id) {
                         s.reset.get_or_insert(reason);
+                        s.read_ends_cleanly = finished;
                         s.wake_both(w);
                     }
                 }
@@ -748,10 +759,13 @@ impl Stream {
 fn reset(shared: &Mutex<Shared>, id: StreamId) {
     with(shared, |s, w| {
         let Some(slot) = s.streams.get_mut(&id) else { return };
-        if slot.reset.is_some() || slot.closed {
+        // An abort: reads end with the reset, also of a stream the peer
+        // reset after its FIN (the connection drops what is unread).
+        slot.read_ends_cleanly = false;
+        if slot.closed {
             return;
         }
-        slot.reset = Some(ResetReason::Local);
+        slot.reset.get_or_insert(ResetReason::Local);
         slot.wake_both(w);
         let _ = s.conn.reset(id);
         s.notify_driver(w);
@@ -861,8 +875,8 @@ fn read_end(
         Ok(()) | Err(ReadError::Stopped) => Poll::Ready(Ok(())),
         Err(ReadError::Reset(reason)) => Poll::Ready(Err(reset_io_error(reason))),
         Err(ReadError::UnknownStream) => match slot.reset {
-            Some(reason) => Poll::Ready(Err(reset_io_error(reason))),
-            None => Poll::Ready(Ok(())),
+            Some(reason) if !slot.read_ends_cleanly => Poll::Ready(Err(reset_io_error(reason))),
+            _ => Poll::Ready(Ok(())),
         },
         Err(ReadError::Blocked) => {
             // Data, FIN, RST and the connection's end all wake `reader`.

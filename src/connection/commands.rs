@@ -80,12 +80,15 @@ impl Connection {
     /// it goes back to the peer once half the window (at most 1 MiB) is due.
     ///
     /// * `Ok(Some(chunk))`: bytes (empty only when `max` is 0 and bytes wait);
-    /// * `Ok(None)`: the peer's FIN, after every byte before it was read;
+    /// * `Ok(None)`: the peer's FIN, after every byte before it was read
+    ///   (also when a reset came after that FIN: the direction was
+    ///   complete);
     /// * `Err(ReadError::Blocked)`: nothing to read yet; an
     ///   [`Event::Readable`](crate::Event::Readable) follows when bytes arrive;
     /// * `Err(ReadError::Reset(reason))`: the stream was reset, after every
     ///   byte received before a reset by the peer or a connection close was
-    ///   read (a reset of our own drops them);
+    ///   read (peers write and then reset; nothing they sent is lost). Our
+    ///   own [`reset`](Connection::reset) drops what is unread;
     /// * `Err(ReadError::Stopped)`: [`stop_reading`](Connection::stop_reading)
     ///   was called;
     /// * `Err(ReadError::UnknownStream)`: never opened, or forgotten after
@@ -93,7 +96,8 @@ impl Connection {
     ///
     /// A stream is not forgotten while it has unread bytes: after the peer's
     /// FIN or RST it keeps its place under `max_streams` until it is read
-    /// to the end, stopped or reset.
+    /// to the end, stopped or reset (after a connection close, until it is
+    /// read).
     pub fn read(&mut self, id: StreamId, max: usize) -> Result<Option<Bytes>, ReadError> {
         let (slot, s) = self.streams.find_mut(id).ok_or(ReadError::UnknownStream)?;
         if max == 0 && s.recv.has_unread() {
@@ -116,10 +120,15 @@ impl Connection {
             }
             return Ok(Some(chunk));
         }
+        // A half that would end cleanly (FIN, maybe a reset after it) but
+        // was stopped first answers as stopped.
+        let ends = s.recv.state == RecvState::Finished || s.recv.ends_cleanly();
         match s.recv.state {
             RecvState::Open => Err(ReadError::Blocked),
             RecvState::Stopped => Err(ReadError::Stopped),
+            _ if ends && s.recv.was_stopped() => Err(ReadError::Stopped),
             RecvState::Finished => Ok(None),
+            RecvState::Reset if s.recv.ends_cleanly() => Ok(None),
             RecvState::Reset => Err(ReadError::Reset(s.reset.unwrap_or(ResetReason::Local))),
         }
     }
@@ -129,7 +138,7 @@ impl Connection {
     pub fn close_write(&mut self, id: StreamId) -> Result<(), StreamError> {
         // Ended streams included: on one that ended normally (its
         // `StreamClosed` still queued) a repeated close is the same no-op.
-        let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
+        let (slot, s) = self.live_stream(id)?;
         match s.send.state {
             SendState::Open => s.send.state = SendState::Closing,
             SendState::Closing | SendState::Finished => return Ok(()),
@@ -156,6 +165,11 @@ impl Connection {
     /// ended normally but whose `StreamClosed` is still queued it is a no-op.
     pub fn stop_reading(&mut self, id: StreamId) -> Result<(), StreamError> {
         let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
+        if s.forgotten {
+            // Only its unread bytes were left: they go.
+            self.discard_after_reset(slot);
+            return Err(StreamError::UnknownStream);
+        }
         if let Some(reason) = s.reset {
             self.discard_after_reset(slot);
             return Err(StreamError::Reset(reason));
@@ -172,6 +186,11 @@ impl Connection {
     /// already ended; on one the peer reset first it drops what is unread.
     pub fn reset(&mut self, id: StreamId) -> Result<(), StreamError> {
         let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
+        if s.forgotten {
+            // Only its unread bytes were left: they go.
+            self.discard_after_reset(slot);
+            return Err(StreamError::UnknownStream);
+        }
         if s.reset.is_some() {
             self.discard_after_reset(slot);
             return Ok(());
@@ -183,15 +202,27 @@ impl Connection {
         Ok(())
     }
 
+    /// The record of stream `id` for a command other than `read`: a stream
+    /// forgotten after its `StreamClosed` (kept only for its unread bytes)
+    /// is unknown to them.
+    fn live_stream(
+        &mut self,
+        id: StreamId,
+    ) -> Result<(super::stream_table::Slot, &mut super::stream::Stream), StreamError> {
+        self.streams.find_mut(id).filter(|(_, s)| !s.forgotten).ok_or(StreamError::UnknownStream)
+    }
+
     /// Drops the bytes a reset stream still holds unread: the application
     /// will not read them, so the stream may end (or its record go).
     fn discard_after_reset(&mut self, slot: super::stream_table::Slot) {
         let id = slot.id;
         let Some(s) = self.streams.at_mut(slot) else { return };
-        if !s.recv.has_unread() {
+        let had_unread = s.recv.has_unread();
+        // Also when nothing is unread: reading now ends with the reset.
+        s.recv.discard();
+        if !had_unread {
             return;
         }
-        s.recv.discard();
         if s.forgotten {
             self.streams.remove(&id);
         } else {
@@ -261,6 +292,9 @@ impl Connection {
         let conn_room =
             self.config.max_connection_send_buffer.saturating_sub(self.send_buffered_total);
         let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
+        if s.forgotten {
+            return Err(StreamError::UnknownStream);
+        }
         match s.send.state {
             SendState::Open if !s.ended => {}
             SendState::Open | SendState::Closing | SendState::Finished => {

@@ -10,7 +10,9 @@ use super::stream_table::Slot;
 use super::timers::{Timer, TimerTable};
 use super::{Connection, Control, OutstandingPing, PendingEvent};
 use crate::frame::Flags;
-use crate::{CloseReason, Event, FloodError, GoAwayCode, ResetReason, StreamId};
+use crate::{
+    CloseReason, Event, FloodError, GoAwayCode, RecvState, ResetReason, SendState, StreamId,
+};
 
 impl Connection {
     /// Re-derives what stream `id` needs after any change to it.
@@ -82,10 +84,13 @@ impl Connection {
         s.reset = Some(reason);
         let freed = s.send.reset();
         self.send_buffered_total -= freed;
-        // Data received before the reset was accepted and can still be read
-        // (the stream lives until it is), unless the application itself
-        // asked to abort the stream.
-        s.recv.on_reset(reason != ResetReason::Local);
+        // Data received before a reset by the peer (peers write and then
+        // reset: the `yamux` crate resets a stream dropped after its last
+        // write) or a connection close was accepted: it stays readable, and
+        // the stream (and its place under `max_streams`) lives until it is
+        // read. The application's own reset is an abort and drops it.
+        let keep_unread = reason != ResetReason::Local;
+        s.recv.on_reset(keep_unread);
         if send_rst {
             // Resetting a peer's stream before our ACK went out is a refusal:
             // bounded like the core's own (checked above).
@@ -194,7 +199,14 @@ impl Connection {
             self.streams.iter().filter(|(_, s)| !s.ended).map(|(id, _)| id).collect();
         ids.sort_unstable(); // determinism: hash order never leaks out
         for id in ids {
-            self.reset_stream(id, ResetReason::ConnectionClosed(reason), false, true);
+            // A stream complete both ways (FINs sent and received) waited
+            // only for its reader: it ends as it would have, unreset.
+            let complete = self.streams.get(&id).is_some_and(|s| {
+                s.send.state == SendState::Finished && s.recv.state == RecvState::Finished
+            });
+            if !complete {
+                self.reset_stream(id, ResetReason::ConnectionClosed(reason), false, true);
+            }
             // Every stream ends with the connection, read or not: what it
             // still holds unread stays readable past its `StreamClosed`.
             if let Some(slot) = self.streams.find(id) {

@@ -221,7 +221,9 @@ pub struct ConnectionStats {
 pub struct StreamInfo {
     /// Where our write half is.
     pub send_state: SendState,
-    /// Where our read half is.
+    /// Where our read half is. `Finished` also when the stream was reset by
+    /// the peer or a connection close after the peer's FIN had arrived:
+    /// that direction was complete, and `read` ends with `Ok(None)`.
     pub recv_state: RecvState,
     /// Whether the peer acknowledged the stream (always true for inbound).
     pub acknowledged: bool,
@@ -361,7 +363,7 @@ impl Connection {
         let s = self.streams.get(&id).filter(|s| !s.forgotten)?;
         Some(StreamInfo {
             send_state: s.send.state,
-            recv_state: s.recv.state,
+            recv_state: if s.recv.ends_cleanly() { RecvState::Finished } else { s.recv.state },
             acknowledged: s.acked,
             send_credit: s.send.credit,
             send_buffered: s.send.buffered,

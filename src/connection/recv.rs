@@ -128,6 +128,10 @@ pub struct RecvHalf {
     /// and is not released twice (the peer's FIN can still move a stopped
     /// half to `Finished`).
     released: bool,
+    /// The peer's FIN had arrived when the stream was reset by the peer or a
+    /// connection close: its direction ended cleanly, so reading ends with
+    /// the end, not the reset.
+    finished_before_reset: bool,
 }
 
 impl RecvHalf {
@@ -142,6 +146,7 @@ impl RecvHalf {
             unread: 0,
             pending_return: window_size - DEFAULT_WINDOW,
             released: false,
+            finished_before_reset: false,
         }
     }
 
@@ -195,14 +200,31 @@ impl RecvHalf {
         }
     }
 
-    /// The stream was reset. With `keep_unread`, data already received can
-    /// still be read (`read` returns it before the reset); otherwise (the
-    /// application aborted) it is dropped and its credit released.
+    /// The stream was reset. With `keep_unread` (reset by the peer or a
+    /// connection close), data already received can still be read (`read`
+    /// returns it before the reset), and a half whose FIN had arrived ends
+    /// as it would have without the reset; otherwise (the application
+    /// aborted) unread data is dropped and its credit released.
     pub fn on_reset(&mut self, keep_unread: bool) {
-        self.state = RecvState::Reset;
-        if !keep_unread {
+        if keep_unread {
+            self.finished_before_reset |= self.state == RecvState::Finished;
+        } else {
+            self.finished_before_reset = false;
             self.discard_unread();
         }
+        self.state = RecvState::Reset;
+    }
+
+    /// Whether the application stopped reading (what was unread then was
+    /// released; a later FIN does not undo that).
+    pub fn was_stopped(&self) -> bool {
+        self.released
+    }
+
+    /// Whether reading ends with the peer's FIN although the stream was
+    /// reset: the FIN had arrived first and the application did not abort.
+    pub fn ends_cleanly(&self) -> bool {
+        self.finished_before_reset
     }
 
     /// The application stopped reading. Unread data is released, once.
@@ -247,6 +269,7 @@ impl RecvHalf {
     /// Drops unread bytes after a reset the application no longer cares
     /// about (its own `reset` on a stream the peer reset first).
     pub fn discard(&mut self) {
+        self.finished_before_reset = false;
         self.discard_unread();
     }
 

@@ -390,3 +390,26 @@ fn exactly_the_window_is_accepted_one_more_byte_is_not() {
     assert_eq!(h.on_data(Bytes::from_static(b"x").into()), DataOutcome::WindowExceeded);
     assert!(h.check_invariant());
 }
+
+/// A reset by the peer (or a connection close) after its FIN leaves the
+/// direction complete: reading ends with the end, not the reset. A reset
+/// before the FIN, our own reset, or dropping the leftovers ends it with
+/// the reset.
+#[test]
+fn a_reset_after_the_fin_still_ends_reading_cleanly() {
+    let mut h = half_in(RecvState::Finished);
+    h.on_reset(true);
+    assert!(h.ends_cleanly());
+    assert_eq!(h.read(usize::MAX).map(|c| c.len()), Some(350), "the unread bytes first");
+    h.discard();
+    assert!(!h.ends_cleanly(), "dropping what is unread is an abort");
+
+    let mut h = half_in(RecvState::Finished);
+    h.on_reset(false);
+    assert!(!h.ends_cleanly(), "our own reset aborts");
+    let mut h = half_in(RecvState::Open);
+    h.on_reset(true);
+    assert!(!h.ends_cleanly(), "no FIN before the reset");
+    h.on_fin();
+    assert!(!h.ends_cleanly(), "a FIN after the reset is ignored");
+}
