@@ -118,18 +118,17 @@ fn wire_bytes_of_a_simple_exchange() {
     let pong = encode(&frames(&mut s));
     assert_eq!(pong, [0, 2, 0, 2, 0, 0, 0, 0, o[0], o[1], o[2], o[3]], "Ping, ACK, same opaque");
 
+    // The server reads "hi" last. Both FINs are out, so reading its last
+    // byte ends the stream: nothing more goes out for it (the peer forgets
+    // it on our FIN; credit now would only be discarded there).
+    assert_eq!(s.read(s1, usize::MAX), Ok(Some(Bytes::from_static(b"hi"))));
+    assert_eq!(events(&mut s), vec![Event::StreamClosed { id: s1 }]);
+    assert!(frames(&mut s).is_empty(), "no credit for an ended stream");
+
     s.go_away(GoAwayCode::Normal);
     let go_away = encode(&frames(&mut s));
     assert_eq!(go_away, [0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "Go Away, normal");
 
-    // The server reads "hi" last: a stream whose FIN came returns the
-    // credit of its last bytes once they are read (a fixed-window writer
-    // learns so that everything was read), and then it ends.
-    assert_eq!(s.read(s1, usize::MAX), Ok(Some(Bytes::from_static(b"hi"))));
-    assert_eq!(s.read(s1, usize::MAX), Ok(None));
-    let credit = encode(&frames(&mut s));
-    assert_eq!(credit, [0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2], "Window Update, id 1, delta 2");
-    assert_eq!(events(&mut s), vec![Event::StreamClosed { id: s1 }]);
     check(&c);
     check(&s);
 }
@@ -390,6 +389,7 @@ fn frames_for_unknown_or_closed_streams_are_discarded_without_rst() {
     // A stream that was closed and forgotten.
     inject(&mut s, now, Header::data(id(1), Flags::SYN.with(Flags::FIN), 2), b"ok");
     s.close_write(id(1)).unwrap();
+    assert_eq!(s.read(id(1), usize::MAX), Ok(Some(Bytes::from_static(b"ok"))));
     let _ = frames(&mut s);
     assert!(events(&mut s).contains(&Event::StreamClosed { id: id(1) }));
     inject(&mut s, now, Header::data(id(1), Flags::NONE, 4), b"late");
@@ -411,6 +411,7 @@ fn syn_reusing_a_closed_stream_id_is_a_protocol_error() {
     let mut s = conn(Role::Server, quiet_config(), now);
     inject(&mut s, now, Header::data(id(1), Flags::SYN.with(Flags::FIN), 2), b"ok");
     s.close_write(id(1)).unwrap();
+    assert_eq!(s.read(id(1), usize::MAX), Ok(Some(Bytes::from_static(b"ok"))));
     let _ = frames(&mut s);
     assert!(events(&mut s).contains(&Event::StreamClosed { id: id(1) }));
     inject(&mut s, now, Header::window_update(id(1), Flags::SYN, 0), &[]);
@@ -535,31 +536,35 @@ fn read_after_stop_reading_is_stopped_whatever_the_peer_sends() {
     }
 }
 
-/// A stream that ended normally with its events still queued (data, FIN,
-/// closed): `stop_reading` succeeds like `reset` and `close_write` do there,
-/// and the undelivered data is dropped, so no `Data` event follows. On a
+/// A stream whose halves are both done (the peer's FIN and ours) but whose
+/// data is unread lives until it is read; `stop_reading` drops that data
+/// and ends it, and `reset` and `close_write` on it are then no-ops. On a
 /// reset stream it reports the reset, like `close_write`.
 #[test]
-fn stop_reading_an_ended_stream_drops_its_undelivered_data() {
+fn stop_reading_a_done_stream_drops_its_unread_data_and_ends_it() {
     let now = Instant::now();
     let mut s = conn(Role::Server, quiet_config(), now);
     inject(&mut s, now, Header::data(id(1), Flags::SYN.with(Flags::FIN), 10), &pattern(10, 1));
     s.close_write(id(1)).unwrap();
     let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
     assert_eq!(out, vec![Header::window_update(id(1), Flags::ACK.with(Flags::FIN), 0)]);
-    assert_eq!(s.stream_count(), 0, "both halves are done: the stream ended");
+    assert_eq!(s.stream_count(), 1, "both halves done, 10 bytes unread: it lives");
     s.stop_reading(id(1)).unwrap();
+    assert_eq!(s.stream_count(), 0, "nothing left to read: it ended");
     s.reset(id(1)).unwrap();
     s.close_write(id(1)).unwrap();
+    assert_eq!(s.read(id(1), 10), Err(ReadError::Stopped));
     assert_eq!(
         events(&mut s),
         vec![
             Event::StreamOpened { id: id(1) },
+            Event::Readable { id: id(1) },
             Event::HalfClosed { id: id(1) },
             Event::StreamClosed { id: id(1) },
         ]
     );
-    assert!(frames(&mut s).is_empty(), "nothing more goes out for an ended stream");
+    let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
+    assert!(out.is_empty(), "nothing more goes out for an ended stream: {out:?}");
     assert_eq!(s.stop_reading(id(1)), Err(StreamError::UnknownStream), "forgotten once polled");
 
     inject(&mut s, now, Header::data(id(3), Flags::SYN, 10), &pattern(10, 3));
