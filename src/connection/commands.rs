@@ -106,9 +106,7 @@ impl Connection {
         if let Some(chunk) = s.recv.read(max) {
             let drained = !s.recv.has_unread();
             if s.forgotten {
-                if drained {
-                    self.streams.remove(&id);
-                }
+                // Kept until the reader has seen how the stream ended.
             } else if drained {
                 // The last unread byte may be what the stream's end waited for.
                 self.update_stream_at(slot);
@@ -123,14 +121,19 @@ impl Connection {
         // A half that would end cleanly (FIN, maybe a reset after it) but
         // was stopped first answers as stopped.
         let ends = s.recv.state == RecvState::Finished || s.recv.ends_cleanly();
-        match s.recv.state {
+        let answer = match s.recv.state {
             RecvState::Open => Err(ReadError::Blocked),
             RecvState::Stopped => Err(ReadError::Stopped),
             _ if ends && s.recv.was_stopped() => Err(ReadError::Stopped),
             RecvState::Finished => Ok(None),
             RecvState::Reset if s.recv.ends_cleanly() => Ok(None),
             RecvState::Reset => Err(ReadError::Reset(s.reset.unwrap_or(ResetReason::Local))),
+        };
+        if s.forgotten {
+            // Read to its end after its `StreamClosed`: the record goes.
+            self.streams.remove(&id);
         }
+        answer
     }
 
     /// Half-closes stream `id`: FIN goes out once, after the data already
@@ -217,15 +220,14 @@ impl Connection {
     fn discard_after_reset(&mut self, slot: super::stream_table::Slot) {
         let id = slot.id;
         let Some(s) = self.streams.at_mut(slot) else { return };
+        if s.forgotten {
+            self.streams.remove(&id);
+            return;
+        }
         let had_unread = s.recv.has_unread();
         // Also when nothing is unread: reading now ends with the reset.
         s.recv.discard();
-        if !had_unread {
-            return;
-        }
-        if s.forgotten {
-            self.streams.remove(&id);
-        } else {
+        if had_unread {
             self.update_stream_at(slot);
         }
     }

@@ -773,6 +773,19 @@ impl Sim {
 
     fn act(&mut self, i: usize) {
         if self.sides[i].closed.is_some() || self.sides[i].transport_closed {
+            // What was received before the end stays readable: read it out.
+            let ids: Vec<StreamId> = self.sides[i]
+                .streams
+                .iter()
+                .filter(|(_, s)| s.readable)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ids {
+                while self.sides[i].streams[&id].readable {
+                    self.read(i, id, usize::MAX);
+                }
+                self.count("read: after the end");
+            }
             return;
         }
         // Opens.
@@ -943,6 +956,11 @@ impl Sim {
                 s.readable = false;
                 (problem, "read: reset")
             }
+            // Forgotten after its `StreamClosed` with nothing left unread.
+            Err(ReadError::UnknownStream) if s.closed => {
+                s.readable = false;
+                (None, "read: forgotten")
+            }
             Err(e) => (Some(format!("read {id}: {e:?}")), "read: error"),
         };
         if let Some(what) = problem {
@@ -1011,9 +1029,6 @@ impl Sim {
                 if s.half_closed || s.reset.is_some() || s.stopped || s.local_reset {
                     seed_fail(format!("Readable {id} after HalfClosed/StreamReset/stop/reset"));
                 }
-                if s.readable {
-                    seed_fail(format!("Readable {id} twice before it was read out"));
-                }
                 s.readable = true;
             }
             Event::HalfClosed { id } => {
@@ -1022,6 +1037,8 @@ impl Sim {
                     seed_fail(format!("HalfClosed on {id} twice, after a reset or a stop"));
                 }
                 s.half_closed = true;
+                // The application reads on to learn the end.
+                s.readable = true;
             }
             Event::StreamReset { id, reason } => {
                 let s = self.sides[i].streams.get_mut(&id).unwrap();
@@ -1048,6 +1065,9 @@ impl Sim {
                     }
                 }
                 s.reset = Some(reason);
+                // The application reads on to learn of the reset (after
+                // any bytes it left).
+                s.readable = !s.stopped;
             }
             Event::CreditsReturned { id, amount } => {
                 // Credit is not buffer space: only `Writable` unblocks.
