@@ -9,8 +9,9 @@
 //! it can be driven from any event loop, a simulator or a fuzzer, and the same
 //! inputs at the same times always give the same outputs.
 //!
-//! It speaks the wire protocol of hashicorp/yamux (Go) and the `yamux` crate
-//! (Rust); `docs/protocol.md` lists every choice made where the spec is silent.
+//! It speaks the wire protocol of hashicorp/yamux (Go), js-libp2p's yamux and
+//! the `yamux` crate (Rust); `docs/protocol.md` lists every choice made where
+//! the spec is silent.
 //!
 //! # The drive loop
 //!
@@ -35,9 +36,12 @@
 //!     server.handle_input(t0, &wire);
 //!     while let Some(event) = server.poll_event() {
 //!         match event {
-//!             Event::Data { id, data } => {
-//!                 got.extend_from_slice(&data);
-//!                 server.consume(id, data.len() as u32).unwrap();
+//!             // Bytes wait in the connection until read; reading returns
+//!             // their credit to the peer.
+//!             Event::Readable { id } => {
+//!                 while let Ok(Some(chunk)) = server.read(id, usize::MAX) {
+//!                     got.extend_from_slice(&chunk);
+//!                 }
 //!             }
 //!             Event::HalfClosed { id } => server.close_write(id).unwrap(),
 //!             _ => {}

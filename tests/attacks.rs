@@ -247,16 +247,7 @@ impl Victim {
         let sid = StreamId(id);
         self.events
             .iter()
-            .filter(|e| match e {
-                Event::StreamOpened { id }
-                | Event::Readable { id }
-                | Event::HalfClosed { id }
-                | Event::StreamReset { id, .. }
-                | Event::CreditsReturned { id, .. }
-                | Event::Writable { id }
-                | Event::StreamClosed { id } => *id == sid,
-                _ => false,
-            })
+            .filter(|e| e.stream_id() == Some(sid))
             .cloned()
             .collect()
     }

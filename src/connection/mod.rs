@@ -41,8 +41,10 @@ use used_ids::UsedIds;
 ///    [`handle_transport_closed`].
 /// 2. **Timers.** Call [`handle_timeout`] with the current time, at least
 ///    when it reaches [`poll_timeout`]. Calling it early or often is harmless.
-/// 3. **Events.** Drain [`poll_event`] until `None`. Commands ([`open`],
-///    [`send`], [`consume`], [`close_write`], [`stop_reading`], [`reset`],
+/// 3. **Events.** Drain [`poll_event`] until `None`. On
+///    [`Event::Readable`], [`read`] the stream's bytes (zero-copy chunks;
+///    reading is what returns their credit to the peer). Commands ([`open`],
+///    [`send`], [`read`], [`close_write`], [`stop_reading`], [`reset`],
 ///    [`ping`], [`go_away`], [`close`]) may be issued at any point.
 /// 4. **Output.** Drain [`poll_transmit`] (zero-copy: header plus a `Bytes`
 ///    body, ready for `writev`) or [`write_transmits`] (copies into a buffer)
@@ -75,7 +77,7 @@ use used_ids::UsedIds;
 /// [`poll_event`]: Connection::poll_event
 /// [`open`]: Connection::open
 /// [`send`]: Connection::send
-/// [`consume`]: Connection::consume
+/// [`read`]: Connection::read
 /// [`close_write`]: Connection::close_write
 /// [`stop_reading`]: Connection::stop_reading
 /// [`reset`]: Connection::reset
@@ -311,20 +313,18 @@ impl Connection {
     /// The next event, or `None` when there is none. Drain it after every
     /// input, timeout and command.
     pub fn poll_event(&mut self) -> Option<Event> {
-        loop {
-            match self.events.pop_front()? {
-                PendingEvent::Ready(event) => return Some(event),
-                PendingEvent::Closed(id) => {
-                    // Bytes received before a connection close stay
-                    // readable: the record goes with the last of them.
-                    match self.streams.get_mut(&id) {
-                        Some(s) if s.recv.has_unread() => s.forgotten = true,
-                        _ => {
-                            self.streams.remove(&id);
-                        }
+        match self.events.pop_front()? {
+            PendingEvent::Ready(event) => Some(event),
+            PendingEvent::Closed(id) => {
+                // Bytes received before a connection close stay readable:
+                // the record goes once `read` has answered their end.
+                match self.streams.get_mut(&id) {
+                    Some(s) if s.recv.has_unread() => s.forgotten = true,
+                    _ => {
+                        self.streams.remove(&id);
                     }
-                    return Some(Event::StreamClosed { id });
                 }
+                Some(Event::StreamClosed { id })
             }
         }
     }

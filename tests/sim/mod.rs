@@ -982,24 +982,13 @@ impl Sim {
         self.count(event_key(&event));
         let name = self.sides[i].name;
         if self.trace.is_some() {
-            let line = match &event {
-                e => format!("{name}: {e:?}"),
-            };
+            let line = format!("{name}: {event:?}");
             self.log(|| line);
         }
         if let Some(reason) = self.sides[i].closed {
             self.fail(format!("{name}: {event:?} after ConnectionClosed({reason:?})"));
         }
-        let stream_id = match &event {
-            Event::StreamOpened { id }
-            | Event::Readable { id }
-            | Event::HalfClosed { id }
-            | Event::StreamReset { id, .. }
-            | Event::CreditsReturned { id, .. }
-            | Event::Writable { id }
-            | Event::StreamClosed { id } => Some(*id),
-            _ => None,
-        };
+        let stream_id = event.stream_id();
         if let Event::StreamOpened { id } = event {
             let role = if i == 0 { Role::Client } else { Role::Server };
             if id.opener() == Some(role) || id.opener().is_none() {

@@ -1653,10 +1653,8 @@ impl World {
                 }
                 end.app.insert(*id, AppStream::default());
             }
-            Event::Readable { id } => {
-                if self.end(side).auto_read {
-                    self.read_checked(side, *id, usize::MAX);
-                }
+            Event::Readable { id } if self.end(side).auto_read => {
+                self.read_checked(side, *id, usize::MAX);
             }
             Event::HalfClosed { id } => {
                 if !self.tainted.contains(id) {
