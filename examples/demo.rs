@@ -9,8 +9,8 @@
 //!
 //! The client opens four streams and pings; the server answers:
 //!
-//! * stream 1, **bulk**: 16 MiB client → server; the server consumes as it
-//!   reads, credit comes back (`CreditsReturned`), FIN both ways.
+//! * stream 1, **bulk**: 16 MiB client → server; the server reads as it
+//!   arrives, credit comes back (`CreditsReturned`), FIN both ways.
 //! * stream 3, **echo**: 200 KiB echoed back byte for byte; the client
 //!   half-closes first, the server keeps writing, then half-closes too.
 //! * stream 5, **reset**: the client sends 1 KiB and resets the stream once

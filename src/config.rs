@@ -61,7 +61,7 @@ pub struct Config {
     /// measured RTT. Equal to `initial_stream_window` disables growth. Also the
     /// largest Data body we accept. Default 16 MiB.
     pub max_stream_window: u32,
-    /// Sum of all streams' receive windows: the most received-but-unconsumed
+    /// Sum of all streams' receive windows: the most received-but-unread
     /// data the connection can hold. Default 1 GiB.
     pub connection_receive_window: u64,
     /// Largest Data frame body we send; data from many streams is interleaved

@@ -56,10 +56,10 @@ pub enum Event {
         reason: ResetReason,
     },
     /// The peer granted more send credit (a Window Update): bytes its reader
-    /// consumed, plus any growth of its window. The wire does not separate
+    /// read, plus any growth of its window. The wire does not separate
     /// the two, so against a peer that auto-tunes its windows (this crate,
-    /// the `yamux` crate) the sum over a stream can exceed what it consumed;
-    /// against hashicorp/yamux (fixed windows) it is exactly what was consumed.
+    /// the `yamux` crate) the sum over a stream can exceed what it read;
+    /// against hashicorp/yamux (fixed windows) it is exactly what was read.
     CreditsReturned {
         /// The stream.
         id: StreamId,

@@ -1098,7 +1098,7 @@ fn stop_reading_after_sending(client_consumes: bool) -> (Duration, usize) {
 }
 
 #[test]
-fn stop_reading_after_sending_resets_once_the_reply_was_consumed() {
+fn stop_reading_after_sending_resets_once_the_reply_was_read() {
     let (failed_after, _) = stop_reading_after_sending(true);
     assert!(failed_after <= ms(100), "the writer failed after {failed_after:?}");
 }

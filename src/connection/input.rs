@@ -75,8 +75,8 @@ impl Connection {
     /// moved into its buffer, in order.
     ///
     /// Large bodies keep the allocation they were read into alive until
-    /// they are consumed, so a caller that reserves `r` bytes at a time
-    /// holds at most about `r / 16 KiB` times the unconsumed data. After the
+    /// they are read, so a caller that reserves `r` bytes at a time
+    /// holds at most about `r / 16 KiB` times the unread data. After the
     /// connection has ended, `buf` is emptied and its bytes are ignored.
     pub fn handle_input_buf(&mut self, now: Instant, buf: &mut BytesMut) {
         self.advance_time(now);

@@ -108,7 +108,7 @@ impl Side {
 }
 
 /// How the two connections are configured (the same on both ends, except
-/// for the application's consume policy).
+/// for the application's read policy).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Setup {
     /// Keep-alive, ping, open, linger, send-stall, go-away and rapid-reset
