@@ -245,11 +245,7 @@ impl Victim {
     /// The events recorded for stream `id`, in order.
     fn stream_events(&self, id: u32) -> Vec<Event> {
         let sid = StreamId(id);
-        self.events
-            .iter()
-            .filter(|e| e.stream_id() == Some(sid))
-            .cloned()
-            .collect()
+        self.events.iter().filter(|e| e.stream_id() == Some(sid)).cloned().collect()
     }
 
     /// The connection failed with `reason`: `ConnectionClosed` is the last

@@ -11,7 +11,9 @@
 //!   ping, go away and close; streams implement `AsyncRead` + `AsyncWrite`
 //!   and can be split into owned [`ReadHalf`] and [`WriteHalf`];
 //! * a **driver**, one future per session, which owns the transport: it
-//!   reads into [`Connection::handle_input`](crate::Connection::handle_input),
+//!   reads into a buffer of its own, which it hands to
+//!   [`Connection::handle_input_buf`](crate::Connection::handle_input_buf)
+//!   (large bodies stay slices of it),
 //!   writes what [`poll_transmit`](crate::Connection::poll_transmit) gives
 //!   (vectored, large bodies by reference, when the transport supports it;
 //!   coalesced into one buffer otherwise), sleeps until
@@ -20,8 +22,11 @@
 //!   [`futures::new`] hand it to the caller.
 //!
 //! Handles and driver share one `Mutex` around the `Connection` and a little
-//! per-stream state (received chunks not yet read, the reader's and the
-//! writer's wakers, end-of-stream and reset reasons) plus the accept queue.
+//! per-stream state (the reader's and the writer's wakers, the reset reason
+//! for after the connection forgot the stream, flush marks) plus the accept
+//! queue. Received bytes are not copied out: readers take them straight
+//! from the connection with [`Connection::read`](crate::Connection::read),
+//! which is also what returns their credit.
 //! The lock is held only for bookkeeping and calls into the non-blocking
 //! `Connection`, never across an `.await` or a transport read or write (the
 //! lesson of Go's x/net/http2): a stalled transport or a slow stream never
@@ -34,8 +39,8 @@
 //! condition it waits on, and every change of that condition happens under
 //! the same lock and wakes it, so no wake-up is lost:
 //!
-//! * a reader waits for `Data`, `HalfClosed`, `StreamReset` or the end of
-//!   the connection; a writer for `Writable` (which the connection owes
+//! * a reader waits for `Readable`, `HalfClosed`, `StreamReset` or the end
+//!   of the connection; a writer for `Writable` (which the connection owes
 //!   whenever `send` fell short), a reset, or, when flushing, for the driver
 //!   to have flushed past the stream's last frame. Reader and writer have
 //!   separate wakers, so one task reading and another writing the same
@@ -58,7 +63,7 @@
 //!
 //! # Backpressure and memory
 //!
-//! Received data waits in the stream's handle until the application reads
+//! Received data waits in the connection until the application reads
 //! it, and only reading releases credit to the peer, so a stream nobody
 //! reads stops its peer's writer after the receive window (256 KiB by
 //! default), whatever the peer is. Writing queues at most

@@ -1133,7 +1133,7 @@ impl WriteBuf {
     }
 }
 
-/// Owns the transport and runs the connection: reads into `handle_input`,
+/// Owns the transport and runs the connection: reads into `handle_input_buf`,
 /// writes what `poll_transmit` gives, sleeps until `poll_timeout`,
 /// dispatches events to the handles. One per session: no task or timer per
 /// stream.
