@@ -99,7 +99,7 @@ fn replay(input: &[u8], role: Role, config: &Config, seed: u8) -> Normalised {
 fn any_chunking_of_a_recorded_session_gives_the_same_events() {
     fn prop(script: Script, seeds: (u8, u8)) -> TestResult {
         let world = World::run(&script);
-        let config = script.setup.config();
+        let config = script.setup.chunking_config();
         for side in Side::BOTH {
             let input = world.delivered(side);
             let a = replay(input, side.role(), &config, seeds.0);

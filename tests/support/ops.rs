@@ -160,6 +160,22 @@ pub mod timers {
 }
 
 impl Setup {
+    /// [`config`](Setup::config) for the chunking properties: the stream
+    /// and receive-budget limits at their defaults. A stream the peer reset
+    /// while it held unread bytes keeps its place under both until the
+    /// application reads it, and an application reads only between inputs,
+    /// so at those two limits whether a later SYN is refused depends on how
+    /// the input was cut; that is the application's pace, not the core's.
+    /// (`tests/attacks.rs` tests the limits themselves.)
+    pub fn chunking_config(&self) -> Config {
+        let defaults = Config::default();
+        Config {
+            max_streams: defaults.max_streams,
+            connection_receive_window: defaults.connection_receive_window,
+            ..self.config()
+        }
+    }
+
     /// The configuration both connections get.
     pub fn config(&self) -> Config {
         let mut c = Config {
@@ -1033,7 +1049,11 @@ pub struct World {
 impl World {
     /// Two fresh connections configured by `setup`.
     pub fn new(setup: Setup) -> World {
-        let config = setup.config();
+        World::with_config(setup, setup.config())
+    }
+
+    /// A world whose connections get `config` instead of the setup's.
+    pub fn with_config(setup: Setup, config: Config) -> World {
         let t0 = Instant::now();
         let end = |side: Side| End {
             conn: Connection::new(config.clone(), side.role(), t0).expect("valid config"),
@@ -1110,9 +1130,10 @@ impl World {
         w
     }
 
-    /// Like [`World::run`], with every delivery cut into `chunk`-byte inputs.
+    /// Like [`World::run`], with every delivery cut into `chunk`-byte inputs
+    /// and the connections on [`Setup::chunking_config`].
     pub fn run_chunked(script: &Script, chunk: usize) -> World {
-        let mut w = World::new(script.setup);
+        let mut w = World::with_config(script.setup, script.setup.chunking_config());
         w.set_chunk_override(chunk);
         for op in &script.ops {
             w.apply(op);
