@@ -402,6 +402,34 @@ fn frames_for_unknown_or_closed_streams_are_discarded_without_rst() {
     check(&s);
 }
 
+/// A stream the peer reset keeps what arrived before the reset until it is
+/// read, but takes no more frames: the peer's Window Update or data still in
+/// flight is discarded, so nothing about the stream (`CreditsReturned`
+/// included) follows its `StreamReset`, however slowly it is read.
+#[test]
+fn a_reset_stream_waiting_to_be_read_takes_no_more_frames() {
+    let now = Instant::now();
+    let mut s = conn(Role::Server, quiet_config(), now);
+    inject(&mut s, now, Header::data(id(1), Flags::SYN, 5), b"early");
+    inject(&mut s, now, Header::window_update(id(1), Flags::RST, 0), &[]);
+    let before = s.stats().frames_discarded;
+    inject(&mut s, now, Header::window_update(id(1), Flags::NONE, 70_000), &[]);
+    inject(&mut s, now, Header::window_update(id(1), Flags::FIN, 0), &[]);
+    assert_eq!(s.stats().frames_discarded, before + 2);
+    assert_eq!(
+        events(&mut s),
+        [
+            Event::StreamOpened { id: id(1) },
+            Event::Readable { id: id(1) },
+            Event::StreamReset { id: id(1), reason: ResetReason::Remote { code: 0 } },
+        ]
+    );
+    assert_eq!(s.read(id(1), usize::MAX), Ok(Some(Bytes::from_static(b"early"))));
+    assert_eq!(events(&mut s), [Event::StreamClosed { id: id(1) }]);
+    assert!(!s.is_closed());
+    check(&s);
+}
+
 /// A SYN reusing the id of a stream that was closed is a protocol error, as
 /// `ProtocolError::StreamIdReused` documents ("open, or was used before"):
 /// the ids the peer used are remembered after their streams are forgotten.

@@ -269,7 +269,13 @@ impl Connection {
             self.stats.frames_discarded += 1;
             return true;
         }
-        let Some((slot, s)) = self.streams.find_mut(id).filter(|(_, s)| !s.ended) else {
+        // A reset stream takes no more frames, also while its record waits
+        // for the reader to take what arrived before the reset: the peer's
+        // frames still in flight are races with that reset. (Taking their
+        // credit would report `CreditsReturned` after `StreamReset`, and
+        // only when the reader happened to be slow.)
+        let live = |s: &Stream| !s.ended && s.reset.is_none();
+        let Some((slot, s)) = self.streams.find_mut(id).filter(|(_, s)| live(s)) else {
             // Races with close make these normal: discard, never answer with RST.
             self.stats.frames_discarded += 1;
             return carried_payload;
