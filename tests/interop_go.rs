@@ -755,6 +755,72 @@ fn stop_reading_fails_go_writer_fast(setup: Setup) {
 }
 both_setups!(stop_reading_fails_go_writer_fast);
 
+/// With a window above 256 KiB hashicorp answers a stream whose FIN
+/// arrived before its Accept with a Window Update **without ACK** that
+/// carries only its extra initial window. We write 1,000 bytes, half-close
+/// and stop reading in one turn on 20 streams: that delta is window, not
+/// credit for our bytes, so we must not reset (hashicorp's `Read` fails with
+/// "connection reset" and drops what it buffers) before Go has read them.
+/// Go returns no credit for 1,000 bytes, so the stream ends at our linger
+/// timeout; every Go reader got its 1,000 bytes and our FIN by then.
+fn stop_reading_keeps_our_data_for_go_with_a_larger_window(setup: Setup) {
+    const STREAMS: usize = 20;
+    const BYTES: usize = 1_000;
+    const WINDOW: u32 = 1 << 20;
+    let args = ["-streams", "20", "-bytes", "1000", "-plain-read", "-window", "1048576"];
+    let (go, sock) = start_go(setup, "sink", &args);
+    let linger = Duration::from_secs(1);
+    let cfg = Config { linger_timeout: Some(linger), ..config() };
+    let mut drv =
+        Driver::new("stop reading, Go window 1 MiB", sock, setup.peer_role.ours(), cfg, LIFE);
+    let mut ids = Vec::new();
+    let mut closed = 0;
+    drv.run("20 streams written, half-closed, stopped", Duration::from_secs(10), |drv, ev| {
+        if let Some(Event::StreamClosed { .. }) = ev {
+            closed += 1;
+        }
+        while ids.len() < STREAMS {
+            let id = drv.conn.open().unwrap();
+            let body = driver::pattern(id.0, 0, BYTES);
+            assert_eq!(drv.conn.send(id, &body).unwrap(), BYTES);
+            drv.conn.close_write(id).unwrap();
+            drv.conn.stop_reading(id).unwrap();
+            ids.push(id);
+        }
+        closed == STREAMS
+    });
+    // What hashicorp answered: ACK with the extra window, or (FIN before
+    // Accept) a plain Window Update carrying it.
+    let extra = WINDOW - yamux_proto::DEFAULT_WINDOW;
+    let mut unacked_window = 0;
+    for &id in &ids {
+        let first = *drv.wire_in.first(id).unwrap();
+        assert!(first.is_window_update(), "{}", driver::describe(&first));
+        assert_eq!(first.header.length, extra, "{}", driver::describe(&first));
+        if !first.has(Flags::ACK) {
+            unacked_window += 1;
+        }
+        // No RST before the linger timeout: nothing of ours was credited.
+        if let Some(rst) = drv.wire_out.stream(id).find(|f| f.has(Flags::RST)) {
+            let fin = drv.wire_out.stream(id).find(|f| f.has(Flags::FIN)).unwrap();
+            assert!(rst.at >= fin.at + linger, "RST {:?} after FIN {:?}", rst.at, fin.at);
+        }
+    }
+    let out = wait_for_go_close(&mut drv, go, &mut Book::new(0));
+    let lines = out.streams_with("fin");
+    assert_eq!(lines.len(), STREAMS, "{}", out.dump());
+    for l in &lines {
+        assert_eq!(l.get("read_err"), "none", "{}", l.raw);
+        assert_eq!(l.int("bytes") as usize, BYTES, "{}", l.raw);
+        assert!(l.flag("ok") && l.flag("pattern"), "{}", l.raw);
+    }
+    eprintln!(
+        "observed: {unacked_window} of {STREAMS} streams established by a Window Update \
+         without ACK carrying {extra} B; Go read all {BYTES} B on every stream"
+    );
+}
+both_setups!(stop_reading_keeps_our_data_for_go_with_a_larger_window);
+
 /// Go reads 10 messages, half-closes and stops reading (`stop-after`).
 /// Hashicorp neither resets nor returns credit, so our writer would stall
 /// for good (hashicorp/yamux#133 on their side); our send-stall timeout
