@@ -1,168 +1,12 @@
-//! Yamux frames: the 12-byte header, its fields, and a streaming decoder.
-//!
-//! This module has no state beyond the decoder's partial-frame buffer and
-//! knows nothing about streams. Layout (spec §"Framing", all big-endian):
-//!
-//! ```text
-//! +---------+--------+-----------+---------------+----------------+
-//! | version | type   | flags     | stream id     | length         |
-//! | u8 (=0) | u8     | u16       | u32           | u32            |
-//! +---------+--------+-----------+---------------+----------------+
-//!   0         1        2..4        4..8            8..12
-//! ```
-//!
-//! `length` is the payload size for Data, the credit delta for Window Update,
-//! the opaque value for Ping and the error code for Go Away. Only Data frames
-//! carry a body.
+//! The streaming frame decoder: bytes in any chunking, whole frames out,
+//! bodies as zero-copy slices of the buffer they arrived in.
 
 use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use super::header::{FrameType, Header, HEADER_LEN};
 use crate::error::FrameError;
-use crate::StreamId;
-
-/// Size of every frame header on the wire.
-pub const HEADER_LEN: usize = 12;
-
-/// The only protocol version there is.
-pub const VERSION: u8 = 0;
-
-/// The four frame types (spec §"Message Type").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FrameType {
-    /// Carries stream payload; `length` is the body size.
-    Data,
-    /// Grants the peer more send credit; `length` is the delta.
-    WindowUpdate,
-    /// Liveness and RTT; `length` is an opaque value echoed in the ACK.
-    Ping,
-    /// Session termination; `length` is a [`GoAwayCode`](crate::GoAwayCode).
-    GoAway,
-}
-
-impl FrameType {
-    fn from_u8(b: u8) -> Option<Self> {
-        match b {
-            0 => Some(FrameType::Data),
-            1 => Some(FrameType::WindowUpdate),
-            2 => Some(FrameType::Ping),
-            3 => Some(FrameType::GoAway),
-            _ => None,
-        }
-    }
-
-    fn to_u8(self) -> u8 {
-        match self {
-            FrameType::Data => 0,
-            FrameType::WindowUpdate => 1,
-            FrameType::Ping => 2,
-            FrameType::GoAway => 3,
-        }
-    }
-}
-
-/// The header flags (spec §"Flags"). A plain bit set; unknown bits are kept
-/// as received and ignored by the connection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Flags(pub u16);
-
-impl Flags {
-    /// No flags.
-    pub const NONE: Flags = Flags(0);
-    /// Opens a stream (or marks a Ping request).
-    pub const SYN: Flags = Flags(0x1);
-    /// Accepts a stream (or marks a Ping response).
-    pub const ACK: Flags = Flags(0x2);
-    /// Half-close: the sender will send no more data on this stream.
-    pub const FIN: Flags = Flags(0x4);
-    /// Abort the stream in both directions.
-    pub const RST: Flags = Flags(0x8);
-
-    /// Whether every bit of `other` is set in `self`.
-    pub fn contains(self, other: Flags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// The union of both sets.
-    #[must_use]
-    pub fn with(self, other: Flags) -> Flags {
-        Flags(self.0 | other.0)
-    }
-}
-
-/// A decoded or to-be-encoded frame header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Header {
-    /// What kind of frame this is.
-    pub frame_type: FrameType,
-    /// SYN/ACK/FIN/RST.
-    pub flags: Flags,
-    /// Stream id; 0 is the session itself (Ping, Go Away).
-    pub stream_id: StreamId,
-    /// Body size, credit delta, ping opaque or go-away code, by type.
-    pub length: u32,
-}
-
-impl Header {
-    /// A Data header for `len` body bytes.
-    pub fn data(stream_id: StreamId, flags: Flags, len: u32) -> Header {
-        Header { frame_type: FrameType::Data, flags, stream_id, length: len }
-    }
-
-    /// A Window Update header granting `delta` more credit.
-    pub fn window_update(stream_id: StreamId, flags: Flags, delta: u32) -> Header {
-        Header { frame_type: FrameType::WindowUpdate, flags, stream_id, length: delta }
-    }
-
-    /// A Ping request (`SYN`) or response (`ACK`).
-    pub fn ping(flags: Flags, opaque: u32) -> Header {
-        Header { frame_type: FrameType::Ping, flags, stream_id: StreamId::SESSION, length: opaque }
-    }
-
-    /// A Go Away with the given code.
-    pub fn go_away(code: u32) -> Header {
-        Header {
-            frame_type: FrameType::GoAway,
-            flags: Flags::NONE,
-            stream_id: StreamId::SESSION,
-            length: code,
-        }
-    }
-
-    /// Bytes of body that follow this header on the wire.
-    pub fn body_len(&self) -> u32 {
-        match self.frame_type {
-            FrameType::Data => self.length,
-            _ => 0,
-        }
-    }
-
-    /// The 12 wire bytes of this header.
-    pub fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut out = [0u8; HEADER_LEN];
-        out[0] = VERSION;
-        out[1] = self.frame_type.to_u8();
-        out[2..4].copy_from_slice(&self.flags.0.to_be_bytes());
-        out[4..8].copy_from_slice(&self.stream_id.0.to_be_bytes());
-        out[8..12].copy_from_slice(&self.length.to_be_bytes());
-        out
-    }
-
-    /// Parses 12 wire bytes. Fails on a version other than 0 or an unknown type.
-    pub fn decode(raw: &[u8; HEADER_LEN]) -> Result<Header, FrameError> {
-        if raw[0] != VERSION {
-            return Err(FrameError::UnsupportedVersion(raw[0]));
-        }
-        let frame_type = FrameType::from_u8(raw[1]).ok_or(FrameError::UnknownType(raw[1]))?;
-        Ok(Header {
-            frame_type,
-            flags: Flags(u16::from_be_bytes([raw[2], raw[3]])),
-            stream_id: StreamId(u32::from_be_bytes([raw[4], raw[5], raw[6], raw[7]])),
-            length: u32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]),
-        })
-    }
-}
 
 /// A whole frame: header plus body (empty unless Data).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,7 +33,7 @@ pub struct Frame {
 /// rest starts a new buffer at a frame boundary, sized to hold the frame it
 /// ends in. So each byte is copied once, from the input into its final
 /// place. The exception is a partial frame already in a full buffer (left by
-/// input that fitted, or written through [`buffer_mut`](Decoder::buffer_mut)),
+/// input that fitted, or written into the buffer by the connection),
 /// which is moved once. A buffer nobody else references any more is reused in
 /// place rather than replaced, so a steady stream keeps reading into the
 /// same, cache-warm memory.
@@ -317,7 +161,8 @@ impl Decoder {
     /// here is dropped and counted at the next call, and the same room is
     /// offered again: a caller that keeps reading holds no more than it
     /// reserves itself.
-    pub fn buffer_mut(&mut self) -> &mut BytesMut {
+    #[cfg(feature = "testing")]
+    pub(crate) fn buffer_mut(&mut self) -> &mut BytesMut {
         if self.failed {
             self.drop_written();
             self.buf.reserve(MIN_RESERVE / 4);
@@ -377,7 +222,7 @@ impl Decoder {
     /// Whether the decoder stands at a frame boundary holding nothing, so
     /// the caller may decode whole frames from its own input
     /// ([`Decoder::skip_decoded`]) without changing what this decoder yields.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         !self.failed && !self.is_mid_frame()
     }
 
@@ -386,7 +231,7 @@ impl Decoder {
     /// input while the decoder [`is_idle`](Decoder::is_idle). `None` if
     /// `input` ends before the frame does or the header is bad; give such
     /// input to [`extend`](Decoder::extend), which waits or reports the error.
-    pub fn whole_frame<'a>(&self, input: &'a [u8]) -> Option<(Header, &'a [u8])> {
+    pub(crate) fn whole_frame<'a>(&self, input: &'a [u8]) -> Option<(Header, &'a [u8])> {
         let header = header_at(input, self.max_body).ok()??;
         let body = input.get(HEADER_LEN..HEADER_LEN + header.body_len() as usize)?;
         Some((header, body))
@@ -396,13 +241,13 @@ impl Decoder {
     /// than a header), checked as [`decode`](Decoder::decode) checks it: for
     /// a caller that decodes from its own buffer while the decoder
     /// [`is_idle`](Decoder::is_idle).
-    pub fn header_at(&self, input: &[u8]) -> Result<Option<Header>, FrameError> {
+    pub(crate) fn header_at(&self, input: &[u8]) -> Result<Option<Header>, FrameError> {
         header_at(input, self.max_body)
     }
 
     /// Accounts for `n` bytes of whole frames the caller decoded itself
     /// from input it never gave here (only while [`Decoder::is_idle`]).
-    pub fn skip_decoded(&mut self, n: usize) {
+    pub(crate) fn skip_decoded(&mut self, n: usize) {
         self.consumed += n as u64;
     }
 
@@ -411,7 +256,7 @@ impl Decoder {
     /// valid; later input is dropped and counted. The bytes move from
     /// [`total_input`](Decoder::total_input) to
     /// [`total_dropped`](Decoder::total_dropped).
-    pub fn discard(&mut self) {
+    pub(crate) fn discard(&mut self) {
         self.failed = true;
         self.dropped += self.buffered() as u64;
         self.ready.clear();
@@ -423,7 +268,7 @@ impl Decoder {
     /// After an error, drops (and counts) whatever was written into
     /// [`buffer_mut`](Decoder::buffer_mut) since its last call, keeping the
     /// room; does nothing while decoding.
-    pub fn drop_written(&mut self) {
+    pub(crate) fn drop_written(&mut self) {
         if self.failed {
             self.dropped += self.buf.len() as u64;
             self.buf.clear();
@@ -432,13 +277,13 @@ impl Decoder {
 
     /// Counts `n` bytes the caller dropped without giving them here, so
     /// [`total_dropped`](Decoder::total_dropped) covers all input.
-    pub fn count_dropped(&mut self, n: usize) {
+    pub(crate) fn count_dropped(&mut self, n: usize) {
         self.dropped += n as u64;
     }
 
     /// Every byte given and then dropped undecoded so far: after an error,
     /// or after [`discard`](Decoder::discard).
-    pub fn total_dropped(&self) -> u64 {
+    pub(crate) fn total_dropped(&self) -> u64 {
         self.dropped
     }
 
@@ -449,17 +294,17 @@ impl Decoder {
 
     /// The header of a frame whose body is still arriving, so a connection
     /// can reject it before buffering the body.
-    pub fn pending_header(&self) -> Option<Header> {
+    pub(crate) fn pending_header(&self) -> Option<Header> {
         self.header
     }
 
     /// Every byte given to the decoder so far, decoded or not.
-    pub fn total_input(&self) -> u64 {
+    pub(crate) fn total_input(&self) -> u64 {
         self.consumed + self.buffered() as u64
     }
 
     /// Whether a frame has been started but not finished.
-    pub fn is_mid_frame(&self) -> bool {
+    pub(crate) fn is_mid_frame(&self) -> bool {
         self.header.is_some() || self.ready_len > 0 || !self.buf.is_empty()
     }
 
@@ -558,6 +403,8 @@ fn next_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::Flags;
+    use crate::StreamId;
 
     fn sample_frames() -> Vec<(Header, Vec<u8>)> {
         vec![
@@ -590,19 +437,6 @@ mod tests {
         }
         assert!(!d.is_mid_frame());
         out
-    }
-
-    #[test]
-    fn header_round_trips() {
-        for (h, _) in sample_frames() {
-            assert_eq!(Header::decode(&h.encode()).unwrap(), h);
-        }
-    }
-
-    #[test]
-    fn header_bytes_are_big_endian() {
-        let h = Header::data(StreamId(0x0102_0304), Flags(0x0a0b), 0x0506_0708);
-        assert_eq!(h.encode(), [0, 0, 0x0a, 0x0b, 1, 2, 3, 4, 5, 6, 7, 8]);
     }
 
     #[test]
