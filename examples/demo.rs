@@ -426,6 +426,7 @@ impl Report {
             Event::GoAwayReceived { code } => self.go_away = Some(code),
             Event::ConnectionClosed { reason } => self.closed = Some(reason),
             Event::Writable { .. } | Event::OpenUnblocked => {}
+            _ => {}
         }
     }
 
@@ -638,6 +639,7 @@ impl App for ClientApp {
             Event::ConnectionClosed { reason } => say!(log, "connection closed: {reason:?}"),
             Event::StreamOpened { id } => say!(log, "unexpected stream {id} from the server"),
             Event::OpenUnblocked => {}
+            _ => {}
         }
     }
 
@@ -805,6 +807,7 @@ impl App for ServerApp {
             Event::GoAwayReceived { code } => say!(log, "go-away received ({code:?})"),
             Event::ConnectionClosed { reason } => say!(log, "connection closed: {reason:?}"),
             Event::CreditsReturned { .. } | Event::OpenUnblocked => {}
+            _ => {}
         }
     }
 

@@ -15,6 +15,7 @@ pub const MAX_UNACKED_OUTBOUND: usize = 256;
 
 /// A [`Config`] field out of range.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// `initial_stream_window` below the protocol's 256 KiB.
     #[error("initial_stream_window must be at least 256 KiB")]

@@ -7,6 +7,7 @@ use crate::{GoAwayCode, StreamId};
 
 /// A byte sequence that is not a valid yamux frame stream.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FrameError {
     /// The version byte was not 0.
     #[error("unsupported protocol version {0}")]
@@ -30,6 +31,7 @@ pub enum FrameError {
 /// A rule of the protocol the peer broke. The connection answers with
 /// Go Away (protocol error) and closes.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// The byte stream did not decode.
     #[error("malformed frame: {0}")]
@@ -55,6 +57,7 @@ pub enum ProtocolError {
 /// An abusive pattern of otherwise valid frames, counted against a limit in
 /// [`Config`](crate::Config).
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FloodError {
     /// Too many frames in a row that changed nothing: no payload, no new
     /// stream, no change to a live stream's state or credit (repeated or
@@ -72,6 +75,7 @@ pub enum FloodError {
 
 /// Why a connection ended. Carried by [`Event::ConnectionClosed`](crate::Event).
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// A graceful go-away completed: every stream finished.
     #[error("drained after go-away")]
@@ -110,6 +114,7 @@ pub enum CloseReason {
 /// Why a stream was aborted. Carried by [`Event::StreamReset`](crate::Event)
 /// and returned by commands on a reset stream.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResetReason {
     /// The application called [`Connection::reset`](crate::Connection::reset).
     #[error("reset by the application")]
@@ -147,6 +152,7 @@ pub enum ResetReason {
 
 /// Why [`Connection::open`](crate::Connection::open) could not open a stream.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OpenError {
     /// The connection has ended.
     #[error("connection closed")]
@@ -171,6 +177,7 @@ pub enum OpenError {
 
 /// Why a command on a stream failed.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StreamError {
     /// No such stream: never opened, or closed and forgotten.
     #[error("unknown stream")]
@@ -185,6 +192,7 @@ pub enum StreamError {
 
 /// Why [`Connection::read`](crate::Connection::read) returned no bytes.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReadError {
     /// Nothing to read yet: an [`Event::Readable`](crate::Event::Readable)
     /// follows when bytes arrive.
@@ -204,6 +212,7 @@ pub enum ReadError {
 
 /// Why [`Connection::ping`](crate::Connection::ping) could not send a ping.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PingError {
     /// The connection has ended.
     #[error("connection closed")]

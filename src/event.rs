@@ -22,6 +22,7 @@ use crate::{CloseReason, GoAwayCode, ResetReason, StreamId};
 /// stream may already be reset, for instance). Commands on it then return
 /// the current state's error rather than acting on the old one.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The peer opened a stream. It is already accepted (we ACK at once);
     /// reset it to refuse.

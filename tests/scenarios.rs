@@ -59,23 +59,14 @@ fn check_event_rules(events: &[Event]) {
     let mut conn_closed = false;
     for (i, e) in events.iter().enumerate() {
         assert!(!conn_closed, "event {i} after ConnectionClosed: {e:?}");
-        let id = match e {
+        match e {
             Event::StreamOpened { id } => {
                 assert!(!streams.contains_key(id), "event {i}: StreamOpened is not first: {e:?}");
-                Some(*id)
             }
-            Event::Readable { id }
-            | Event::HalfClosed { id }
-            | Event::StreamReset { id, .. }
-            | Event::CreditsReturned { id, .. }
-            | Event::Writable { id }
-            | Event::StreamClosed { id } => Some(*id),
-            Event::ConnectionClosed { .. } => {
-                conn_closed = true;
-                None
-            }
-            Event::OpenUnblocked | Event::Pong { .. } | Event::GoAwayReceived { .. } => None,
-        };
+            Event::ConnectionClosed { .. } => conn_closed = true,
+            _ => {}
+        }
+        let id = e.stream_id();
         let Some(id) = id else { continue };
         let s = streams.entry(id).or_default();
         assert!(!s.closed, "event {i} after StreamClosed: {e:?}");

@@ -115,9 +115,11 @@
 
 pub mod error;
 #[cfg(feature = "futures-io")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
 pub mod futures;
 mod session;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 
 pub use error::{close_reason, open_error, ping_error, reset_reason, stream_error};

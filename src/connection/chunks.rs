@@ -89,6 +89,7 @@ impl ChunkQueue {
     }
 
     /// Bytes queued (O(chunks): for invariant checks).
+    #[cfg(any(test, feature = "testing"))]
     pub fn len(&self) -> usize {
         self.chunks.as_ref().map_or(0, |c| c.iter().map(Bytes::len).sum::<usize>())
             + self.tail.len()

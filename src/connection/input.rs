@@ -140,12 +140,21 @@ impl Connection {
     /// Once the connection has closed, what is written here is dropped at
     /// the next call (counted in [`ConnectionStats::bytes_discarded`](crate::ConnectionStats::bytes_discarded)) and
     /// the same room offered again.
+    ///
+    /// Only with the `testing` feature: it is a second way to do what
+    /// `handle_input_buf` does, kept for the tests that compare the input
+    /// paths, and not part of the stable API.
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub fn input_buffer(&mut self) -> &mut BytesMut {
         self.decoder.buffer_mut()
     }
 
     /// Processes what was written into [`input_buffer`](Connection::input_buffer)
     /// since the last call. Equivalent to `handle_input` for those bytes.
+    /// Only with the `testing` feature.
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub fn process_input(&mut self, now: Instant) {
         self.advance_time(now);
         // Once closed, this drops (and counts) what was written.

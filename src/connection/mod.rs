@@ -177,6 +177,7 @@ struct OutstandingPing {
 
 /// Counters over the connection's life.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionStats {
     /// Transport bytes taken in: given to `handle_input` or
     /// `process_input`, or taken out of the caller's buffer by
@@ -220,6 +221,7 @@ pub struct ConnectionStats {
 
 /// A snapshot of one stream, from [`Connection::stream_info`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StreamInfo {
     /// Where our write half is.
     pub send_state: SendState,
@@ -420,8 +422,13 @@ impl Connection {
 
     /// Checks the internal invariants: the per-stream credit conservation
     /// (`window_size == window + unread + pending_return`),
-    /// buffer counts, connection totals and queue bounds. For tests and fuzzers;
-    /// O(streams).
+    /// buffer counts, connection totals and queue bounds. O(streams).
+    ///
+    /// Only with the `testing` feature: for tests, fuzzers and simulators
+    /// (call it after every step of a harness); what it checks follows the
+    /// internals, so it is not part of the stable API.
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut live = 0;
         let mut window_total = 0u64;

@@ -85,6 +85,7 @@ impl From<Bytes> for Body<'_> {
 
 /// Where the receive half is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecvState {
     /// Data is accepted and delivered.
     Open,
@@ -331,6 +332,7 @@ impl RecvHalf {
 
     /// The credit-conservation invariant (see the module docs) holds, and the
     /// unread count matches the bytes actually queued.
+    #[cfg(any(test, feature = "testing"))]
     pub fn check_invariant(&self) -> bool {
         let total =
             u64::from(self.window) + u64::from(self.unread) + u64::from(self.pending_return);

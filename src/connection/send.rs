@@ -26,6 +26,7 @@ const COPY_BELOW: usize = 512;
 
 /// Where the send half is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SendState {
     /// Accepting data.
     Open,
@@ -148,6 +149,7 @@ impl SendHalf {
     }
 
     /// The buffered count matches the bytes actually queued.
+    #[cfg(any(test, feature = "testing"))]
     pub fn check_invariant(&self) -> bool {
         self.queue.len() == self.buffered
     }

@@ -67,6 +67,7 @@ impl Default for StreamTable {
 
 impl StreamTable {
     /// Number of records.
+    #[cfg(any(test, feature = "testing"))]
     pub fn len(&self) -> usize {
         self.index.len()
     }

@@ -87,6 +87,7 @@ impl TimerTable {
     }
 
     /// Number of armed timers.
+    #[cfg(any(test, feature = "testing"))]
     pub fn len(&self) -> usize {
         self.armed.len()
     }

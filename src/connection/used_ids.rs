@@ -64,6 +64,7 @@ impl UsedIds {
     }
 
     /// Ids remembered individually (bounded by `max_above`).
+    #[cfg(any(test, feature = "testing"))]
     pub fn len(&self) -> usize {
         self.above.len()
     }

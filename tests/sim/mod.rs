@@ -1052,6 +1052,9 @@ impl Sim {
                             seed_fail(format!("{id}: {reason:?} without long stalls"));
                         }
                     }
+                    other => {
+                        seed_fail(format!("{id}: a reset the simulator does not know: {other:?}"))
+                    }
                 }
                 s.reset = Some(reason);
                 // The application reads on to learn of the reset (after
@@ -1099,6 +1102,7 @@ impl Sim {
                     seed_fail(format!("ConnectionClosed before StreamClosed of {id}"));
                 }
             }
+            other => seed_fail(format!("an event the simulator does not know: {other:?}")),
         }
     }
 
@@ -1112,6 +1116,7 @@ impl Sim {
             CloseReason::RemoteGoAway(_) | CloseReason::Protocol(_) | CloseReason::Flood(_) => {
                 false
             }
+            _ => false,
         };
         if !ok {
             self.fail(format!("{name}: connection closed with {reason:?}"));
@@ -1201,6 +1206,7 @@ fn event_key(event: &Event) -> &'static str {
             ResetReason::LingerTimeout => "reset: linger timeout",
             ResetReason::SendStall => "reset: send stall",
             ResetReason::ConnectionClosed(_) => "reset: connection closed",
+            _ => "reset: other",
         },
         Event::CreditsReturned { .. } => "event: CreditsReturned",
         Event::Writable { .. } => "event: Writable",
@@ -1217,6 +1223,7 @@ fn event_key(event: &Event) -> &'static str {
             CloseReason::GoAwayUnanswered => "closed: go-away unanswered",
             _ => "closed: other",
         },
+        _ => "event: other",
     }
 }
 

@@ -892,6 +892,7 @@ impl EventChecker {
                 }
                 self.connection_closed = Some(*reason);
             }
+            other => return Err(format!("an event the checker does not know: {other:?}")),
         }
         Ok(())
     }
@@ -1276,6 +1277,7 @@ impl World {
                 unacked >= max_unacked
             }
             OpenError::IdsExhausted => false,
+            _ => false,
         };
         if !plausible {
             ctx.fail(format!(
@@ -1400,6 +1402,9 @@ impl World {
                         ctx.fail(format!("{side:?} read {id}: UnknownStream while known"));
                     }
                     return;
+                }
+                Err(other) => {
+                    ctx.fail(format!("{side:?} read {id}: unexpected {other:?}"));
                 }
             }
         }
