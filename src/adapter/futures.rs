@@ -57,8 +57,10 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 
-use super::session::{self, Clock, Shared, Transport};
-pub use super::session::{ReadHalf, Session, Stream, WriteHalf};
+use super::driver::{self, Clock, Transport};
+pub use super::session::Session;
+use super::shared::Shared;
+pub use super::stream::{ReadHalf, Stream, WriteHalf};
 use crate::{CloseReason, Config, ConfigError, Connection, Role};
 
 /// Starts a session over `io`. Returns the session handle and the
@@ -79,7 +81,7 @@ where
     let shared = Arc::new(Mutex::new(Shared::new(conn, Instant::now)));
     let clock = SleepClock { sleep: Box::new(sleep), current: None };
     let io = Io { io, scratch: vec![0; SCRATCH].into_boxed_slice() };
-    let driver = session::Driver::new(shared.clone(), io, clock);
+    let driver = driver::Driver::new(shared.clone(), io, clock);
     Ok((Session::from_shared(shared), Driver { inner: driver }))
 }
 
@@ -89,7 +91,7 @@ where
 /// session ([`CloseReason::TransportClosed`]): every handle then fails
 /// instead of waiting. It is `Send` when `T`, `S` and `F` are.
 pub struct Driver<T, S, F> {
-    inner: session::Driver<Io<T>, SleepClock<S, F>>,
+    inner: driver::Driver<Io<T>, SleepClock<S, F>>,
 }
 
 impl<T, S, F> Future for Driver<T, S, F>

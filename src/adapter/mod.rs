@@ -113,14 +113,18 @@
 //! );
 //! ```
 
+mod driver;
 pub mod error;
 #[cfg(feature = "futures-io")]
 #[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
 pub mod futures;
 mod session;
+mod shared;
+mod stream;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 
 pub use error::{close_reason, open_error, ping_error, reset_reason, stream_error};
-pub use session::{ReadHalf, Session, Stream, WriteHalf};
+pub use session::Session;
+pub use stream::{ReadHalf, Stream, WriteHalf};

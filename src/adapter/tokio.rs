@@ -48,8 +48,10 @@ use std::time::Instant;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
-use super::session::{self, Clock, Shared, Transport};
-pub use super::session::{ReadHalf, Session, Stream, WriteHalf};
+use super::driver::{self, Clock, Transport};
+pub use super::session::Session;
+use super::shared::Shared;
+pub use super::stream::{ReadHalf, Stream, WriteHalf};
 use crate::{CloseReason, Config, ConfigError, Connection, Role};
 
 /// Starts a session over `io` and spawns its driver on the current tokio
@@ -74,7 +76,7 @@ where
     let conn = Connection::new(config, role, now())?;
     let shared = Arc::new(Mutex::new(Shared::new(conn, now)));
     let driver =
-        session::Driver::new(shared.clone(), Io(io), TokioClock { sleep: None, registered: None });
+        driver::Driver::new(shared.clone(), Io(io), TokioClock { sleep: None, registered: None });
     Ok((Session::from_shared(shared), Driver { inner: driver }))
 }
 
@@ -84,7 +86,7 @@ where
 /// the session ([`CloseReason::TransportClosed`]): every handle then fails
 /// instead of waiting.
 pub struct Driver<T> {
-    inner: session::Driver<Io<T>, TokioClock>,
+    inner: driver::Driver<Io<T>, TokioClock>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
