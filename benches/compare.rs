@@ -1,9 +1,9 @@
 //! Benchmarks side by side with the `yamux` crate (issue 5).
 //!
 //! ```text
-//! cargo run --release --example bench --all-features            # everything
-//! cargo run --release --example bench --all-features -- --quick # scaled down
-//! cargo run --release --example bench --all-features -- bulk small  # a subset
+//! cargo bench --bench compare --all-features                 # everything
+//! cargo bench --bench compare --all-features -- --quick      # scaled down
+//! cargo bench --bench compare --all-features -- bulk small   # a subset
 //! ```
 //!
 //! Two levels:
