@@ -345,7 +345,7 @@ impl Outbox {
 struct StreamLog {
     /// Bytes our `send` accepted.
     sent: u64,
-    /// Bytes delivered to us in `Data` events.
+    /// Bytes we read.
     received: u64,
     /// `CreditsReturned` events and their total.
     credit_events: u64,

@@ -88,8 +88,12 @@ pub struct Config {
     /// connection fails with [`FloodError::RefusedStreams`](crate::FloodError).
     /// Default 1024.
     pub max_pending_refusals: usize,
-    /// Frames in a row that carry nothing (empty Data, zero Window Update,
-    /// no flags) before the connection fails. Default 10 000.
+    /// Stream frames in a row that change nothing (no payload, no new
+    /// stream, no change to a live stream's state or credit, whatever their
+    /// flag bits: an empty Data frame, a zero Window Update, a repeated FIN,
+    /// a payload-less frame for an unknown stream) before the connection
+    /// fails with [`FloodError::EmptyFrames`](crate::FloodError::EmptyFrames).
+    /// Default 10 000.
     pub max_empty_frames: u32,
     /// Streams the peer may open and reset within `rapid_reset_window` before
     /// the connection fails. Default 1 000.

@@ -4,8 +4,8 @@
 //! streams ping-pong, half-close, half-close then session shutdown, large
 //! initial window, backlog exceeded, keep-alive, keep-alive timeout, partial
 //! read window update, open timeout, close (linger) timeout, write stall;
-//! plus the hashicorp/yamux#133 scenario and the close semantics of
-//! DESIGN.md §5 (stop reading, reset). Every scenario ends by checking the
+//! plus the hashicorp/yamux#133 scenario and the close semantics
+//! (stop reading, reset; docs/state-machines.md, docs/stop-reading.md). Every scenario ends by checking the
 //! connection invariants and the per-stream event rules on both sides.
 //!
 //! Wire-level scenarios (frame order, sizes, exact bytes) are in
@@ -935,7 +935,7 @@ fn write_stall() {
 }
 
 // ---------------------------------------------------------------------------
-// close semantics (DESIGN.md §5)
+// close semantics (docs/state-machines.md, docs/stop-reading.md)
 
 /// hashicorp/yamux#133: the writer sends 10 messages; the reader reads 5,
 /// then half-closes and stops reading. The writer must learn promptly (a
@@ -1063,7 +1063,7 @@ fn stop_reading_with_our_data_unread_at_peer() {
 /// its last credit after our FIN once it consumed everything (this crate
 /// does; hashicorp and the `yamux` crate do not). Then the RST goes out at
 /// once. Otherwise the stopper keeps discarding (the peer's writer never
-/// stalls) and resets at the linger timeout. See DESIGN.md §5.
+/// stalls) and resets at the linger timeout. See docs/stop-reading.md.
 fn stop_reading_after_sending(client_consumes: bool) -> (Duration, usize) {
     let linger = secs(10);
     let mut p = Pair::with_configs(quiet_config(), cfg(|c| c.linger_timeout = Some(linger)));

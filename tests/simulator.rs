@@ -353,7 +353,7 @@ fn stop_reading_scenario(grows: bool) -> StopOutcome {
     panic!("grows {grows}: the stream was never reset");
 }
 
-/// Stop-reading (DESIGN §5, hashicorp/yamux#133): the writer that stopped
+/// Stop-reading (docs/stop-reading.md, hashicorp/yamux#133): the writer that stopped
 /// reading sends RST once everything it sent was credited back, else
 /// resets at the linger timeout. Against a fixed-window reader (hashicorp's
 /// behaviour) a RST from the peer means the reader read everything;

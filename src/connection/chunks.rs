@@ -1,6 +1,6 @@
 //! An ordered byte queue for a stream's send or receive buffer: large pieces
 //! are kept by reference (zero copy), small ones are copied into a tail
-//! buffer so that many of them become one frame or one `Data` event.
+//! buffer so that many of them become one frame or one chunk for `read`.
 //!
 //! The tail is inline and the list of pieces by reference is boxed, so the
 //! common short message (copied in, taken out whole) costs one allocation,

@@ -16,10 +16,11 @@ impl Connection {
     /// Feeds bytes received from the transport, in any chunking: the same
     /// bytes give the same events however they are split. Data payloads are
     /// copied once: small ones (under 16 KiB) straight from `data` into the
-    /// stream's receive buffer, where they coalesce into one `Data` event;
-    /// larger ones into the connection's input buffer, and their `Data`
-    /// events are slices of it. [`handle_input_buf`](Connection::handle_input_buf)
-    /// avoids that copy for a caller that can hand over its read buffer.
+    /// stream's receive buffer, where they coalesce into one chunk for
+    /// [`read`](Connection::read); larger ones into the connection's input
+    /// buffer, and `read` returns slices of it.
+    /// [`handle_input_buf`](Connection::handle_input_buf) avoids that copy
+    /// for a caller that can hand over its read buffer.
     ///
     /// A malformed byte stream or a protocol violation closes the connection
     /// (see [`Event::ConnectionClosed`]); input after that is ignored.
@@ -61,7 +62,7 @@ impl Connection {
     /// Feeds the transport bytes at the front of `buf`, a buffer the caller
     /// owns and reads into (e.g. with tokio's `read_buf`), without copying
     /// large payloads: the whole frames at its front are taken out of it,
-    /// and their `Data` events share its memory. A frame not yet complete is
+    /// and the chunks `read` returns share its memory. A frame not yet complete is
     /// left at the front of `buf`, for the next read to append to; call
     /// again once it has. Small payloads (under 16 KiB) are copied, as with
     /// [`handle_input`](Connection::handle_input), so a peer's small frames

@@ -30,7 +30,7 @@ impl Connection {
         if s.ended {
             return;
         }
-        // Stop-reading (DESIGN §5, hashicorp/yamux#133): once our write half
+        // Stop-reading (docs/stop-reading.md, hashicorp/yamux#133): once our write half
         // is finished and everything we sent was credited back, nothing of
         // ours can be unread at the peer, so RST is safe and makes the peer's
         // writes fail at once instead of running into the void.

@@ -1,6 +1,7 @@
 //! Outputs: frames for the transport, produced on demand.
 //!
-//! Order (DESIGN §4, the lesson of x/net/http2): pongs first, then other
+//! Order (the lesson of golang/go#58804 in x/net/http2: a bulk stream must not
+//! hold up control frames): pongs first, then other
 //! control frames in the order they arose (window updates, SYN/ACK, resets,
 //! pings, go-away), then data, one bounded frame per ready stream in turn.
 //! A slow stream never delays control frames or other streams.

@@ -1,10 +1,9 @@
 //! Every (state, input) pair of the send half.
 //!
-//! The table below is the send half's state machine as specified in
-//! DESIGN.md §5 ("Credits", "Half-close", "Reset") and §3 (never exceed the
-//! peer's credit, FIN exactly once): data goes out only within credit and in
-//! bounded pieces; a closing half sends its FIN on the piece that empties the
-//! buffer (an empty piece when nothing is left, which needs no credit) and
+//! The table below is the send half's state machine (docs/state-machines.md):
+//! never exceed the peer's credit, FIN exactly once. Data goes out only
+//! within credit and in bounded pieces; a closing half sends its FIN alone,
+//! on an empty piece once the buffer is empty (which needs no credit), and
 //! never again; reset drops what is queued and says how much it freed.
 //!
 //! Each row starts from a half in `state` with `buf` bytes buffered and
