@@ -53,6 +53,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// [`Connection::new`](crate::Connection::new), which validates it. Every queue
 /// the peer can grow has its bound here.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// Receive window each new stream starts with. Above 256 KiB the excess is
     /// announced as a Window Update delta on our SYN/ACK (additive, as

@@ -132,8 +132,11 @@ fn smol_reset_reason_reaches_the_peer() {
 #[test]
 fn smol_timer_drives_keep_alive() {
     smol::block_on(async {
-        let cfg =
-            Config { keep_alive_interval: Some(Duration::from_millis(20)), ..Config::default() };
+        let cfg = {
+            let mut c = Config::default();
+            c.keep_alive_interval = Some(Duration::from_millis(20));
+            c
+        };
         let (client, _server) = smol_pair(cfg, Config::default()).await;
         let before = client.stats().pings_sent;
         smol::Timer::after(Duration::from_millis(300)).await;

@@ -199,12 +199,13 @@ async fn a_frame_larger_than_the_read_buffer_arrives_whole() {
     use yamux_proto::StreamId;
     const BIG: usize = 3 << 20;
     let window = 8 << 20;
-    let config = Config {
-        initial_stream_window: window,
-        max_stream_window: window,
-        max_streams: 16,
-        keep_alive_interval: None,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.initial_stream_window = window;
+        c.max_stream_window = window;
+        c.max_streams = 16;
+        c.keep_alive_interval = None;
+        c
     };
     let (mut raw, ours) = tokio::io::duplex(64 * 1024);
     let server = yt::spawn(ours, config, Role::Server).unwrap();
@@ -386,7 +387,11 @@ async fn stop_reading_alone_never_stalls_the_peers_writer() {
 
 #[tokio::test(start_paused = true)]
 async fn unread_stream_blocks_its_writer_after_the_window_then_completes() {
-    let cfg = Config { max_send_buffer: 64 * 1024, ..Config::default() };
+    let cfg = {
+        let mut c = Config::default();
+        c.max_send_buffer = 64 * 1024;
+        c
+    };
     let (client, server) = duplex_pair(cfg, Config::default());
     let mut slow = client.open().await.unwrap();
     let chunk = pattern(16 * 1024, 1);
@@ -454,7 +459,11 @@ async fn tokio_split_of_one_stream_also_works() {
 
 #[tokio::test(start_paused = true)]
 async fn open_waits_while_blocked_on_unacknowledged_streams() {
-    let cfg = Config { max_unacked_outbound: 2, ..Config::default() };
+    let cfg = {
+        let mut c = Config::default();
+        c.max_unacked_outbound = 2;
+        c
+    };
     let (a, b) = tokio::io::duplex(64 * 1024);
     let client = yt::spawn(a, cfg, Role::Client).unwrap();
     // The server's driver is not running yet: no ACK can come back.
@@ -580,7 +589,11 @@ async fn ping_measures_rtt_over_tcp() {
 async fn ping_rtt_is_measured_from_the_ping_not_from_the_last_wakeup() {
     // An idle session for a long (virtual) while, then a ping: its RTT must
     // not include the idle time.
-    let cfg = Config { keep_alive_interval: None, ..Config::default() };
+    let cfg = {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c
+    };
     let (client, _server) = duplex_pair(cfg.clone(), cfg);
     tokio::time::sleep(Duration::from_secs(100)).await;
     let rtt = client.ping().await.unwrap();
@@ -589,7 +602,11 @@ async fn ping_rtt_is_measured_from_the_ping_not_from_the_last_wakeup() {
 
 #[tokio::test(start_paused = true)]
 async fn keep_alive_pings_on_tokios_clock() {
-    let cfg = Config { keep_alive_interval: Some(Duration::from_secs(1)), ..Config::default() };
+    let cfg = {
+        let mut c = Config::default();
+        c.keep_alive_interval = Some(Duration::from_secs(1));
+        c
+    };
     let (client, _server) = duplex_pair(cfg, Config::default());
     let before = client.stats().pings_sent;
     tokio::time::sleep(Duration::from_millis(10_500)).await;
@@ -600,10 +617,11 @@ async fn keep_alive_pings_on_tokios_clock() {
 
 #[tokio::test(start_paused = true)]
 async fn keep_alive_timeout_closes_a_session_whose_peer_is_dead() {
-    let cfg = Config {
-        keep_alive_interval: Some(Duration::from_secs(1)),
-        ping_timeout: Duration::from_secs(2),
-        ..Config::default()
+    let cfg = {
+        let mut c = Config::default();
+        c.keep_alive_interval = Some(Duration::from_secs(1));
+        c.ping_timeout = Duration::from_secs(2);
+        c
     };
     let (a, mut b) = tokio::io::duplex(64 * 1024);
     // The "peer" swallows everything and never answers.

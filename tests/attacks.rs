@@ -312,7 +312,12 @@ fn window_update(id: u32, flags: Flags, delta: u32) -> Header {
 
 /// Timers off, no start-up RTT ping: the victim emits only what the attack causes.
 fn quiet() -> Config {
-    Config { keep_alive_interval: None, max_stream_window: DEFAULT_WINDOW, ..Config::default() }
+    {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c.max_stream_window = DEFAULT_WINDOW;
+        c
+    }
 }
 
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
@@ -329,7 +334,12 @@ const HEALTHY: u32 = 1;
 
 #[test]
 fn stream_flood_refuses_each_extra_syn_and_survives() {
-    let config = Config { max_streams: 4, max_pending_refusals: 8, ..quiet() };
+    let config = {
+        let mut c = quiet();
+        c.max_streams = 4;
+        c.max_pending_refusals = 8;
+        c
+    };
     let mut v = Victim::new(config);
     let healthy = pattern(1000, 1);
     v.healthy_stream(HEALTHY, &healthy);
@@ -873,7 +883,11 @@ fn oversized_frame_is_rejected_at_its_header() {
 #[test]
 fn data_header_beyond_the_window_is_rejected_before_its_body() {
     // Default windows: Data bodies up to max_stream_window (16 MiB) decode.
-    let mut v = Victim::new(Config { keep_alive_interval: None, ..Config::default() });
+    let mut v = Victim::new({
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c
+    });
     v.transmit(); // the start-up RTT ping
     let healthy = pattern(100, 30);
     v.healthy_stream(HEALTHY, &healthy);
@@ -898,7 +912,11 @@ fn data_header_beyond_the_window_is_rejected_before_its_body() {
 /// otherwise the caller would be made to buffer the doomed body.
 #[test]
 fn data_header_beyond_the_window_is_rejected_from_the_callers_buffer() {
-    let mut v = Victim::new(Config { keep_alive_interval: None, ..Config::default() });
+    let mut v = Victim::new({
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c
+    });
     v.transmit();
     let healthy = pattern(100, 31);
     v.healthy_stream(HEALTHY, &healthy);
@@ -1059,7 +1077,11 @@ fn the_largest_client_id_cannot_be_reused_once_forgotten() {
     // individually (max_streams + 1,024), slowly enough to stay under the
     // rapid-reset limit: the last one pushes the floor of used ids past
     // them all, and past u32::MAX.
-    let config = Config { max_streams: 4, ..quiet() };
+    let config = {
+        let mut c = quiet();
+        c.max_streams = 4;
+        c
+    };
     let mut v = Victim::new(config);
     let healthy = pattern(100, 22);
     v.healthy_stream(HEALTHY, &healthy);
@@ -1195,8 +1217,12 @@ fn normal_go_away_lets_streams_finish_and_refuses_our_opens() {
 
 #[test]
 fn peer_not_reading_with_huge_window_keeps_send_buffer_bounded() {
-    let config =
-        Config { max_send_buffer: 64 * 1024, max_connection_send_buffer: 256 * 1024, ..quiet() };
+    let config = {
+        let mut c = quiet();
+        c.max_send_buffer = 64 * 1024;
+        c.max_connection_send_buffer = 256 * 1024;
+        c
+    };
     let (per_stream, per_conn) = (config.max_send_buffer, config.max_connection_send_buffer);
     let mut v = Victim::new(config);
     // Eight streams, each granted (almost) 4 GiB of credit on its SYN: credit
@@ -1262,7 +1288,11 @@ fn peer_not_reading_with_huge_window_keeps_send_buffer_bounded() {
 
 #[test]
 fn half_written_header_then_silence_ends_with_keep_alive_timeout() {
-    let config = Config { max_stream_window: DEFAULT_WINDOW, ..Config::default() };
+    let config = {
+        let mut c = Config::default();
+        c.max_stream_window = DEFAULT_WINDOW;
+        c
+    };
     let (interval, timeout) = (config.keep_alive_interval.unwrap(), config.ping_timeout);
     let mut v = Victim::new(config);
     let healthy = pattern(100, 27);
@@ -1288,7 +1318,11 @@ fn half_written_header_then_silence_ends_with_keep_alive_timeout() {
 fn slowly_trickled_body_ends_with_keep_alive_timeout() {
     // The slowloris variant: a complete header announcing a large body, the
     // body one byte at a time, each just before any idle timer would fire.
-    let config = Config { max_stream_window: DEFAULT_WINDOW, ..Config::default() };
+    let config = {
+        let mut c = Config::default();
+        c.max_stream_window = DEFAULT_WINDOW;
+        c
+    };
     let limit = config.keep_alive_interval.unwrap() + config.ping_timeout;
     let mut v = Victim::new(config);
     let healthy = pattern(100, 28);

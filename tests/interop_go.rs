@@ -27,9 +27,7 @@ use std::time::Duration;
 use driver::{config, read_one_stream_slowly, Book, Driver, Rng, LIFE};
 use peer::{Peer, PeerKind, PeerOutput, PeerRole, Setup};
 use yamux_proto::frame::{Flags, FrameType, Header};
-use yamux_proto::{
-    CloseReason, Config, Event, GoAwayCode, OpenError, ResetReason, StreamError, StreamId,
-};
+use yamux_proto::{CloseReason, Event, GoAwayCode, OpenError, ResetReason, StreamError, StreamId};
 
 /// Runs `f` in both setups, as two tests.
 macro_rules! both_setups {
@@ -334,7 +332,11 @@ fn we_announce_larger_window(setup: Setup) {
         "source",
         &["-streams", "1", "-bytes", &BYTES.to_string(), "-window", &WINDOW.to_string()],
     );
-    let cfg = Config { initial_stream_window: WINDOW, ..config() };
+    let cfg = {
+        let mut c = config();
+        c.initial_stream_window = WINDOW;
+        c
+    };
     let mut drv = Driver::new("our window 1 MiB", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(7);
     book.check_pattern = true;
@@ -436,7 +438,11 @@ fn we_read_one_go_stream_slowly(setup: Setup) {
     let (go, sock) = start_go(setup, "source", &["-streams", "3", "-bytes", &BYTES.to_string()]);
     // A fixed window: auto-tuning could (rightly) grow it when the start-up
     // RTT sample is slow, and the bound below is about the fixed window.
-    let cfg = Config { max_stream_window: yamux_proto::DEFAULT_WINDOW, ..config() };
+    let cfg = {
+        let mut c = config();
+        c.max_stream_window = yamux_proto::DEFAULT_WINDOW;
+        c
+    };
     let mut drv = Driver::new("we read slowly", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(9);
     read_one_stream_slowly(&mut drv, &mut book, BYTES, "Go");
@@ -587,7 +593,11 @@ both_setups!(go_pings_us);
 /// pings flow both ways and are answered; hashicorp does not ping at start.
 fn keep_alive_both_ways(setup: Setup) {
     let (go, sock) = start_go(setup, "idle", &["-keepalive", "50ms", "-hold", "5s"]);
-    let cfg = Config { keep_alive_interval: Some(Duration::from_millis(50)), ..config() };
+    let cfg = {
+        let mut c = config();
+        c.keep_alive_interval = Some(Duration::from_millis(50));
+        c
+    };
     let mut drv = Driver::new("keep-alive", sock, setup.peer_role.ours(), cfg, LIFE);
     let manual = drv.conn.ping().unwrap();
     let mut pongs = Vec::new();
@@ -616,10 +626,11 @@ both_setups!(keep_alive_both_ways);
 /// keep-alive: `ConnectionClosed{KeepAliveTimeout}` after interval + timeout.
 fn keep_alive_detects_frozen_go(setup: Setup) {
     let (go, sock) = start_go(setup, "idle", &["-hold", "10s"]);
-    let cfg = Config {
-        keep_alive_interval: Some(Duration::from_millis(50)),
-        ping_timeout: Duration::from_millis(300),
-        ..config()
+    let cfg = {
+        let mut c = config();
+        c.keep_alive_interval = Some(Duration::from_millis(50));
+        c.ping_timeout = Duration::from_millis(300);
+        c
     };
     let mut drv = Driver::new("frozen go", sock, setup.peer_role.ours(), cfg, LIFE);
     drv.pump_for(Duration::from_millis(150), |_, _| {});
@@ -676,7 +687,11 @@ both_setups!(go_backlog_full_refuses);
 /// reports "connection reset" on those and completes the others.
 fn we_refuse_over_max_streams(setup: Setup) {
     let (go, sock) = start_go(setup, "open-echo", &["-streams", "4", "-bytes", "1000000"]);
-    let cfg = Config { max_streams: 2, ..config() };
+    let cfg = {
+        let mut c = config();
+        c.max_streams = 2;
+        c
+    };
     let mut drv = Driver::new("our max_streams 2", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(16);
     book.echo = true;
@@ -770,7 +785,11 @@ fn stop_reading_keeps_our_data_for_go_with_a_larger_window(setup: Setup) {
     let args = ["-streams", "20", "-bytes", "1000", "-plain-read", "-window", "1048576"];
     let (go, sock) = start_go(setup, "sink", &args);
     let linger = Duration::from_secs(1);
-    let cfg = Config { linger_timeout: Some(linger), ..config() };
+    let cfg = {
+        let mut c = config();
+        c.linger_timeout = Some(linger);
+        c
+    };
     let mut drv =
         Driver::new("stop reading, Go window 1 MiB", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut ids = Vec::new();
@@ -827,7 +846,11 @@ both_setups!(stop_reading_keeps_our_data_for_go_with_a_larger_window);
 /// resets the stream instead.
 fn go_stops_reading_we_cope(setup: Setup) {
     let (go, sock) = start_go(setup, "stop-after", &["-msgs", "10", "-hold", "5s"]);
-    let cfg = Config { send_stall_timeout: Some(Duration::from_millis(300)), ..config() };
+    let cfg = {
+        let mut c = config();
+        c.send_stall_timeout = Some(Duration::from_millis(300));
+        c
+    };
     let mut drv = Driver::new("Go stops reading", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(18);
     book.max_write = 1024;

@@ -615,7 +615,11 @@ each_peer!(we_go_away_during_our_streams);
 #[test]
 fn we_go_away_to_js_that_keeps_tcp_open() {
     let ping_timeout = Duration::from_secs(2);
-    let config = Config { ping_timeout, ..config() };
+    let config = {
+        let mut c = config();
+        c.ping_timeout = ping_timeout;
+        c
+    };
     let (peer, mut drv) =
         start_with(PeerKind::Js, Setup::PEER_SERVER, "echo", &["-keep-tcp"], config);
     let mut book = Book::new(10);

@@ -29,7 +29,7 @@ use rust_yamux::{
     drive_stream, echo, read_to_end, write_pattern, Outcome, Setup, YStream, YamuxPeer,
 };
 use yamux_proto::frame::{Flags, FrameType, Header};
-use yamux_proto::{CloseReason, Config, Event, GoAwayCode, ResetReason, StreamId, DEFAULT_WINDOW};
+use yamux_proto::{CloseReason, Event, GoAwayCode, ResetReason, StreamId, DEFAULT_WINDOW};
 
 /// The crate's configuration: its defaults.
 fn ycfg() -> yamux::Config {
@@ -208,7 +208,11 @@ fn we_announce_larger_window(setup: Setup) {
         let s = ctl.open().await.expect("open");
         drive_stream(s, BYTES, 3, None, ctl.t0).await
     });
-    let cfg = Config { initial_stream_window: WINDOW, ..config() };
+    let cfg = {
+        let mut c = config();
+        c.initial_stream_window = WINDOW;
+        c
+    };
     let mut drv = Driver::new("our window 1 MiB", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(28);
     book.check_pattern = true;
@@ -334,7 +338,11 @@ fn we_read_one_crate_stream_slowly(setup: Setup) {
         }
         out
     });
-    let cfg = Config { max_stream_window: DEFAULT_WINDOW, ..config() };
+    let cfg = {
+        let mut c = config();
+        c.max_stream_window = DEFAULT_WINDOW;
+        c
+    };
     let mut drv = Driver::new("we read slowly", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(30);
     read_one_stream_slowly(&mut drv, &mut book, BYTES, "the crate");
@@ -409,7 +417,11 @@ both_setups!(crate_closes_connection);
 /// 50 ms are all answered, and the crate sees no unexpected pong.
 fn pings_and_keep_alive(setup: Setup) {
     let (peer, sock) = YamuxPeer::start(setup, ycfg(), |mut ctl| async move { ctl.ended().await });
-    let cfg = Config { keep_alive_interval: Some(Duration::from_millis(50)), ..config() };
+    let cfg = {
+        let mut c = config();
+        c.keep_alive_interval = Some(Duration::from_millis(50));
+        c
+    };
     let mut drv = Driver::new("keep-alive", sock, setup.peer_role.ours(), cfg, LIFE);
     let manual = drv.conn.ping().unwrap();
     let mut pongs = Vec::new();
@@ -436,10 +448,11 @@ fn keep_alive_detects_frozen_crate(setup: Setup) {
         std::thread::sleep(Duration::from_millis(1500));
         ctl.ended().await
     });
-    let cfg = Config {
-        keep_alive_interval: Some(Duration::from_millis(50)),
-        ping_timeout: Duration::from_millis(300),
-        ..config()
+    let cfg = {
+        let mut c = config();
+        c.keep_alive_interval = Some(Duration::from_millis(50));
+        c.ping_timeout = Duration::from_millis(300);
+        c
     };
     let mut drv = Driver::new("frozen crate", sock, setup.peer_role.ours(), cfg, LIFE);
     drv.run("the keep-alive timeout", Duration::from_secs(3), |drv, _| drv.closed.is_some());
@@ -521,7 +534,11 @@ fn we_refuse_over_max_streams(setup: Setup) {
         }
         out
     });
-    let cfg = Config { max_streams: 2, ..config() };
+    let cfg = {
+        let mut c = config();
+        c.max_streams = 2;
+        c
+    };
     let mut drv = Driver::new("our max_streams 2", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(34);
     book.echo = true;
@@ -618,7 +635,11 @@ fn crate_stops_reading_we_cope(setup: Setup) {
         drop(s);
         ctl.ended().await
     });
-    let cfg = Config { send_stall_timeout: Some(Duration::from_millis(300)), ..config() };
+    let cfg = {
+        let mut c = config();
+        c.send_stall_timeout = Some(Duration::from_millis(300));
+        c
+    };
     let mut drv = Driver::new("crate stops reading", sock, setup.peer_role.ours(), cfg, LIFE);
     let mut book = Book::new(36);
     book.max_write = 1024;

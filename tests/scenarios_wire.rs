@@ -152,7 +152,12 @@ fn close_before_ack_syn_and_fin_share_one_frame() {
 #[test]
 fn large_initial_window_delta_on_syn_and_ack() {
     let big = 1u32 << 20;
-    let config = Config { initial_stream_window: big, max_stream_window: big, ..quiet_config() };
+    let config = {
+        let mut c = quiet_config();
+        c.initial_stream_window = big;
+        c.max_stream_window = big;
+        c
+    };
     let now = Instant::now();
     let mut c = conn(Role::Client, config.clone(), now);
     let mut s = conn(Role::Server, config, now);
@@ -226,7 +231,15 @@ fn control_frames_ahead_of_data() {
 #[test]
 fn fair_round_robin_between_bulk_streams() {
     let now = Instant::now();
-    let mut c = conn(Role::Client, Config { max_frame_size: 16 * 1024, ..quiet_config() }, now);
+    let mut c = conn(
+        Role::Client,
+        {
+            let mut c = quiet_config();
+            c.max_frame_size = 16 * 1024;
+            c
+        },
+        now,
+    );
     let a = c.open().unwrap();
     let b = c.open().unwrap();
     let w = DEFAULT_WINDOW as usize;
@@ -247,7 +260,15 @@ fn fair_round_robin_between_bulk_streams() {
 #[test]
 fn a_small_write_is_not_starved_by_a_bulk_stream() {
     let now = Instant::now();
-    let mut c = conn(Role::Client, Config { max_frame_size: 16 * 1024, ..quiet_config() }, now);
+    let mut c = conn(
+        Role::Client,
+        {
+            let mut c = quiet_config();
+            c.max_frame_size = 16 * 1024;
+            c
+        },
+        now,
+    );
     let bulk = c.open().unwrap();
     c.send(bulk, &pattern(DEFAULT_WINDOW as usize, 1)).unwrap();
     let _ = frames(&mut c).len(); // everything within credit went out
@@ -270,11 +291,23 @@ fn a_small_write_is_not_starved_by_a_bulk_stream() {
 fn frames_never_exceed_max_frame_size_nor_1_mib() {
     let now = Instant::now();
     // max_frame_size is bounded by configuration.
-    let over = Config { max_frame_size: MAX_FRAME_BODY + 1, ..quiet_config() };
+    let over = {
+        let mut c = quiet_config();
+        c.max_frame_size = MAX_FRAME_BODY + 1;
+        c
+    };
     assert_eq!(over.validate(), Err(ConfigError::FrameSize));
 
     // A 16 KiB bound.
-    let mut c = conn(Role::Client, Config { max_frame_size: 16 * 1024, ..quiet_config() }, now);
+    let mut c = conn(
+        Role::Client,
+        {
+            let mut c = quiet_config();
+            c.max_frame_size = 16 * 1024;
+            c
+        },
+        now,
+    );
     let s1 = c.open().unwrap();
     c.send(s1, &pattern(DEFAULT_WINDOW as usize, 1)).unwrap();
     let out = frames(&mut c);
@@ -310,16 +343,22 @@ fn frames_never_exceed_max_frame_size_nor_1_mib() {
     let huge = 16u32 << 20;
     let mut c = conn(
         Role::Client,
-        Config { max_frame_size: MAX_FRAME_BODY, max_send_buffer: 4 << 20, ..quiet_config() },
+        {
+            let mut c = quiet_config();
+            c.max_frame_size = MAX_FRAME_BODY;
+            c.max_send_buffer = 4 << 20;
+            c
+        },
         now,
     );
     let mut s = conn(
         Role::Server,
-        Config {
-            initial_stream_window: huge,
-            max_stream_window: huge,
-            max_streams: 16,
-            ..quiet_config()
+        {
+            let mut c = quiet_config();
+            c.initial_stream_window = huge;
+            c.max_stream_window = huge;
+            c.max_streams = 16;
+            c
         },
         now,
     );
@@ -713,10 +752,11 @@ fn the_delta_that_establishes_our_stream_is_window_not_credit() {
 #[test]
 fn with_keep_alive_off_the_start_up_ping_never_times_out() {
     let now = Instant::now();
-    let config = yamux_proto::Config {
-        keep_alive_interval: None,
-        max_stream_window: 4 * yamux_proto::DEFAULT_WINDOW,
-        ..yamux_proto::Config::default()
+    let config = {
+        let mut c = yamux_proto::Config::default();
+        c.keep_alive_interval = None;
+        c.max_stream_window = 4 * yamux_proto::DEFAULT_WINDOW;
+        c
     };
     let mut c = conn(Role::Client, config.clone(), now);
     let out: Vec<Header> = frames(&mut c).into_iter().map(|f| f.0).collect();
@@ -771,7 +811,11 @@ fn write_transmits_fills_exactly_a_header_with_a_bodiless_frame() {
 #[test]
 fn a_peer_silent_after_our_go_away_is_closed_at_the_ping_timeout() {
     let now = Instant::now();
-    let config = Config { keep_alive_interval: None, ..Config::default() };
+    let config = {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c
+    };
     let mut c = conn(Role::Client, config.clone(), now);
     let s = c.open().unwrap();
     c.send(s, b"request").unwrap();
@@ -798,7 +842,11 @@ fn a_peer_silent_after_our_go_away_is_closed_at_the_ping_timeout() {
 #[test]
 fn a_peer_that_answers_after_our_go_away_drains_normally() {
     let now = Instant::now();
-    let config = Config { keep_alive_interval: None, ..Config::default() };
+    let config = {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c
+    };
     let mut c = conn(Role::Client, config.clone(), now);
     let s = c.open().unwrap();
     c.close_write(s).unwrap();

@@ -160,12 +160,13 @@ fn writable_events(conn: &mut Connection) -> Vec<StreamId> {
 #[test]
 fn writable_follows_space_freed_by_a_reset() {
     for remote in [false, true] {
-        let config = Config {
-            max_send_buffer: 1024,
-            max_connection_send_buffer: 1024,
-            keep_alive_interval: None,
-            max_stream_window: DEFAULT_WINDOW,
-            ..Config::default()
+        let config = {
+            let mut c = Config::default();
+            c.max_send_buffer = 1024;
+            c.max_connection_send_buffer = 1024;
+            c.keep_alive_interval = None;
+            c.max_stream_window = DEFAULT_WINDOW;
+            c
         };
         let t0 = Instant::now();
         let mut conn = Connection::new(config, Role::Client, t0).unwrap();
@@ -191,7 +192,11 @@ fn writable_follows_space_freed_by_a_reset() {
 /// server reading everything on arrival. Returns the bytes the server read
 /// total, the client's `CreditsReturned` total and its stream info.
 fn transfer(server: Config, len: usize) -> (u64, u64, yamux_proto::StreamInfo) {
-    let client = Config { keep_alive_interval: None, ..Config::default() };
+    let client = {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c
+    };
     let mut p = Pair::with_configs(client, server);
     p.delay = Duration::from_millis(10);
     p.advance(Duration::from_millis(50)); // start-up pings measure the RTT
@@ -228,10 +233,11 @@ fn transfer(server: Config, len: usize) -> (u64, u64, yamux_proto::StreamInfo) {
 #[test]
 fn credits_returned_equal_what_a_fixed_window_peer_consumed() {
     let len = 2 << 20;
-    let fixed = Config {
-        keep_alive_interval: None,
-        max_stream_window: DEFAULT_WINDOW,
-        ..Config::default()
+    let fixed = {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c.max_stream_window = DEFAULT_WINDOW;
+        c
     };
     let (consumed, credited, info) = transfer(fixed, len);
     assert_eq!(consumed, len as u64);
@@ -243,7 +249,11 @@ fn credits_returned_equal_what_a_fixed_window_peer_consumed() {
 
     // A growing peer: the credit exceeds consumption by exactly the growth,
     // and `uncredited` floors at 0 (a lower bound).
-    let growing = Config { keep_alive_interval: None, ..Config::default() };
+    let growing = {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c
+    };
     let (consumed, credited, info) = transfer(growing, len);
     assert_eq!(consumed, len as u64);
     assert!(credited > consumed, "this scenario grows the window");
@@ -296,11 +306,16 @@ struct StopOutcome {
 /// be read, in order, and then the end: what the reset found unread stays
 /// readable.
 fn stop_reading_scenario(grows: bool) -> StopOutcome {
-    let client = Config { keep_alive_interval: None, ..Config::default() };
-    let server = Config {
-        keep_alive_interval: None,
-        max_stream_window: if grows { 16 << 20 } else { DEFAULT_WINDOW },
-        ..Config::default()
+    let client = {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c
+    };
+    let server = {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c.max_stream_window = if grows { 16 << 20 } else { DEFAULT_WINDOW };
+        c
     };
     let mut p = Pair::with_configs(client, server);
     p.delay = Duration::from_millis(10);

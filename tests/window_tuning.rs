@@ -238,7 +238,11 @@ fn a_fixed_window_is_what_limits_the_stream_on_this_link() {
     // The same link with auto-tuning off: 256 KiB per 100 ms, about 2 % of
     // the line. This is the case the tuning exists for, and it shows the
     // model charges the window for the round trip.
-    let fixed = Config { max_stream_window: DEFAULT_WINDOW, ..Config::default() };
+    let fixed = {
+        let mut c = Config::default();
+        c.max_stream_window = DEFAULT_WINDOW;
+        c
+    };
     let run = run(fixed, 1, Duration::from_secs(2));
     let best = (0..run.bins()).map(|i| run.utilisation(i)).fold(0.0, f64::max);
     println!("fixed 256 KiB window: best bin {:.1} % of line rate", best * 100.0);
@@ -253,10 +257,11 @@ fn many_streams_share_the_connection_budget_and_fill_the_line() {
     // the budget minus the reserve for the streams not yet opened, while
     // the streams together still fill the line and share it.
     const STREAMS: usize = 16;
-    let config = Config {
-        connection_receive_window: 32 * 1024 * 1024,
-        max_streams: 32,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.connection_receive_window = 32 * 1024 * 1024;
+        c.max_streams = 32;
+        c
     };
     let reserve = (config.max_streams - STREAMS) as u64 * u64::from(config.initial_stream_window);
     let budget = config.connection_receive_window - reserve;

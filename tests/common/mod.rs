@@ -284,10 +284,11 @@ impl Pair {
 /// A config without timers or the start-up RTT ping, so scenarios see only
 /// the frames they cause. Tests that exercise timers turn them on.
 pub fn quiet_config() -> Config {
-    Config {
-        keep_alive_interval: None,
-        max_stream_window: yamux_proto::DEFAULT_WINDOW,
-        ..Config::default()
+    {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c.max_stream_window = yamux_proto::DEFAULT_WINDOW;
+        c
     }
 }
 

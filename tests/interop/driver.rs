@@ -48,7 +48,11 @@ pub const LIFE: Duration = Duration::from_secs(30);
 /// Our configuration against real peers: defaults, but no keep-alive (tests
 /// that want it turn it on), so the wire only carries what a scenario causes.
 pub fn config() -> Config {
-    Config { keep_alive_interval: None, ..Config::default() }
+    {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c
+    }
 }
 
 /// One frame seen on the wire.

@@ -132,29 +132,24 @@ impl Profile {
     fn draw(rng: &mut Rng) -> Profile {
         let config = |rng: &mut Rng| {
             let max_send_buffer = rng.pick(&[1024, 4096, 64 * 1024, 256 * 1024]);
-            Config {
-                max_stream_window: if rng.chance(1, 3) {
-                    4 * DEFAULT_WINDOW
-                } else {
-                    DEFAULT_WINDOW
-                },
-                max_frame_size: rng.pick(&[512, 4096, 16 * 1024, 64 * 1024]),
-                max_streams: rng.range(2, 16) as usize,
-                max_unacked_outbound: rng.pick(&[1, 2, 4, 256]),
-                max_send_buffer,
-                max_connection_send_buffer: max_send_buffer * rng.range(1, 4) as usize,
-                keep_alive_interval: if rng.chance(3, 4) {
+            {
+                let mut c = Config::default();
+                c.max_stream_window =
+                    if rng.chance(1, 3) { 4 * DEFAULT_WINDOW } else { DEFAULT_WINDOW };
+                c.max_frame_size = rng.pick(&[512, 4096, 16 * 1024, 64 * 1024]);
+                c.max_streams = rng.range(2, 16) as usize;
+                c.max_unacked_outbound = rng.pick(&[1, 2, 4, 256]);
+                c.max_send_buffer = max_send_buffer;
+                c.max_connection_send_buffer = max_send_buffer * rng.range(1, 4) as usize;
+                c.keep_alive_interval = if rng.chance(3, 4) {
                     Some(Duration::from_secs(rng.range(1, 30)))
                 } else {
                     None
-                },
-                send_stall_timeout: if rng.chance(1, 4) {
-                    Some(Duration::from_secs(30))
-                } else {
-                    None
-                },
-                linger_timeout: Some(Duration::from_secs(rng.pick(&[5, 60]))),
-                ..Config::default()
+                };
+                c.send_stall_timeout =
+                    if rng.chance(1, 4) { Some(Duration::from_secs(30)) } else { None };
+                c.linger_timeout = Some(Duration::from_secs(rng.pick(&[5, 60])));
+                c
             }
         };
         let configs = [config(rng), config(rng)];

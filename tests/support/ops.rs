@@ -169,23 +169,25 @@ impl Setup {
     /// (`tests/attacks.rs` tests the limits themselves.)
     pub fn chunking_config(&self) -> Config {
         let defaults = Config::default();
-        Config {
-            max_streams: defaults.max_streams,
-            connection_receive_window: defaults.connection_receive_window,
-            ..self.config()
+        {
+            let mut c = self.config();
+            c.max_streams = defaults.max_streams;
+            c.connection_receive_window = defaults.connection_receive_window;
+            c
         }
     }
 
     /// The configuration both connections get.
     pub fn config(&self) -> Config {
-        let mut c = Config {
-            keep_alive_interval: None,
-            max_stream_window: DEFAULT_WINDOW,
-            open_timeout: None,
-            linger_timeout: None,
-            send_stall_timeout: None,
-            go_away_timeout: None,
-            ..Config::default()
+        let mut c = {
+            let mut c = Config::default();
+            c.keep_alive_interval = None;
+            c.max_stream_window = DEFAULT_WINDOW;
+            c.open_timeout = None;
+            c.linger_timeout = None;
+            c.send_stall_timeout = None;
+            c.go_away_timeout = None;
+            c
         };
         if self.timers {
             c.keep_alive_interval = Some(timers::KEEP_ALIVE);
