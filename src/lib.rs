@@ -67,6 +67,12 @@
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tokio", feature = "futures-io"))))]
 pub mod adapter;
+
+/// The README's code blocks, compiled with the doc tests so they cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDocTests;
 mod config;
 mod connection;
 mod error;

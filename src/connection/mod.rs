@@ -50,6 +50,12 @@ use used_ids::UsedIds;
 ///    body, ready for `writev`) or [`write_transmits`] (copies into a buffer)
 ///    into the transport. Stop when the transport is full: nothing is lost,
 ///    frames are produced lazily from stream state when asked for.
+///
+///    **Then repeat steps 3 and 4 until a pass of step 3 finds no event.**
+///    Taking frames frees send room, which queues [`Event::Writable`] (and
+///    other events may follow); handling events queues frames. A loop that
+///    waits with an event still queued can wait for ever: an edge-triggered
+///    socket that has nothing new to report never wakes it.
 /// 5. **Wait** for the transport, the application, or [`poll_timeout`].
 ///
 /// The loop ends after [`Event::ConnectionClosed`] once
