@@ -314,6 +314,24 @@ async fn reset_is_seen_by_the_peer_with_its_reason() {
 }
 
 #[tokio::test]
+async fn reset_with_code_reaches_the_peer_reader_and_writer() {
+    let (client, server) = duplex_pair(Config::default(), Config::default());
+    let mut c = client.open().await.unwrap();
+    c.write_all(b"request").await.unwrap();
+    c.flush().await.unwrap();
+    let mut s = server.accept().await.unwrap();
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).await.unwrap();
+    let (_r, w) = s.into_split();
+    w.reset_with_code(7);
+    let e = c.read(&mut buf).await.unwrap_err();
+    assert_eq!(adapter::reset_reason(&e), Some(ResetReason::Remote { code: 7 }));
+    assert_eq!(c.reset_reason(), Some(ResetReason::Remote { code: 7 }));
+    let e = c.write(b"x").await.unwrap_err();
+    assert_eq!(adapter::reset_reason(&e), Some(ResetReason::Remote { code: 7 }));
+}
+
+#[tokio::test]
 async fn reset_wakes_a_blocked_writer_in_another_task() {
     let (client, server) = duplex_pair(Config::default(), Config::default());
     let c = client.open().await.unwrap();

@@ -441,6 +441,58 @@ fn frames_for_unknown_or_closed_streams_are_discarded_without_rst() {
     check(&s);
 }
 
+/// `reset_with_code` puts the code in the RST frame's length (go-yamux's
+/// convention), on an established stream and on a refusal alike; the
+/// receiving side reports it as `ResetReason::Remote { code }` (a refusal
+/// as `Refused`).
+#[test]
+fn reset_with_code_carries_the_code_to_the_peer() {
+    let now = Instant::now();
+    let mut c = conn(Role::Client, quiet_config(), now);
+    let mut s = conn(Role::Server, quiet_config(), now);
+    let a = c.open().unwrap();
+    let b = c.open().unwrap();
+    feed(&mut s, now, &frames(&mut c));
+    events(&mut s);
+    // `b` is refused: reset before its ACK went out.
+    s.reset_with_code(b, 0xdead_beef).unwrap();
+    let out = frames(&mut s);
+    // `a`'s ACK, and the refusal of `b` (no ACK before it).
+    assert_eq!(out[0].0, Header::window_update(a, Flags::ACK, 0));
+    assert_eq!(out[1..].len(), 1, "{out:?}");
+    assert_eq!(out[1].0, Header::window_update(b, Flags::RST, 0xdead_beef));
+    feed(&mut c, now, &out);
+    // `a` is established, then reset.
+    s.reset_with_code(a, 42).unwrap();
+    let rst = frames(&mut s);
+    assert_eq!(rst.len(), 1);
+    assert_eq!(rst[0].0, Header::window_update(a, Flags::RST, 42));
+    feed(&mut c, now, &rst);
+    let resets: Vec<_> = events(&mut c)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::StreamReset { id, reason } => Some((id, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        resets,
+        [
+            // An RST before any other frame of the peer is a refusal to
+            // its opener, whatever the code.
+            (b, ResetReason::Refused),
+            (a, ResetReason::Remote { code: 42 }),
+        ]
+    );
+    // A plain reset sends 0.
+    let d = c.open().unwrap();
+    let _ = frames(&mut c);
+    c.reset(d).unwrap();
+    assert_eq!(frames(&mut c)[0].0, Header::window_update(d, Flags::RST, 0));
+    check(&c);
+    check(&s);
+}
+
 /// A stream the peer reset keeps what arrived before the reset until it is
 /// read, but takes no more frames: the peer's Window Update or data still in
 /// flight is discarded, so nothing about the stream (`CreditsReturned`

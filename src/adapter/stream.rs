@@ -32,8 +32,10 @@ use crate::{CloseReason, ReadError, ResetReason, StreamError, StreamId, StreamIn
 ///   write half is half-closed (data already written is still delivered,
 ///   then FIN) and the read half stops reading ([`Connection::stop_reading`](crate::Connection::stop_reading):
 ///   the peer's writer never stalls; the stream is reset only once nothing
-///   we sent can be unread at the peer). A drop never resets implicitly;
-///   call [`reset`](Stream::reset) to abort.
+///   we sent can be unread at the peer). A drop never resets implicitly,
+///   so the peer reads a drop as a clean end of data: when what was written
+///   is incomplete (a proxy whose upstream failed), call
+///   [`reset`](Stream::reset) to abort instead.
 ///
 /// For reading and writing from two tasks, [`into_split`](Stream::into_split)
 /// gives owned halves; they never wait on each other.
@@ -76,8 +78,20 @@ impl Stream {
     /// Aborts the stream both ways: RST is sent, data queued for sending is
     /// dropped, reads and writes (on either half) fail with
     /// [`ResetReason::Local`]. A no-op once the stream ended.
+    ///
+    /// Call it whenever the stream's data is incomplete and the peer must
+    /// not take it for complete: a proxy whose upstream failed, a handler
+    /// that gives up half way. Dropping the stream instead half-closes it,
+    /// which the peer reads as a clean end of data.
     pub fn reset(&self) {
-        reset(&self.read.shared, self.read.id);
+        reset(&self.read.shared, self.read.id, 0);
+    }
+
+    /// [`reset`](Stream::reset) with an error code for the peer, in the RST
+    /// frame as go-yamux sends it (see
+    /// [`Connection::reset_with_code`](crate::Connection::reset_with_code)).
+    pub fn reset_with_code(&self, code: u32) {
+        reset(&self.read.shared, self.read.id, code);
     }
 
     /// Stops reading: buffered data is released and data still arriving is
@@ -137,7 +151,7 @@ impl Stream {
     }
 }
 
-fn reset(shared: &Mutex<Shared>, id: StreamId) {
+fn reset(shared: &Mutex<Shared>, id: StreamId, code: u32) {
     with(shared, |s, w| {
         let Some(slot) = s.streams.get_mut(&id) else { return };
         // An abort: reads end with the reset, also of a stream the peer
@@ -148,7 +162,7 @@ fn reset(shared: &Mutex<Shared>, id: StreamId) {
         }
         slot.reset.get_or_insert(ResetReason::Local);
         slot.wake_both(w);
-        let _ = s.conn.reset(id);
+        let _ = s.conn.reset_with_code(id, code);
         s.notify_driver(w);
     });
 }
@@ -161,7 +175,12 @@ impl ReadHalf {
 
     /// Aborts the stream both ways (see [`Stream::reset`]).
     pub fn reset(&self) {
-        reset(&self.shared, self.id);
+        reset(&self.shared, self.id, 0);
+    }
+
+    /// Aborts with an error code for the peer (see [`Stream::reset_with_code`]).
+    pub fn reset_with_code(&self, code: u32) {
+        reset(&self.shared, self.id, code);
     }
 
     /// Stops reading (see [`Stream::stop_reading`]).
@@ -275,7 +294,12 @@ impl WriteHalf {
 
     /// Aborts the stream both ways (see [`Stream::reset`]).
     pub fn reset(&self) {
-        reset(&self.shared, self.id);
+        reset(&self.shared, self.id, 0);
+    }
+
+    /// Aborts with an error code for the peer (see [`Stream::reset_with_code`]).
+    pub fn reset_with_code(&self, code: u32) {
+        reset(&self.shared, self.id, code);
     }
 
     /// A snapshot of the stream's state (see [`Stream::info`]).

@@ -187,7 +187,17 @@ impl Connection {
     /// Aborts stream `id` both ways: RST goes out, queued data is dropped,
     /// received data not yet read is released. A no-op on a stream that
     /// already ended; on one the peer reset first it drops what is unread.
+    /// The RST carries code 0; see [`reset_with_code`](Connection::reset_with_code).
     pub fn reset(&mut self, id: StreamId) -> Result<(), StreamError> {
+        self.reset_with_code(id, 0)
+    }
+
+    /// [`reset`](Connection::reset) with an error code for the peer, carried
+    /// in the RST frame's length as go-yamux does (libp2p/specs#622; such a
+    /// peer reports it, and we report a peer's code as
+    /// [`ResetReason::Remote`]). hashicorp/yamux, js-libp2p and the `yamux`
+    /// crate ignore it. The meaning of codes is the application's.
+    pub fn reset_with_code(&mut self, id: StreamId, code: u32) -> Result<(), StreamError> {
         let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
         if s.forgotten {
             // Only its unread bytes were left: they go.
@@ -201,7 +211,7 @@ impl Connection {
         if s.ended {
             return Ok(());
         }
-        self.reset_stream(id, ResetReason::Local, true, false);
+        self.reset_stream(id, ResetReason::Local, Some(code), false);
         Ok(())
     }
 

@@ -386,7 +386,7 @@ impl Connection {
                 return false;
             }
             self.stats.streams_refused += 1;
-            self.queue_refusal(id);
+            self.queue_refusal(id, 0);
             return false;
         }
         self.streams.insert(id, Stream::new(false, window));
@@ -411,7 +411,7 @@ impl Connection {
         if !outbound && !self.count_rapid_reset() {
             return;
         }
-        self.reset_stream(id, reason, false, true);
+        self.reset_stream(id, reason, None, true);
     }
 
     /// Counts peer resets of peer-opened streams per window (the HTTP/2

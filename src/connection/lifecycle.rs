@@ -38,7 +38,7 @@ impl Connection {
             s.reset = Some(ResetReason::StoppedReading);
             s.send.reset();
             s.recv.on_reset(false);
-            self.control.push_back(Control::Reset(id));
+            self.control.push_back(Control::Reset(id, 0));
         }
         if s.wants_control() && !s.in_control_queue {
             s.in_control_queue = true;
@@ -61,13 +61,14 @@ impl Connection {
         }
     }
 
-    /// Aborts stream `id` in both directions. `send_rst` tells the peer;
-    /// `notify` reports it to the application (not for its own `reset`).
+    /// Aborts stream `id` in both directions. `rst` tells the peer, with
+    /// that error code; `notify` reports it to the application (not for its
+    /// own `reset`).
     pub(super) fn reset_stream(
         &mut self,
         id: StreamId,
         reason: ResetReason,
-        send_rst: bool,
+        rst: Option<u32>,
         notify: bool,
     ) {
         let Some(s) = self.streams.get(&id) else { return };
@@ -76,7 +77,7 @@ impl Connection {
         }
         // A peer that opens streams the application refuses, and never reads
         // our answers, must not grow the queue of refusals without bound.
-        let refusal = send_rst && s.pending_flags.contains(Flags::ACK);
+        let refusal = rst.is_some() && s.pending_flags.contains(Flags::ACK);
         if refusal && self.refusals_full() {
             return self.fail(FloodError::RefusedStreams.into());
         }
@@ -91,13 +92,13 @@ impl Connection {
         // read. The application's own reset is an abort and drops it.
         let keep_unread = reason != ResetReason::Local;
         s.recv.on_reset(keep_unread);
-        if send_rst {
+        if let Some(code) = rst {
             // Resetting a peer's stream before our ACK went out is a refusal:
             // bounded like the core's own (checked above).
             if refusal {
-                self.queue_refusal(id);
+                self.queue_refusal(id, code);
             } else {
-                self.control.push_back(Control::Reset(id));
+                self.control.push_back(Control::Reset(id, code));
             }
         }
         if notify {
@@ -165,9 +166,9 @@ impl Connection {
 
     /// Queues an RST refusing the peer's stream `id` (check
     /// [`refusals_full`](Connection::refusals_full) first).
-    pub(super) fn queue_refusal(&mut self, id: StreamId) {
+    pub(super) fn queue_refusal(&mut self, id: StreamId, code: u32) {
         self.pending_refusals += 1;
-        self.control.push_back(Control::Refuse(id));
+        self.control.push_back(Control::Refuse(id, code));
     }
 
     /// One of our streams stopped waiting for its ACK.
@@ -205,7 +206,7 @@ impl Connection {
                 s.send.state == SendState::Finished && s.recv.state == RecvState::Finished
             });
             if !complete {
-                self.reset_stream(id, ResetReason::ConnectionClosed(reason), false, true);
+                self.reset_stream(id, ResetReason::ConnectionClosed(reason), None, true);
             }
             // Every stream ends with the connection, read or not: what it
             // still holds unread stays readable past its `StreamClosed`.
@@ -287,7 +288,7 @@ impl Connection {
                 };
                 s.armed &= !bit; // the table already dropped it
                 if bit != Stream::OPEN || !s.acked {
-                    self.reset_stream(id, reason, true, true);
+                    self.reset_stream(id, reason, Some(0), true);
                 }
             }
         }

@@ -162,10 +162,11 @@ enum Control {
     /// Flags (SYN/ACK) and/or returned credit for a live stream, computed
     /// when transmitted.
     Stream(StreamId),
-    /// RST for a stream we reset.
-    Reset(StreamId),
-    /// RST refusing a peer's SYN.
-    Refuse(StreamId),
+    /// RST for a stream we reset, with its error code (0 unless the
+    /// application gave one).
+    Reset(StreamId, u32),
+    /// RST refusing a peer's SYN, with its error code.
+    Refuse(StreamId, u32),
     Ping(u32),
     GoAway(GoAwayCode),
 }

@@ -84,14 +84,16 @@ impl Connection {
                         continue;
                     }
                 },
-                Control::Reset(id) => {
+                // The code rides in the length, as go-yamux sends it
+                // (libp2p/specs#622); 0 unless the application gave one.
+                Control::Reset(id, code) => {
                     self.stats.resets_sent += 1;
-                    Header::window_update(id, Flags::RST, 0)
+                    Header::window_update(id, Flags::RST, code)
                 }
-                Control::Refuse(id) => {
+                Control::Refuse(id, code) => {
                     self.pending_refusals = self.pending_refusals.saturating_sub(1);
                     self.stats.resets_sent += 1;
-                    Header::window_update(id, Flags::RST, 0)
+                    Header::window_update(id, Flags::RST, code)
                 }
                 Control::Ping(opaque) => Header::ping(Flags::SYN, opaque),
                 Control::GoAway(code) => Header::go_away(code.to_u32()),
