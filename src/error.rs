@@ -167,9 +167,23 @@ pub enum OpenError {
     /// [`Event::OpenUnblocked`](crate::Event) follows when one is acknowledged.
     #[error("too many unacknowledged streams")]
     Blocked,
-    /// The configured maximum of concurrent streams is reached.
-    #[error("too many streams")]
-    TooManyStreams,
+    /// [`Config::max_streams`](crate::Config::max_streams) streams are open
+    /// (both directions count); a stream ending (its
+    /// [`Event::StreamClosed`](crate::Event::StreamClosed)) makes room.
+    #[error("too many streams: {max_streams} are open, the most Config::max_streams allows")]
+    TooManyStreams {
+        /// The configured limit.
+        max_streams: usize,
+    },
+    /// The receive windows of the open streams take all of
+    /// [`Config::connection_receive_window`](crate::Config::connection_receive_window),
+    /// so no new stream can get its initial window; a stream ending makes
+    /// room.
+    #[error("the open streams' receive windows take all of Config::connection_receive_window ({budget} bytes)")]
+    ReceiveBudgetFull {
+        /// The configured budget, in bytes.
+        budget: u64,
+    },
     /// Every stream id of our parity has been used.
     #[error("stream ids exhausted")]
     IdsExhausted,

@@ -500,6 +500,40 @@ async fn open_waits_while_blocked_on_unacknowledged_streams() {
     assert_eq!(server.accept().await.unwrap().id().0, 1);
 }
 
+#[tokio::test]
+async fn open_waits_for_a_free_slot_at_max_streams_and_try_open_names_the_limit() {
+    let cfg = {
+        let mut c = Config::default();
+        c.max_streams = 2;
+        c
+    };
+    let (client, server) = duplex_pair(cfg, Config::default());
+    let mut s1 = client.open().await.unwrap();
+    let _s2 = client.open().await.unwrap();
+    let e = client.try_open().unwrap_err();
+    assert_eq!(adapter::open_error(&e), Some(OpenError::TooManyStreams { max_streams: 2 }));
+    assert_eq!(e.kind(), io::ErrorKind::Other);
+    let message = e.to_string();
+    assert!(message.contains("max_streams") && message.contains('2'), "{message}");
+    let third = tokio::spawn({
+        let client = client.clone();
+        async move { client.open().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!third.is_finished(), "the third open waits for a slot");
+    // End the first stream both ways: its slot frees the waiting open.
+    s1.write_all(b"bye").await.unwrap();
+    s1.shutdown().await.unwrap();
+    let mut a1 = server.accept().await.unwrap();
+    let mut got = Vec::new();
+    a1.read_to_end(&mut got).await.unwrap();
+    a1.shutdown().await.unwrap();
+    assert_eq!(s1.read(&mut [0; 4]).await.unwrap(), 0);
+    let s3 = timeout(Duration::from_secs(5), third).await.expect("woken").unwrap().unwrap();
+    assert_eq!(s3.id().0, 5);
+    assert_eq!(got, b"bye");
+}
+
 // ---- go-away and close ----
 
 #[tokio::test]

@@ -23,7 +23,8 @@
 //! | [`StreamError::WriteClosed`] (write after shutdown) | `BrokenPipe` |
 //! | [`StreamError::UnknownStream`] | `NotConnected` |
 //! | [`OpenError::GoingAway`], [`OpenError::RemoteGoingAway`] | `ConnectionRefused` |
-//! | [`OpenError::TooManyStreams`], `IdsExhausted`, [`PingError::TooMany`] | `Other` |
+//! | [`OpenError::Blocked`] (from `try_open`) | `WouldBlock` |
+//! | [`OpenError::TooManyStreams`], `ReceiveBudgetFull` (from `try_open`), `IdsExhausted`, [`PingError::TooMany`] | `Other` |
 
 use std::io;
 
@@ -84,7 +85,9 @@ pub(crate) fn open_io_error(e: OpenError) -> io::Error {
         OpenError::Closed => io::ErrorKind::NotConnected,
         OpenError::GoingAway | OpenError::RemoteGoingAway => io::ErrorKind::ConnectionRefused,
         OpenError::Blocked => io::ErrorKind::WouldBlock,
-        OpenError::TooManyStreams | OpenError::IdsExhausted => io::ErrorKind::Other,
+        OpenError::TooManyStreams { .. }
+        | OpenError::ReceiveBudgetFull { .. }
+        | OpenError::IdsExhausted => io::ErrorKind::Other,
     };
     io::Error::new(kind, e)
 }

@@ -53,17 +53,40 @@ impl Session {
         &self.inner.shared
     }
 
-    /// Opens a stream. Waits while the peer has not acknowledged
+    /// Opens a stream, waiting for room as quinn's `open_bi` and h2 do:
+    /// while [`Config::max_streams`](crate::Config::max_streams) streams
+    /// are open or their windows take the whole
+    /// [`Config::connection_receive_window`](crate::Config::connection_receive_window)
+    /// (until one ends), and while the peer has not acknowledged
     /// [`Config::max_unacked_outbound`](crate::Config::max_unacked_outbound)
-    /// of our streams ([`OpenError::Blocked`]); other refusals are errors
-    /// carrying an [`OpenError`] (or the [`CloseReason`] once the session
-    /// ended). Opening is optimistic: data may be written at once.
+    /// of our streams. Other refusals are errors carrying an [`OpenError`]
+    /// (or the [`CloseReason`] once the session ended). Opening is
+    /// optimistic: data may be written at once. [`try_open`](Session::try_open)
+    /// never waits.
     pub async fn open(&self) -> io::Result<Stream> {
         poll_fn(|cx| self.poll_open(cx)).await
     }
 
     /// The poll form of [`open`](Session::open).
     pub fn poll_open(&self, cx: &mut Context<'_>) -> Poll<io::Result<Stream>> {
+        self.open_or(Some(cx))
+    }
+
+    /// Opens a stream if there is room now. Where [`open`](Session::open)
+    /// would wait, fails with [`OpenError::TooManyStreams`] or
+    /// [`OpenError::ReceiveBudgetFull`] (`ErrorKind::Other`, the message
+    /// names the limit and its setting) or [`OpenError::Blocked`]
+    /// (`ErrorKind::WouldBlock`).
+    pub fn try_open(&self) -> io::Result<Stream> {
+        match self.open_or(None) {
+            Poll::Ready(result) => result,
+            Poll::Pending => unreachable!("open_or without a context never waits"),
+        }
+    }
+
+    /// Opens a stream; where there is no room, waits with `cx`, or fails
+    /// without one.
+    fn open_or(&self, cx: Option<&mut Context<'_>>) -> Poll<io::Result<Stream>> {
         with(self.shared(), |s, w| {
             if let Some(e) = s.closed_error() {
                 return Poll::Ready(Err(e));
@@ -75,14 +98,22 @@ impl Session {
                     s.notify_driver(w);
                     Poll::Ready(Ok(Stream::new(self.shared().clone(), id)))
                 }
-                Err(OpenError::Blocked) => {
-                    // Blocked is recorded by the connection, which owes us
-                    // an `OpenUnblocked` event: the waker cannot be missed.
-                    add_waker(&mut s.open_wakers, cx.waker());
+                // Blocked is recorded by the connection, which owes an
+                // `OpenUnblocked` event; a full session frees room only when
+                // a stream ends, with a `StreamClosed` event. Both are
+                // dispatched under this lock, so the waker cannot be missed.
+                Err(
+                    OpenError::Blocked
+                    | OpenError::TooManyStreams { .. }
+                    | OpenError::ReceiveBudgetFull { .. },
+                ) if cx.is_some() => {
+                    if let Some(cx) = cx {
+                        add_waker(&mut s.open_wakers, cx.waker());
+                    }
                     Poll::Pending
                 }
                 Err(e) => {
-                    s.notify_driver(w); // handle_timeout may have queued work
+                    s.notify_driver(w);
                     Poll::Ready(Err(s.closed_error().unwrap_or_else(|| open_io_error(e))))
                 }
             }

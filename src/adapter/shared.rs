@@ -257,6 +257,9 @@ impl Shared {
                         s.closed = true;
                         s.wake_both(w);
                     }
+                    // A stream's end makes room for an `open` waiting on
+                    // `max_streams` or the receive budget.
+                    w.extend(self.open_wakers.drain(..));
                 }
                 Event::CreditsReturned { .. } => {}
                 Event::OpenUnblocked => w.extend(self.open_wakers.drain(..)),

@@ -27,10 +27,12 @@ impl Connection {
             return Err(OpenError::RemoteGoingAway);
         }
         let window = self.config.initial_stream_window;
-        if self.live_streams >= self.config.max_streams
-            || self.recv_window_total + u64::from(window) > self.config.connection_receive_window
-        {
-            return Err(OpenError::TooManyStreams);
+        if self.live_streams >= self.config.max_streams {
+            return Err(OpenError::TooManyStreams { max_streams: self.config.max_streams });
+        }
+        let budget = self.config.connection_receive_window;
+        if self.recv_window_total + u64::from(window) > budget {
+            return Err(OpenError::ReceiveBudgetFull { budget });
         }
         if self.unacked_outbound >= self.config.max_unacked_outbound {
             self.open_blocked = true;

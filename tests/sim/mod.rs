@@ -801,7 +801,7 @@ impl Sim {
                     self.count("open: blocked");
                     self.sides[i].open_blocked = true
                 }
-                Err(OpenError::TooManyStreams) => {
+                Err(OpenError::TooManyStreams { .. } | OpenError::ReceiveBudgetFull { .. }) => {
                     self.count("open: too many streams");
                     self.sides[i].open_full = true
                 }

@@ -1273,10 +1273,25 @@ impl World {
             OpenError::Closed => end.conn.is_closed(),
             OpenError::GoingAway => end.went_away && !end.conn.is_closed(),
             OpenError::RemoteGoingAway => end.conn.remote_go_away().is_some(),
-            OpenError::TooManyStreams => before >= max_streams,
+            OpenError::TooManyStreams { max_streams: limit } => {
+                limit == max_streams && before >= max_streams
+            }
             OpenError::Blocked => {
                 end.open_blocked = true;
                 unacked >= max_unacked
+            }
+            OpenError::ReceiveBudgetFull { budget } => {
+                // Streams that ended but are not yet forgotten still show
+                // their windows: the sum is an upper bound of the budget
+                // taken.
+                let windows: u64 = end
+                    .known
+                    .iter()
+                    .filter_map(|id| end.conn.stream_info(*id))
+                    .map(|i| u64::from(i.recv_window_size))
+                    .sum();
+                budget == self.config.connection_receive_window
+                    && windows + u64::from(self.config.initial_stream_window) > budget
             }
             OpenError::IdsExhausted => false,
             _ => false,
