@@ -649,7 +649,7 @@ fn ours_bulk(pat: &Pattern, total: usize, zero_copy: bool, two_copy: bool) -> Du
                         verifier.feed(&data);
                     }
                 }
-                Event::HalfClosed { .. } => done = true,
+                Event::PeerHalfClosed { .. } => done = true,
                 _ => {}
             },
             |_, _| {},
@@ -698,7 +698,7 @@ fn ours_small(count: usize) -> Duration {
                         verifier.feed(&data);
                     }
                 }
-                Event::HalfClosed { .. } => done = true,
+                Event::PeerHalfClosed { .. } => done = true,
                 _ => {}
             },
             |_, _| {},
@@ -779,7 +779,7 @@ fn ours_churn(streams: usize, bytes: usize, concurrency: usize) -> Duration {
                         s.received += data.len();
                     }
                 }
-                Event::HalfClosed { id } => {
+                Event::PeerHalfClosed { id } => {
                     let s = &mut server[client_index(id)];
                     assert_eq!(s.received, bytes, "churn: request incomplete");
                     s.fin = true;
@@ -798,7 +798,7 @@ fn ours_churn(streams: usize, bytes: usize, concurrency: usize) -> Duration {
                         s.received += data.len();
                     }
                 }
-                Event::HalfClosed { id } => {
+                Event::PeerHalfClosed { id } => {
                     let s = &mut client[client_index(id)];
                     assert_eq!(s.received, bytes, "churn: reply incomplete");
                     s.fin = true;
@@ -832,7 +832,7 @@ fn ours_fanout(streams: usize, rounds: usize, msg: usize) -> Duration {
                 *got += data.len();
             }
         }
-        Event::HalfClosed { id } => {
+        Event::PeerHalfClosed { id } => {
             assert_eq!(received[client_index(id)], per_stream, "fan-out: data missing");
             finished += 1;
         }

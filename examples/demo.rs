@@ -350,13 +350,13 @@ struct StreamLog {
     /// `CreditsReturned` events and their total.
     credit_events: u64,
     credits: u64,
-    /// The peer's FIN (`HalfClosed`).
+    /// The peer's FIN (`PeerHalfClosed`).
     half_closed: bool,
     /// `StreamReset`, with its reason.
     reset: Option<ResetReason>,
     /// `StreamClosed` events (must be exactly one).
     closed: u32,
-    /// An event after `StreamClosed`, or `Data` after `HalfClosed`/`StreamReset`:
+    /// An event after `StreamClosed`, or `Data` after `PeerHalfClosed`/`StreamReset`:
     /// a broken guarantee of `Event`.
     out_of_order: bool,
 }
@@ -405,7 +405,7 @@ impl Report {
                 let s = self.streams.entry(id).or_default();
                 s.out_of_order |= s.half_closed || s.reset.is_some() || s.closed > 0;
             }
-            Event::HalfClosed { id } => {
+            Event::PeerHalfClosed { id } => {
                 let s = self.streams.entry(id).or_default();
                 s.out_of_order |= s.half_closed || s.closed > 0;
                 s.half_closed = true;
@@ -609,7 +609,7 @@ impl App for ClientApp {
                     );
                 }
             }
-            Event::HalfClosed { id } => {
+            Event::PeerHalfClosed { id } => {
                 let extra = if id == ECHO {
                     format!(" after echoing {}", size(self.echo_back.len() as u64))
                 } else {
@@ -780,7 +780,7 @@ impl App for ServerApp {
             },
             Event::Writable { id } if id == ECHO => self.pump_echo(conn),
             Event::Writable { .. } => {}
-            Event::HalfClosed { id } => {
+            Event::PeerHalfClosed { id } => {
                 let got = self.report.stream(id).received;
                 say!(log, "stream {id}: client half-closed (FIN) after {}", size(got));
                 match id {

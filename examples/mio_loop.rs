@@ -157,7 +157,7 @@ impl App for Server {
     fn on_event(&mut self, conn: &mut Connection, event: Event) -> Result<(), String> {
         match event {
             Event::Readable { id } => read_all(conn, id, self.received.entry(id).or_default()),
-            Event::HalfClosed { id } => {
+            Event::PeerHalfClosed { id } => {
                 // The peer's FIN: everything before it was read already.
                 let body = self.received.remove(&id).unwrap_or_default();
                 self.outbox.send(conn, id, body.to_ascii_uppercase())?;
@@ -186,7 +186,7 @@ impl App for Client {
     fn on_event(&mut self, conn: &mut Connection, event: Event) -> Result<(), String> {
         match event {
             Event::Readable { id } => read_all(conn, id, self.received.entry(id).or_default()),
-            Event::HalfClosed { id } => {
+            Event::PeerHalfClosed { id } => {
                 let got = self.received.remove(&id).unwrap_or_default();
                 if self.expected.get(&id) != Some(&got) {
                     return Err(format!("stream {id}: wrong answer ({} bytes)", got.len()));

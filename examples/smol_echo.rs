@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
-use yamux_proto::adapter::futures as yf;
+use yamux_proto::adapter::futures_io as yf;
 use yamux_proto::adapter::{Session, Stream};
 use yamux_proto::{Config, Role};
 

@@ -41,6 +41,15 @@ pub enum ConfigError {
     DurationTooLong,
 }
 
+/// An invalid configuration as an `io::Error` (`InvalidInput`, the
+/// `ConfigError` inside), for callers whose functions return
+/// `io::Result`, as the adapters' callers usually do.
+impl From<ConfigError> for std::io::Error {
+    fn from(e: ConfigError) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
+    }
+}
+
 /// Longest timeout or interval `Config` accepts: one year. Far beyond any
 /// use, and small enough that every deadline the connection computes (a
 /// few durations added to an `Instant`) is representable, so none can
@@ -202,6 +211,15 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_error_converts_into_an_invalid_input_io_error() {
+        let config = Config { max_streams: 0, ..Config::default() };
+        let e: std::io::Error = config.validate().unwrap_err().into();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        let inner = e.get_ref().and_then(|inner| inner.downcast_ref::<ConfigError>());
+        assert_eq!(inner, Some(&ConfigError::ZeroLimit));
+    }
 
     #[test]
     fn default_is_valid() {

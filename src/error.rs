@@ -49,8 +49,12 @@ pub enum ProtocolError {
     /// a bounded reordering allowance, see `docs/protocol.md`).
     #[error("stream {0}: duplicate or reused stream id")]
     StreamIdReused(StreamId),
-    /// SYN with an id of our parity, or id 0.
-    #[error("stream {0}: stream id of the wrong parity")]
+    /// SYN with an id of our parity, or id 0. Two ends configured with the
+    /// same [`Role`](crate::Role) fail this way on the first stream.
+    #[error(
+        "stream {0}: the peer opened a stream id of our parity (or 0); if both ends \
+         have the same Role, check the roles: one must be Client, the other Server"
+    )]
     InvalidStreamId(StreamId),
 }
 

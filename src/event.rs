@@ -8,7 +8,7 @@ use crate::{CloseReason, GoAwayCode, ResetReason, StreamId};
 /// [`Connection::poll_event`](crate::Connection::poll_event).
 ///
 /// Guarantees, per stream: events come in protocol order; no `Readable`
-/// after `HalfClosed` or `StreamReset`; `HalfClosed` at most once;
+/// after `PeerHalfClosed` or `StreamReset`; `PeerHalfClosed` at most once;
 /// `StreamReset` at most once; `StreamClosed` exactly once for every stream
 /// that was opened (by either side) and is the last event naming that id.
 /// Per connection: `ConnectionClosed` exactly once, last of all.
@@ -18,7 +18,7 @@ use crate::{CloseReason, GoAwayCode, ResetReason, StreamId};
 /// their credit to the peer.
 ///
 /// Events describe the past: by the time the application handles one, later
-/// input in the same batch may have moved the stream on (a `HalfClosed`
+/// input in the same batch may have moved the stream on (a `PeerHalfClosed`
 /// stream may already be reset, for instance). Commands on it then return
 /// the current state's error rather than acting on the old one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub enum Event {
     /// The peer half-closed (FIN): no more data will arrive on this stream;
     /// `read` returns `Ok(None)` once the bytes before the FIN are read. We
     /// may keep sending.
-    HalfClosed {
+    PeerHalfClosed {
         /// The stream.
         id: StreamId,
     },
@@ -116,7 +116,7 @@ impl Event {
         match self {
             Event::StreamOpened { id }
             | Event::Readable { id }
-            | Event::HalfClosed { id }
+            | Event::PeerHalfClosed { id }
             | Event::StreamReset { id, .. }
             | Event::CreditsReturned { id, .. }
             | Event::Writable { id }

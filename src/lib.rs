@@ -43,7 +43,7 @@
 //!                     got.extend_from_slice(&chunk);
 //!                 }
 //!             }
-//!             Event::HalfClosed { id } => server.close_write(id).unwrap(),
+//!             Event::PeerHalfClosed { id } => server.close_write(id).unwrap(),
 //!             _ => {}
 //!         }
 //!     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::task::LocalSpawnExt;
-use yamux_proto::adapter::futures as yf;
+use yamux_proto::adapter::futures_io as yf;
 use yamux_proto::adapter::{self, Session, Stream};
 use yamux_proto::{CloseReason, Config, ResetReason, Role, StreamError};
 

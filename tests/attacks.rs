@@ -231,7 +231,7 @@ impl Victim {
             "our reply, then our FIN alone: {frames:?}"
         );
         let events = self.poll();
-        assert!(events.contains(&Event::HalfClosed { id: sid }), "{events:?}");
+        assert!(events.contains(&Event::PeerHalfClosed { id: sid }), "{events:?}");
         let stream_events = self.stream_events(id);
         assert_eq!(stream_events.last(), Some(&Event::StreamClosed { id: sid }), "{events:?}");
         assert_eq!(self.received[&sid], data, "nothing accepted was lost");
@@ -713,7 +713,7 @@ fn repeated_flag_only_frames_count_as_empty() {
     v.healthy_stream(HEALTHY, &healthy);
     v.frame(window_update(3, Flags::SYN.with(Flags::FIN), 0), &[]);
     let id = StreamId(3);
-    assert_eq!(v.poll(), vec![Event::StreamOpened { id }, Event::HalfClosed { id }]);
+    assert_eq!(v.poll(), vec![Event::StreamOpened { id }, Event::PeerHalfClosed { id }]);
     v.transmit();
     let mut raw = Vec::new();
     for i in 0..limit {
@@ -1030,7 +1030,7 @@ fn data_after_fin_is_a_protocol_error() {
         vec![
             Event::StreamOpened { id },
             Event::Readable { id },
-            Event::HalfClosed { id },
+            Event::PeerHalfClosed { id },
             Event::StreamReset { id, reason: ResetReason::ConnectionClosed(reason) },
             Event::StreamClosed { id },
         ],

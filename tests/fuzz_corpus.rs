@@ -686,7 +686,7 @@ fn echo(conn: &mut yamux_proto::Connection, event: Option<yamux_proto::Event>) {
                 let _ = conn.send(id, &data);
             }
         }
-        Some(Event::HalfClosed { id }) => {
+        Some(Event::PeerHalfClosed { id }) => {
             let _ = conn.close_write(id);
         }
         _ => {}

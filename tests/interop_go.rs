@@ -369,7 +369,7 @@ fn we_announce_larger_window(setup: Setup) {
     );
     book.set_read_limit(&mut drv, id, None);
     book.run(&mut drv, "the rest of Go's data", Duration::from_secs(10), |_, b, ev| {
-        if let Some(Event::HalfClosed { id }) = ev {
+        if let Some(Event::PeerHalfClosed { id }) = ev {
             b.send_pattern(*id, 0, true);
         }
         b.all_closed()

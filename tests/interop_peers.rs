@@ -262,7 +262,7 @@ fn bulk_64_mib_from_peer(kind: PeerKind, setup: Setup) {
     let mut book = Book::new(5);
     book.check_pattern = true;
     book.run(&mut drv, "64 MiB received", Duration::from_secs(25), |_, b, ev| {
-        if let Some(Event::HalfClosed { id }) = ev {
+        if let Some(Event::PeerHalfClosed { id }) = ev {
             b.send_pattern(*id, 0, true);
         }
         b.len() == 1 && b.all_closed()
@@ -388,7 +388,7 @@ fn peer_half_closes_first_we_answer(kind: PeerKind, setup: Setup) {
     let mut book = Book::new(13);
     book.check_pattern = true;
     book.run(&mut drv, "the peer's FIN, then our answer", Duration::from_secs(10), |_, b, ev| {
-        if let Some(Event::HalfClosed { id }) = ev {
+        if let Some(Event::PeerHalfClosed { id }) = ev {
             b.send_pattern(*id, ANSWER, true);
         }
         b.len() == 1 && b.all_closed()

@@ -45,7 +45,7 @@ fn cfg(f: impl FnOnce(&mut Config)) -> Config {
 
 /// The guarantees of `Event` (see its docs), checked over one side's
 /// recorded events: per stream, `StreamOpened` first, no `Data` after
-/// `HalfClosed` or `StreamReset`, each of `HalfClosed`, `StreamReset`,
+/// `PeerHalfClosed` or `StreamReset`, each of `PeerHalfClosed`, `StreamReset`,
 /// `StreamClosed` at most once, nothing after `StreamClosed`; per
 /// connection, nothing after `ConnectionClosed`.
 fn check_event_rules(events: &[Event]) {
@@ -72,10 +72,13 @@ fn check_event_rules(events: &[Event]) {
         assert!(!s.closed, "event {i} after StreamClosed: {e:?}");
         match e {
             Event::Readable { .. } => {
-                assert!(!s.half && !s.reset, "event {i}: Readable after HalfClosed/StreamReset");
+                assert!(
+                    !s.half && !s.reset,
+                    "event {i}: Readable after PeerHalfClosed/StreamReset"
+                );
             }
-            Event::HalfClosed { .. } => {
-                assert!(!s.half && !s.reset, "event {i}: HalfClosed twice or after reset");
+            Event::PeerHalfClosed { .. } => {
+                assert!(!s.half && !s.reset, "event {i}: PeerHalfClosed twice or after reset");
                 s.half = true;
             }
             Event::StreamReset { .. } => {
@@ -229,12 +232,12 @@ fn close_before_ack() {
     assert!(has(&p.client.events, &Event::OpenUnblocked));
     for &id in &ids {
         assert!(has(&p.server.events, &Event::StreamOpened { id }));
-        assert!(has(&p.server.events, &Event::HalfClosed { id }));
+        assert!(has(&p.server.events, &Event::PeerHalfClosed { id }));
         p.conn(Server).close_write(id).unwrap();
     }
     p.drive();
     for &id in &ids {
-        assert!(has(&p.client.events, &Event::HalfClosed { id }));
+        assert!(has(&p.client.events, &Event::PeerHalfClosed { id }));
         assert!(has(&p.client.events, &Event::StreamClosed { id }));
         assert!(has(&p.server.events, &Event::StreamClosed { id }));
     }
@@ -469,7 +472,7 @@ fn echo(p: &mut Pair, answered: &mut std::collections::HashSet<StreamId>) -> usi
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::HalfClosed { id } if !answered.contains(id) => Some(*id),
+            Event::PeerHalfClosed { id } if !answered.contains(id) => Some(*id),
             _ => None,
         })
         .collect();
@@ -557,7 +560,7 @@ fn many_streams_ping_pong() {
 }
 
 /// TestHalfClose, each direction: after our FIN we cannot write but still
-/// read; the peer gets `HalfClosed` after all earlier data and may keep
+/// read; the peer gets `PeerHalfClosed` after all earlier data and may keep
 /// writing (more than a window, so credit must keep flowing after the FIN).
 fn half_close(closer: Side) {
     let other = closer.other();
@@ -571,8 +574,8 @@ fn half_close(closer: Side) {
     let info = p.conn(closer).stream_info(id).unwrap();
     assert_eq!((info.send_state, info.recv_state), (SendState::Finished, RecvState::Open));
     let events = &p.end(other).events;
-    assert_eq!(count(events, |e| *e == Event::HalfClosed { id }), 1);
-    let half = events.iter().position(|e| *e == Event::HalfClosed { id }).unwrap();
+    assert_eq!(count(events, |e| *e == Event::PeerHalfClosed { id }), 1);
+    let half = events.iter().position(|e| *e == Event::PeerHalfClosed { id }).unwrap();
     assert!(!events[half..].iter().any(|e| matches!(e, Event::Readable { .. })));
 
     let more = pattern(600_000, 42);
@@ -584,7 +587,7 @@ fn half_close(closer: Side) {
     );
     p.conn(other).close_write(id).unwrap();
     p.drive();
-    assert!(has(&p.end(closer).events, &Event::HalfClosed { id }));
+    assert!(has(&p.end(closer).events, &Event::PeerHalfClosed { id }));
     for side in [Client, Server] {
         assert!(has(&p.end(side).events, &Event::StreamClosed { id }));
         assert!(reset_of(&p.end(side).events, id).is_none());
@@ -627,7 +630,7 @@ fn half_close_then_session_shutdown() {
     assert_eq!(r.s.read(id, 1), Err(ReadError::UnknownStream), "then the stream is gone");
     let pos = |want: &dyn Fn(&Event) -> bool| events.iter().position(want).unwrap();
     let last_data = events.iter().rposition(|e| matches!(e, Event::Readable { .. })).unwrap();
-    let half = pos(&|e| *e == Event::HalfClosed { id });
+    let half = pos(&|e| *e == Event::PeerHalfClosed { id });
     let reset = pos(&|e| matches!(e, Event::StreamReset { .. }));
     assert!(last_data < half && half < reset, "{events:?}");
     assert_eq!(
@@ -1040,12 +1043,12 @@ fn stop_reading_with_our_data_unread_at_peer() {
     let flood = pattern(1 << 20, 9);
     p.send_all(Client, id, &flood);
     assert_eq!(received(&p, Server, id), b"hello", "nothing is delivered after the stop");
-    assert!(!has(&p.server.events, &Event::HalfClosed { id }));
+    assert!(!has(&p.server.events, &Event::PeerHalfClosed { id }));
     assert!(p.client.conn.stream_info(id).unwrap().send_credit > 0);
     assert!(reset_of(&p.client.events, id).is_none());
 
     // Our data was never destroyed: the client reads all of it, then the FIN.
-    assert!(has(&p.client.events, &Event::HalfClosed { id }));
+    assert!(has(&p.client.events, &Event::PeerHalfClosed { id }));
     assert_eq!(p.read(Client, id, usize::MAX), reply.len());
     assert_same_bytes(received(&p, Client, id), &reply, "the stopped side's data");
     assert_eq!(p.conn(Client).read(id, 1), Ok(None), "then the end of the stream");

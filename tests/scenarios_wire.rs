@@ -86,7 +86,7 @@ fn wire_bytes_of_a_simple_exchange() {
         vec![
             Event::StreamOpened { id: s1 },
             Event::Readable { id: s1 },
-            Event::HalfClosed { id: s1 },
+            Event::PeerHalfClosed { id: s1 },
         ]
     );
     let ack = encode(&frames(&mut s));
@@ -105,7 +105,7 @@ fn wire_bytes_of_a_simple_exchange() {
     );
 
     c.handle_input(now, &[ack, reply].concat());
-    assert_eq!(events(&mut c), vec![Event::Readable { id: s1 }, Event::HalfClosed { id: s1 }]);
+    assert_eq!(events(&mut c), vec![Event::Readable { id: s1 }, Event::PeerHalfClosed { id: s1 }]);
     assert_eq!(c.read(s1, usize::MAX), Ok(Some(Bytes::from_static(b"yo"))));
     assert_eq!(c.read(s1, usize::MAX), Ok(None), "the FIN, after the last byte");
     assert_eq!(events(&mut c), vec![Event::StreamClosed { id: s1 }], "read out: it ends");
@@ -441,6 +441,24 @@ fn frames_for_unknown_or_closed_streams_are_discarded_without_rst() {
     check(&s);
 }
 
+/// Two ends both configured as clients: the first stream fails the
+/// connection with an error that says to check the roles.
+#[test]
+fn two_clients_are_told_to_check_the_roles() {
+    let now = Instant::now();
+    let mut a = conn(Role::Client, quiet_config(), now);
+    let mut b = conn(Role::Client, quiet_config(), now);
+    let id = a.open().unwrap();
+    feed(&mut b, now, &frames(&mut a));
+    let reason = b.close_reason().expect("closed");
+    assert_eq!(reason, CloseReason::Protocol(ProtocolError::InvalidStreamId(id)));
+    let message = reason.to_string();
+    assert!(message.contains("check the roles"), "{message}");
+    // The Go Away (protocol error) tells the other end too.
+    feed(&mut a, now, &frames(&mut b));
+    assert_eq!(a.close_reason(), Some(CloseReason::RemoteGoAway(GoAwayCode::ProtocolError)));
+}
+
 /// `reset_with_code` puts the code in the RST frame's length (go-yamux's
 /// convention), on an established stream and on a refusal alike; the
 /// receiving side reports it as `ResetReason::Remote { code }` (a refusal
@@ -678,7 +696,7 @@ fn stop_reading_a_done_stream_drops_its_unread_data_and_ends_it() {
         vec![
             Event::StreamOpened { id: id(1) },
             Event::Readable { id: id(1) },
-            Event::HalfClosed { id: id(1) },
+            Event::PeerHalfClosed { id: id(1) },
             Event::StreamClosed { id: id(1) },
         ]
     );

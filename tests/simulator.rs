@@ -34,7 +34,7 @@ const MUST_COVER: &[&str] = &[
     "read: data",
     "read: end",
     "read: after the end",
-    "event: HalfClosed",
+    "event: PeerHalfClosed",
     "event: CreditsReturned",
     "event: Writable",
     "event: OpenUnblocked",

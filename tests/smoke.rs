@@ -10,7 +10,7 @@ fn small_transfer_both_ways_and_close() {
     let ev = p.take_events(Side::Server);
     assert_eq!(ev[0], Event::StreamOpened { id });
     assert_eq!(p.server.received[&id], b"hello");
-    assert!(ev.contains(&Event::HalfClosed { id }));
+    assert!(ev.contains(&Event::PeerHalfClosed { id }));
     p.conn(Side::Server).send(id, b"world").unwrap();
     p.conn(Side::Server).close_write(id).unwrap();
     p.drive();

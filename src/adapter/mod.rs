@@ -1,5 +1,5 @@
 //! Async adapters over [`Connection`](crate::Connection), behind features:
-//! [`tokio`] (feature `tokio`) and [`futures`] (feature `futures-io`, for
+//! [`tokio`] (feature `tokio`) and [`futures_io`] (feature `futures-io`, for
 //! smol, async-std and other executors). The core stays runtime-free; these
 //! modules are the only place the crate touches async I/O.
 //!
@@ -19,7 +19,7 @@
 //!   coalesced into one buffer otherwise), sleeps until
 //!   [`poll_timeout`](crate::Connection::poll_timeout), and routes events to
 //!   the handles. [`tokio::spawn`] spawns it; [`tokio::new`] and
-//!   [`futures::new`] hand it to the caller.
+//!   [`futures_io::new`] hand it to the caller.
 //!
 //! Handles and driver share one `Mutex` around the `Connection` and a little
 //! per-stream state (the reader's and the writer's wakers, the reset reason
@@ -39,7 +39,7 @@
 //! condition it waits on, and every change of that condition happens under
 //! the same lock and wakes it, so no wake-up is lost:
 //!
-//! * a reader waits for `Readable`, `HalfClosed`, `StreamReset` or the end
+//! * a reader waits for `Readable`, `PeerHalfClosed`, `StreamReset` or the end
 //!   of the connection; a writer for `Writable` (which the connection owes
 //!   whenever `send` fell short), a reset, or, when flushing, for the driver
 //!   to have flushed past the stream's last frame. Reader and writer have
@@ -117,7 +117,7 @@ mod driver;
 pub mod error;
 #[cfg(feature = "futures-io")]
 #[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
-pub mod futures;
+pub mod futures_io;
 mod session;
 mod shared;
 mod stream;

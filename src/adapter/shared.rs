@@ -230,7 +230,7 @@ impl Shared {
                 // The data stays in the connection until the reader reads
                 // it (a stream nobody reads was stopped, so the connection
                 // discards its data and returns the credit).
-                Event::Readable { id } | Event::HalfClosed { id } => {
+                Event::Readable { id } | Event::PeerHalfClosed { id } => {
                     if let Some(s) = self.streams.get_mut(&id) {
                         push(w, s.reader.take());
                     }

@@ -356,7 +356,7 @@ impl Connection {
         if flags.contains(Flags::FIN) {
             let before = s.recv.state;
             if s.recv.on_fin() {
-                self.events.push_back(PendingEvent::Ready(Event::HalfClosed { id }));
+                self.events.push_back(PendingEvent::Ready(Event::PeerHalfClosed { id }));
             }
             useful |= s.recv.state != before;
         }

@@ -1,7 +1,11 @@
-//! Where stream and connection lives are decided. Every change to a stream
+//! Where stream and connection lives are decided. A change to a stream that
+//! may end it, arm or cancel one of its timers or trigger the #133 reset
 //! ends in [`Connection::update_stream`], which derives from the stream's
 //! state alone what it needs next: queue slots, timers, the #133 reset, its
-//! end. Keeping that in one place is what keeps the halves composable.
+//! end. The two hot paths that can do none of that, `read` before the
+//! last unread byte and `send` without a stall timeout, only queue the
+//! stream for output themselves. Keeping the rest in one place is what
+//! keeps the halves composable.
 
 use std::time::{Duration, Instant};
 

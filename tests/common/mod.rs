@@ -248,7 +248,7 @@ impl Pair {
             moved = true;
             let readable = match event {
                 Event::Readable { id }
-                | Event::HalfClosed { id }
+                | Event::PeerHalfClosed { id }
                 | Event::StreamReset { id, .. } => Some(id),
                 _ => None,
             };

@@ -637,7 +637,7 @@ pub struct StreamRec {
     pub close_when_sent: bool,
     /// `close_write` was called.
     pub write_closed: bool,
-    /// The peer's FIN arrived (`HalfClosed`).
+    /// The peer's FIN arrived (`PeerHalfClosed`).
     pub peer_fin: bool,
     /// The stream was reset (event), and why.
     pub reset: Option<ResetReason>,
@@ -645,7 +645,7 @@ pub struct StreamRec {
     pub closed: bool,
     /// Times (from the driver's start).
     pub opened_at: Option<Duration>,
-    /// When `HalfClosed` arrived.
+    /// When `PeerHalfClosed` arrived.
     pub fin_at: Option<Duration>,
     /// When `StreamClosed` arrived.
     pub closed_at: Option<Duration>,
@@ -718,7 +718,7 @@ impl Book {
                 self.rec(*id).opened_at = Some(at);
             }
             Event::Readable { id } => self.read(drv, *id),
-            Event::HalfClosed { id } => {
+            Event::PeerHalfClosed { id } => {
                 self.read(drv, *id);
                 let echo = self.echo;
                 let r = self.rec(*id);
@@ -894,7 +894,7 @@ pub fn read_one_stream_slowly(drv: &mut Driver, book: &mut Book, bytes: u64, pee
                 slow = Some(*id);
                 b.set_read_limit(drv, *id, Some(0));
             }
-            Some(Event::HalfClosed { id }) => {
+            Some(Event::PeerHalfClosed { id }) => {
                 b.send_pattern(*id, 0, true);
                 if Some(*id) != slow && slow.is_some_and(|s| !b.streams[&s].peer_fin) {
                     fast_fin_while_slow_open += 1;

@@ -380,8 +380,8 @@ pub enum Trace {
 /// * `check_invariants()` on both connections after every input, timeout,
 ///   command and transmission;
 /// * per stream and side: events in a legal order (opened first, no `Data`
-///   after `HalfClosed`, `StreamReset` or `stop_reading`, at most one
-///   `HalfClosed` and one `StreamReset`, `StreamClosed` exactly once and last,
+///   after `PeerHalfClosed`, `StreamReset` or `stop_reading`, at most one
+///   `PeerHalfClosed` and one `StreamReset`, `StreamClosed` exactly once and last,
 ///   nothing after `ConnectionClosed`), and commands on streams the
 ///   application believes live succeed;
 /// * every byte delivered equals the pattern the peer wrote at that offset;
@@ -934,7 +934,7 @@ impl Sim {
             }
             Ok(None) => {
                 let problem = (!s.half_closed || s.read_end)
-                    .then(|| format!("read the end of {id} before HalfClosed or twice"));
+                    .then(|| format!("read the end of {id} before PeerHalfClosed or twice"));
                 s.read_end = true;
                 s.readable = false;
                 (problem, "read: end")
@@ -1011,14 +1011,14 @@ impl Sim {
             Event::Readable { id } => {
                 let s = self.sides[i].streams.get_mut(&id).unwrap();
                 if s.half_closed || s.reset.is_some() || s.stopped || s.local_reset {
-                    seed_fail(format!("Readable {id} after HalfClosed/StreamReset/stop/reset"));
+                    seed_fail(format!("Readable {id} after PeerHalfClosed/StreamReset/stop/reset"));
                 }
                 s.readable = true;
             }
-            Event::HalfClosed { id } => {
+            Event::PeerHalfClosed { id } => {
                 let s = self.sides[i].streams.get_mut(&id).unwrap();
                 if s.half_closed || s.reset.is_some() || s.local_reset || s.stopped {
-                    seed_fail(format!("HalfClosed on {id} twice, after a reset or a stop"));
+                    seed_fail(format!("PeerHalfClosed on {id} twice, after a reset or a stop"));
                 }
                 s.half_closed = true;
                 // The application reads on to learn the end.
@@ -1161,7 +1161,7 @@ impl Sim {
                 {
                     self.fail(format!(
                         "{id} from {}: ended normally but {} of {} bytes delivered \
-                         (HalfClosed {}, close_write {})",
+                         (PeerHalfClosed {}, close_write {})",
                         side.name, r.received, s.written, r.half_closed, s.close_write_called
                     ));
                 }
@@ -1191,7 +1191,7 @@ fn event_key(event: &Event) -> &'static str {
     match event {
         Event::StreamOpened { .. } => "event: StreamOpened",
         Event::Readable { .. } => "event: Readable",
-        Event::HalfClosed { .. } => "event: HalfClosed",
+        Event::PeerHalfClosed { .. } => "event: PeerHalfClosed",
         Event::StreamReset { reason, .. } => match reason {
             ResetReason::Local => "reset: local",
             ResetReason::StoppedReading => "reset: stopped reading",

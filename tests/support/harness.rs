@@ -275,12 +275,12 @@ impl Single {
             Event::Readable { id } if echo || self.settings.has(ConnSettings::CONSUME) => {
                 self.read_out(*id, echo);
             }
-            Event::HalfClosed { id } if echo => {
+            Event::PeerHalfClosed { id } if echo => {
                 // Events report the past: later input may have reset the
                 // stream already, or ended it (our FIN was out).
                 match self.conn.close_write(*id) {
                     Ok(()) | Err(StreamError::Reset(_) | StreamError::WriteClosed) => {}
-                    Err(e) => panic!("close_write after HalfClosed on {id}: {e:?}"),
+                    Err(e) => panic!("close_write after PeerHalfClosed on {id}: {e:?}"),
                 }
             }
             _ => {}

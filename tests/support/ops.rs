@@ -22,7 +22,7 @@
 //!   pending_return`) this is
 //!   `send_credit + unread + pending_return == recv_window_size`;
 //! * no accepted byte is lost or altered: every byte read matches what the
-//!   peer's application sent at that offset, a `HalfClosed` comes after
+//!   peer's application sent at that offset, a `PeerHalfClosed` comes after
 //!   exactly the bytes the peer's `send` accepted (read or unread), `read`
 //!   returns the end only after all of them, and with nothing in flight
 //!   what a receiver read plus what it holds unread is every byte
@@ -33,7 +33,7 @@
 //! * the application's view matches the core's (`sent + send_buffered` is
 //!   what `send` accepted, a stream is gone exactly when its `StreamClosed`
 //!   was seen);
-//! * event consistency ([`EventChecker`]): no `Readable` after `HalfClosed` or
+//! * event consistency ([`EventChecker`]): no `Readable` after `PeerHalfClosed` or
 //!   `StreamReset`, each at most once, `StreamClosed` exactly once per opened
 //!   stream and last for its id, `ConnectionClosed` once and last of all;
 //! * command results are the documented ones (`send` takes exactly what the
@@ -789,7 +789,7 @@ impl EventChecker {
         self.streams.get(&id).is_some_and(|s| s.closed)
     }
 
-    /// Whether `HalfClosed` was seen for `id`.
+    /// Whether `PeerHalfClosed` was seen for `id`.
     pub fn saw_fin(&self, id: StreamId) -> bool {
         self.streams.get(&id).is_some_and(|s| s.half_closed)
     }
@@ -799,7 +799,7 @@ impl EventChecker {
         self.streams.get(&id).and_then(|s| s.reset)
     }
 
-    /// Whether `HalfClosed` was seen for `id`.
+    /// Whether `PeerHalfClosed` was seen for `id`.
     pub fn half_closed(&self, id: StreamId) -> bool {
         self.streams.get(&id).is_some_and(|s| s.half_closed)
     }
@@ -843,19 +843,19 @@ impl EventChecker {
             Event::Readable { id } => {
                 let s = self.live(*id, "Readable")?;
                 if s.half_closed {
-                    return Err(format!("Readable for {id} after HalfClosed"));
+                    return Err(format!("Readable for {id} after PeerHalfClosed"));
                 }
                 if let Some(r) = s.reset {
                     return Err(format!("Readable for {id} after StreamReset({r:?})"));
                 }
             }
-            Event::HalfClosed { id } => {
-                let s = self.live(*id, "HalfClosed")?;
+            Event::PeerHalfClosed { id } => {
+                let s = self.live(*id, "PeerHalfClosed")?;
                 if s.half_closed {
-                    return Err(format!("HalfClosed twice for {id}"));
+                    return Err(format!("PeerHalfClosed twice for {id}"));
                 }
                 if let Some(r) = s.reset {
-                    return Err(format!("HalfClosed for {id} after StreamReset({r:?})"));
+                    return Err(format!("PeerHalfClosed for {id} after StreamReset({r:?})"));
                 }
                 s.half_closed = true;
             }
@@ -1008,7 +1008,7 @@ pub struct Coverage {
     pub credit_checks: u64,
     /// Stream directions where all transmitted data was found delivered.
     pub delivery_checks: u64,
-    /// `HalfClosed` events checked against the bytes the peer accepted.
+    /// `PeerHalfClosed` events checked against the bytes the peer accepted.
     pub fin_checks: u64,
     /// Payload bytes checked against the pattern.
     pub bytes_checked: u64,
@@ -1379,7 +1379,7 @@ impl World {
                 }
                 Ok(None) => {
                     let sent = self.peer_accepted(side, id);
-                    // Reading may run ahead of the `HalfClosed` event still
+                    // Reading may run ahead of the `PeerHalfClosed` event still
                     // queued behind the `Readable` being handled.
                     let finished =
                         info.as_ref().is_some_and(|i| i.recv_state == RecvState::Finished);
@@ -1699,7 +1699,7 @@ impl World {
             Event::Readable { id } if self.end(side).auto_read => {
                 self.read_checked(side, *id, usize::MAX);
             }
-            Event::HalfClosed { id } => {
+            Event::PeerHalfClosed { id } => {
                 if !self.tainted.contains(id) {
                     let end = &self.ends[side.index()];
                     let read = end.app.get(id).map_or(0, |a| a.read);

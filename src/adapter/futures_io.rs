@@ -18,7 +18,7 @@
 //!
 //! ```
 //! use futures::io::{AsyncReadExt, AsyncWriteExt};
-//! use yamux_proto::adapter::futures as yf;
+//! use yamux_proto::adapter::futures_io as yf;
 //! use yamux_proto::{Config, Role};
 //!
 //! smol::block_on(async {
