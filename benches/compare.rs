@@ -1414,6 +1414,62 @@ mod adapter_level {
         start.elapsed()
     }
 
+    /// A proxy: the server splices an accepted stream with a bare duplex to
+    /// an "upstream" that echoes; the client writes `total` bytes in 64 KiB
+    /// `write_all`s and shuts down while it reads the echo back and
+    /// verifies it. Both directions go through the proxy. `copy` is the
+    /// proxy's copying: `splice` or `tokio::io::copy_bidirectional`.
+    pub async fn proxy<M, F, Fut>(m: M, pat: &Pattern, total: usize, copy: F) -> Duration
+    where
+        M: Mux,
+        F: FnOnce(M::S, tokio::io::DuplexStream) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let start = Instant::now();
+        let client = async {
+            let (mut r, mut w) = tokio::io::split(m.open().await);
+            let write = async {
+                for i in 0..total / BLOCK {
+                    w.write_all(&pat.block(i)).await.expect("write");
+                }
+                w.shutdown().await.expect("shutdown");
+            };
+            let read = async {
+                let mut verifier = BulkVerifier::new(pat, total);
+                let mut buf = vec![0u8; BLOCK];
+                read_all(&mut r, &mut buf, |c| verifier.feed(c)).await;
+                verifier.finish();
+            };
+            futures::join!(write, read);
+        };
+        let (near, far) = tokio::io::duplex(WIRE);
+        let proxy = async {
+            let s = m.accept().await;
+            copy(s, near).await;
+        };
+        let upstream = async {
+            let (mut r, mut w) = tokio::io::split(far);
+            tokio::io::copy(&mut r, &mut w).await.expect("echo");
+            w.shutdown().await.expect("upstream shutdown");
+        };
+        futures::join!(client, proxy, upstream);
+        start.elapsed()
+    }
+
+    /// The proxy's copying with `tokio::io::copy_bidirectional`.
+    pub async fn copy_bidirectional<S: TRead + TWrite + Unpin>(
+        mut s: S,
+        mut up: tokio::io::DuplexStream,
+    ) {
+        tokio::io::copy_bidirectional(&mut s, &mut up).await.expect("copy_bidirectional");
+    }
+
+    /// The proxy's copying with our adapter's `splice`.
+    #[cfg(feature = "tokio")]
+    pub async fn splice(s: adapter::Stream, up: tokio::io::DuplexStream) {
+        adapter::tokio::splice(s, up).await.expect("splice");
+    }
+
     pub async fn small<M: Mux>(m: M, count: usize) -> Duration {
         let start = Instant::now();
         let client = async {
@@ -1929,6 +1985,50 @@ fn adapter_rows(
             ratio: r,
             target: "≥ 1.5×",
             met: Some(r >= 1.5),
+        });
+    }
+    if wanted(&["proxy"]) {
+        let total = s.adapter_bulk_bytes / 2;
+        // `splice` runs in the same alternation as our `copy_bidirectional`
+        // and is compared with the same yamux crate figure.
+        let mut spliced = Vec::new();
+        let (ours, theirs) = measure_pair(
+            s.reps,
+            || {
+                spliced.push(al::ours(Config::default(), |m| al::proxy(m, pat, total, al::splice)));
+                al::ours(Config::default(), |m| al::proxy(m, pat, total, al::copy_bidirectional))
+            },
+            || {
+                al::theirs(yamux::Config::default(), |m| {
+                    al::proxy(m, pat, total, al::copy_bidirectional)
+                })
+            },
+        );
+        let sp = median(spliced[1..].to_vec());
+        emit(Row {
+            level: "adapter",
+            workload: format!(
+                "proxy, {} MiB each way: stream spliced to a duplex echo with `splice` \
+                 (theirs: `tokio::io::copy_bidirectional`)",
+                total / MIB
+            ),
+            ours: mib_s(total, sp),
+            theirs: mib_s(total, theirs),
+            ratio: ratio(sp, theirs),
+            target: "",
+            met: None,
+        });
+        emit(Row {
+            level: "adapter",
+            workload: format!(
+                "proxy, {} MiB each way: `tokio::io::copy_bidirectional` (both)",
+                total / MIB
+            ),
+            ours: mib_s(total, ours),
+            theirs: mib_s(total, theirs),
+            ratio: ratio(ours, theirs),
+            target: "",
+            met: None,
         });
     }
     if wanted(&["small"]) {

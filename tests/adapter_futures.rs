@@ -86,6 +86,34 @@ fn smol_echo_many_streams_over_tcp() {
     });
 }
 
+/// A proxy on smol: each yamux stream is spliced with a TCP connection to
+/// an upstream echo; 4 MiB come back whole and splice counts them.
+#[test]
+fn smol_splice_proxies_a_stream_to_tcp() {
+    smol::block_on(async {
+        let upstream = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream_addr = upstream.local_addr().unwrap();
+        smol::spawn(async move {
+            let (sock, _) = upstream.accept().await.unwrap();
+            let (r, mut w) = futures::io::AsyncReadExt::split(sock);
+            futures::io::copy(r, &mut w).await.unwrap();
+            w.close().await.unwrap();
+        })
+        .detach();
+        let (client, server) = smol_pair(Config::default(), Config::default()).await;
+        let proxy = smol::spawn(async move {
+            let stream = server.accept().await.unwrap();
+            let tcp = smol::net::TcpStream::connect(upstream_addr).await.unwrap();
+            yf::splice(stream, tcp).await
+        });
+        let data = pattern(4 << 20, 8);
+        let got = echo_through(client.open().await.unwrap(), data.clone()).await;
+        assert!(got == data, "{} of {} bytes came back intact", got.len(), data.len());
+        let n = data.len() as u64;
+        assert_eq!(proxy.await.unwrap(), (n, n));
+    });
+}
+
 #[test]
 fn smol_half_close_both_directions() {
     smol::block_on(async {

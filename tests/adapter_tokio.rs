@@ -960,3 +960,95 @@ async fn flushes_from_many_tasks_always_finish() {
         t.await.unwrap();
     }
 }
+
+// ---- splice (proxies) ----
+
+/// A proxy: the server splices each yamux stream with a TCP connection to
+/// an upstream echo server. 8 MiB through it both ways arrive whole, both
+/// half-closes pass through, and splice counts the bytes.
+#[tokio::test]
+async fn splice_proxies_a_stream_to_tcp_both_ways() {
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut sock, _) = upstream.accept().await.unwrap();
+        let (mut r, mut w) = sock.split();
+        tokio::io::copy(&mut r, &mut w).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let (client, server) = tcp_pair(Config::default(), Config::default()).await;
+    let proxy = tokio::spawn(async move {
+        let stream = server.accept().await.unwrap();
+        let tcp = TcpStream::connect(upstream_addr).await.unwrap();
+        yt::splice(stream, tcp).await
+    });
+    let data = pattern(8 << 20, 21);
+    let got = echo_through(client.open().await.unwrap(), data.clone(), 5).await.unwrap();
+    assert!(got == data, "{} of {} bytes came back intact", got.len(), data.len());
+    let (down, up) = timeout(Duration::from_secs(10), proxy).await.unwrap().unwrap().unwrap();
+    assert_eq!((down, up), (data.len() as u64, data.len() as u64));
+}
+
+/// Upstream that sends `before` bytes, then fails its read; takes writes.
+struct BreaksAfter {
+    before: usize,
+}
+
+impl tokio::io::AsyncRead for BreaksAfter {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.before == 0 {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        let n = self.before.min(buf.remaining()).min(1000);
+        buf.put_slice(&vec![7u8; n]);
+        self.before -= n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for BreaksAfter {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// When the upstream fails half way, splice resets the yamux stream: the
+/// client reads at most what came before (the reset is an abort: what was
+/// still queued is dropped), then a reset, never a clean end of data (what
+/// dropping or half-closing the stream would have told it).
+#[tokio::test]
+async fn splice_resets_the_stream_when_the_other_side_fails() {
+    let (client, server) = duplex_pair(Config::default(), Config::default());
+    let proxy = tokio::spawn(async move {
+        let stream = server.accept().await.unwrap();
+        yt::splice(stream, BreaksAfter { before: 5000 }).await
+    });
+    let mut c = client.open().await.unwrap();
+    c.write_all(b"request").await.unwrap();
+    let mut got = Vec::new();
+    let e = c.read_to_end(&mut got).await.unwrap_err();
+    assert!(got.len() <= 5000 && got.iter().all(|&b| b == 7), "{} bytes", got.len());
+    assert_eq!(adapter::reset_reason(&e), Some(ResetReason::Remote { code: 0 }));
+    let err = proxy.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+}

@@ -85,6 +85,26 @@ where
     Ok((Session::from_shared(shared), Driver { inner: driver }))
 }
 
+/// Copies `stream` to `other` and `other` to `stream` until both directions
+/// have ended, half-closing each side when the other's data ends; returns
+/// the bytes copied: (to `other`, to `stream`). What a proxy or a tunnel
+/// does with each stream, with one copy less than a generic copy: chunks
+/// received on the stream go to `other` as they are.
+///
+/// If `other` fails (its read or write errors), the yamux stream is
+/// **reset**, so its peer sees an abort rather than a clean end of a
+/// transfer that did not complete (what was still queued for it is
+/// dropped, as with any reset); the error is returned. An error on the
+/// yamux side is returned as is; `other` is dropped (closed) on return
+/// either way.
+pub async fn splice<T>(stream: Stream, other: T) -> io::Result<(u64, u64)>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let other = Io { io: other, scratch: vec![0; SCRATCH].into_boxed_slice() };
+    super::splice::splice(stream, other).await
+}
+
 /// The future that runs a session: owns the transport, reads and writes it,
 /// fires the timers, wakes the handles. Resolves to the reason the session
 /// ended, after the transport was flushed and closed. Dropping it ends the

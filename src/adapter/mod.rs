@@ -120,6 +120,7 @@ pub mod error;
 pub mod futures_io;
 mod session;
 mod shared;
+mod splice;
 mod stream;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

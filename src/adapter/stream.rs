@@ -316,6 +316,17 @@ impl WriteHalf {
         Ok(())
     }
 
+    /// The poll form of one step of [`write_all_bytes`](WriteHalf::write_all_bytes):
+    /// queues as much of `data` as the stream's send buffer takes, by
+    /// reference, and returns how much (call again with the rest).
+    pub fn poll_write_bytes(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &Bytes,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_send(cx, Payload::Bytes(data))
+    }
+
     pub(crate) fn poll_write_buf(
         &mut self,
         cx: &mut Context<'_>,

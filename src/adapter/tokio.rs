@@ -103,6 +103,25 @@ impl<T> std::fmt::Debug for Driver<T> {
     }
 }
 
+/// Copies `stream` to `other` and `other` to `stream` until both directions
+/// have ended, half-closing each side when the other's data ends, and
+/// returns the bytes copied: (to `other`, to `stream`). What a proxy or a
+/// tunnel does with each stream, like `tokio::io::copy_bidirectional`, with
+/// one copy less: chunks received on the stream go to `other` as they are.
+///
+/// If `other` fails (its read or write errors), the yamux stream is
+/// **reset**, so its peer sees an abort rather than a clean end of a
+/// transfer that did not complete (what was still queued for it is
+/// dropped, as with any reset); the error is returned. An error on the
+/// yamux side (the peer reset the stream) is returned as is; `other` is
+/// dropped (closed) on return either way.
+pub async fn splice<T>(stream: Stream, other: T) -> io::Result<(u64, u64)>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    super::splice::splice(stream, Io(other)).await
+}
+
 /// Tokio's clock as a std `Instant` (paused time included).
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
