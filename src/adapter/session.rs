@@ -209,21 +209,23 @@ impl Session {
         self.closed().await
     }
 
+    /// The poll form of [`close`](Session::close), for poll-based traits
+    /// (a libp2p `StreamMuxer`, for one): the first call closes the
+    /// session, and every call is ready once the driver has finished.
+    pub fn poll_close(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        with(self.shared(), |s, w| {
+            if !s.conn.is_closed() {
+                s.conn.close();
+                s.notify_driver(w);
+            }
+            s.poll_driver_done(cx)
+        })
+    }
+
     /// Waits until the session has ended and its driver has finished with
     /// the transport; returns why it ended.
     pub async fn closed(&self) -> CloseReason {
-        poll_fn(|cx| {
-            with(self.shared(), |s, _| {
-                if s.driver_done {
-                    return Poll::Ready(
-                        s.conn.close_reason().unwrap_or(CloseReason::TransportClosed),
-                    );
-                }
-                add_waker(&mut s.done_wakers, cx.waker());
-                Poll::Pending
-            })
-        })
-        .await
+        poll_fn(|cx| with(self.shared(), |s, _| s.poll_driver_done(cx))).await
     }
 
     /// Why the session ended, once it has (the driver may still be flushing).

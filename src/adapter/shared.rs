@@ -5,16 +5,16 @@
 //! See the [module docs](super) for the design and its guarantees.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self};
+use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
 use super::error::close_io_error;
 use crate::id_hash::IdHashBuilder;
-use crate::{Connection, Event, RecvState, ResetReason, SendState, StreamId};
+use crate::{CloseReason, Connection, Event, RecvState, ResetReason, SendState, StreamId};
 
 /// Wakers collected under the lock and woken after it is released, so a
 /// woken task never finds the lock still held by its waker.
@@ -193,6 +193,16 @@ impl Shared {
     /// The connection has work for the driver (frames to send, events to
     /// dispatch). Coalesced: one pending wake-up is enough.
     #[inline]
+    /// Ready with the reason the session ended once the driver has
+    /// finished with the transport; otherwise `cx` is woken then.
+    pub(super) fn poll_driver_done(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        if self.driver_done {
+            return Poll::Ready(self.conn.close_reason().unwrap_or(CloseReason::TransportClosed));
+        }
+        add_waker(&mut self.done_wakers, cx.waker());
+        Poll::Pending
+    }
+
     pub(super) fn notify_driver(&mut self, w: &mut Wakers) {
         if !self.driver_notified {
             self.driver_notified = true;
