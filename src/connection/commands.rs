@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::recv::RecvState;
-use super::send::{SendHalf, SendState};
+use super::send::{CloseOutcome, SendHalf, SendState};
 use super::stream::Stream;
 use super::timers::Timer;
 use super::{Connection, Control};
@@ -144,10 +144,10 @@ impl Connection {
         // Ended streams included: on one that ended normally (its
         // `StreamClosed` still queued) a repeated close is the same no-op.
         let (slot, s) = self.live_stream(id)?;
-        match s.send.state {
-            SendState::Open => s.send.state = SendState::Closing,
-            SendState::Closing | SendState::Finished => return Ok(()),
-            SendState::Reset => {
+        match s.send.close_write() {
+            CloseOutcome::Closing => {}
+            CloseOutcome::AlreadyClosed => return Ok(()),
+            CloseOutcome::Reset => {
                 return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local)))
             }
         }

@@ -55,6 +55,18 @@ pub struct SendHalf {
     pub blocked: bool,
 }
 
+/// What [`SendHalf::close_write`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseOutcome {
+    /// Open → Closing: the FIN is due once the buffer is empty.
+    Closing,
+    /// Closing or Finished already: nothing changes (a repeated close is a
+    /// no-op, and FIN goes out once).
+    AlreadyClosed,
+    /// The half was reset: there is nothing left to close.
+    Reset,
+}
+
 /// One frame's worth of data taken from the buffer.
 pub struct Piece {
     pub body: Bytes,
@@ -87,6 +99,19 @@ impl SendHalf {
         }
         self.buffered += data.len();
         self.queue.push(data);
+    }
+
+    /// The application half-closes: Open → Closing (FIN after the buffered
+    /// data); any other state is left as it is.
+    pub fn close_write(&mut self) -> CloseOutcome {
+        match self.state {
+            SendState::Open => {
+                self.state = SendState::Closing;
+                CloseOutcome::Closing
+            }
+            SendState::Closing | SendState::Finished => CloseOutcome::AlreadyClosed,
+            SendState::Reset => CloseOutcome::Reset,
+        }
     }
 
     /// Whether a frame could go out now: data with credit, or a pending FIN.

@@ -40,6 +40,8 @@ enum Input {
     AddCreditAnnounced,
     /// `add_credit(u32::MAX, true)`: overflow.
     AddCreditOverflow,
+    /// `close_write`: the application half-closes.
+    Close,
     Reset,
 }
 
@@ -52,6 +54,8 @@ enum Out {
     Credit(Result<(), ()>),
     /// `reset` returned the bytes it freed.
     Freed(usize),
+    /// `close_write`'s answer.
+    Closed(CloseOutcome),
 }
 
 /// The half's counters after a row.
@@ -130,6 +134,8 @@ const TABLE: &[Row] = &[
     row(OPEN, AddCreditAnnounced,      Open, Out::Credit(Ok(())),  a(100,  W + 1000, 0,   0,    true)),
     row(OPEN, AddCreditOverflow,       Open, Out::Credit(Err(())), a(100,  W,        0,   0,    true)),
     row(OPEN_NO_CREDIT, AddCreditOverflow, Open, Out::Credit(Ok(())), a(100, M,      0,   M as u64, true)),
+    row(OPEN, Close,                   Closing, Out::Closed(CloseOutcome::Closing), a(100, W, 0, 0, true)),
+    row(OPEN_EMPTY, Close,             Closing, Out::Closed(CloseOutcome::Closing), a(0,   W, 0, 0, true)),
     row(OPEN, Reset,                   Rst,  Out::Freed(100),      a(0,    W,        0,   0,    false)),
     // ---- Closing: data goes out without FIN; the FIN is its own empty
     // piece (no credit needed) once nothing is buffered, never on data.
@@ -146,6 +152,7 @@ const TABLE: &[Row] = &[
     row(CLOSING_NO_CREDIT, AddCredit,  Closing, Out::Credit(Ok(())), a(100, 1000,     0,   1000, true)),
     row(CLOSING, AddCreditAnnounced,   Closing, Out::Credit(Ok(())), a(100, W + 1000, 0,   0,    true)),
     row(CLOSING, AddCreditOverflow,    Closing, Out::Credit(Err(())), a(100, W,       0,   0,    true)),
+    row(CLOSING, Close,                Closing, Out::Closed(CloseOutcome::AlreadyClosed), a(100, W, 0, 0, true)),
     row(CLOSING, Reset,                Rst,  Out::Freed(100),      a(0,    W,        0,   0,    false)),
     // ---- Finished: the FIN went out; nothing is ever taken again (FIN
     // exactly once). Credit still comes back for data sent before the FIN.
@@ -159,6 +166,7 @@ const TABLE: &[Row] = &[
     row(FINISHED, AddCredit,           Finished, Out::Credit(Ok(())), a(0,  W + 1000, 0,   1000, false)),
     row(FINISHED, AddCreditAnnounced,  Finished, Out::Credit(Ok(())), a(0,  W + 1000, 0,   0,    false)),
     row(FINISHED, AddCreditOverflow,   Finished, Out::Credit(Err(())), a(0, W,        0,   0,    false)),
+    row(FINISHED, Close,               Finished, Out::Closed(CloseOutcome::AlreadyClosed), a(0, W, 0, 0, false)),
     row(FINISHED, Reset,               Rst,  Out::Freed(0),        a(0,    W,        0,   0,    false)),
     // ---- Reset: terminal; nothing is taken, a second reset frees nothing.
     row(RESET, PushSlice,              Rst,  Out::Unit,            a(20,   W,        0,   0,    false)),
@@ -171,6 +179,7 @@ const TABLE: &[Row] = &[
     row(RESET, AddCredit,              Rst,  Out::Credit(Ok(())),  a(0,    W + 1000, 0,   1000, false)),
     row(RESET, AddCreditAnnounced,     Rst,  Out::Credit(Ok(())),  a(0,    W + 1000, 0,   0,    false)),
     row(RESET, AddCreditOverflow,      Rst,  Out::Credit(Err(())), a(0,    W,        0,   0,    false)),
+    row(RESET, Close,                  Rst,  Out::Closed(CloseOutcome::Reset), a(0, W,      0,   0,    false)),
     row(RESET, Reset,                  Rst,  Out::Freed(0),        a(0,    W,        0,   0,    false)),
 ];
 
@@ -180,8 +189,8 @@ fn bytes(n: usize, seed: u8) -> Vec<u8> {
 }
 
 /// A half in `state` with `buf` bytes buffered and `credit` credit, reached
-/// the way the connection reaches it (`close_write` sets `Closing`; the FIN
-/// piece moves to `Finished`).
+/// the way the connection reaches it (`close_write` moves to `Closing`; the
+/// FIN piece moves to `Finished`).
 fn half_in(state: SendState, buf: usize, credit: u32) -> SendHalf {
     let mut h = SendHalf::new();
     let data = bytes(buf, 1);
@@ -189,10 +198,10 @@ fn half_in(state: SendState, buf: usize, credit: u32) -> SendHalf {
         Open => h.push_slice(&data),
         Closing => {
             h.push_slice(&data);
-            h.state = Closing;
+            assert_eq!(h.close_write(), CloseOutcome::Closing);
         }
         Finished => {
-            h.state = Closing;
+            assert_eq!(h.close_write(), CloseOutcome::Closing);
             let fin = h.take_piece(u32::MAX).expect("FIN piece");
             assert!(fin.fin && fin.body.is_empty());
             h.push_slice(&data);
@@ -228,6 +237,7 @@ fn apply(h: &mut SendHalf, input: Input) -> (Out, usize) {
         AddCredit => return (Out::Credit(h.add_credit(1000, true)), 0),
         AddCreditAnnounced => return (Out::Credit(h.add_credit(1000, false)), 0),
         AddCreditOverflow => return (Out::Credit(h.add_credit(u32::MAX, true)), 0),
+        Close => return (Out::Closed(h.close_write()), 0),
         Reset => return (Out::Freed(h.reset()), 0),
     };
     (out.map_or(Out::NoPiece, |p| Out::Piece(p.body.len(), p.fin)), 0)
@@ -244,6 +254,7 @@ fn table_covers_every_state_input_pair() {
         AddCredit,
         AddCreditAnnounced,
         AddCreditOverflow,
+        Close,
         Reset,
     ];
     for s in [Open, Closing, Finished, Rst] {
@@ -304,7 +315,7 @@ fn pieces_preserve_order_and_fin_is_taken_once() {
     h.push_slice(&a);
     h.push_bytes(large.clone());
     h.push_bytes(Bytes::from(c.clone()));
-    h.state = Closing;
+    h.close_write();
     h.credit = 1500;
     let mut got = Vec::new();
     let mut fins = 0;
