@@ -27,15 +27,15 @@ impl Connection {
             return Err(OpenError::RemoteGoingAway);
         }
         let window = self.config.initial_stream_window;
-        if self.live_streams >= self.config.max_streams {
+        if self.streams.live >= self.config.max_streams {
             return Err(OpenError::TooManyStreams { max_streams: self.config.max_streams });
         }
         let budget = self.config.connection_receive_window;
-        if self.recv_window_total + u64::from(window) > budget {
+        if self.streams.recv_window_total + u64::from(window) > budget {
             return Err(OpenError::ReceiveBudgetFull { budget });
         }
-        if self.unacked_outbound >= self.config.max_unacked_outbound {
-            self.open_blocked = true;
+        if self.streams.unacked_outbound >= self.config.max_unacked_outbound {
+            self.streams.open_blocked = true;
             return Err(OpenError::Blocked);
         }
         let Ok(raw) = u32::try_from(self.next_id) else {
@@ -48,10 +48,10 @@ impl Connection {
             self.timers.set(Timer::Open(id), Some(self.now + limit));
             stream.armed |= Stream::OPEN;
         }
-        let slot = self.streams.insert(id, stream);
-        self.live_streams += 1;
-        self.unacked_outbound += 1;
-        self.recv_window_total += u64::from(window);
+        let slot = self.streams.table.insert(id, stream);
+        self.streams.live += 1;
+        self.streams.unacked_outbound += 1;
+        self.streams.recv_window_total += u64::from(window);
         self.stats.streams_opened += 1;
         self.update_stream_at(slot);
         Ok(id)
@@ -101,7 +101,7 @@ impl Connection {
     /// to the end, stopped or reset (after a connection close, until it is
     /// read).
     pub fn read(&mut self, id: StreamId, max: usize) -> Result<Option<Bytes>, ReadError> {
-        let (slot, s) = self.streams.find_mut(id).ok_or(ReadError::UnknownStream)?;
+        let (slot, s) = self.streams.table.find_mut(id).ok_or(ReadError::UnknownStream)?;
         if max == 0 && s.recv.has_unread() {
             return Ok(Some(Bytes::new()));
         }
@@ -116,7 +116,7 @@ impl Connection {
                 // Reading can only make credit due: queue the stream's
                 // control frame without re-deriving everything else.
                 s.in_control_queue = true;
-                self.control.push_back(Control::Stream(id));
+                self.streams.control.push_back(Control::Stream(id));
             }
             return Ok(Some(chunk));
         }
@@ -133,7 +133,7 @@ impl Connection {
         };
         if s.forgotten {
             // Read to its end after its `StreamClosed`: the record goes.
-            self.streams.remove(&id);
+            self.streams.table.remove(&id);
         }
         answer
     }
@@ -169,7 +169,7 @@ impl Connection {
     /// does (after dropping what the reset left unread). On a stream that
     /// ended normally but whose `StreamClosed` is still queued it is a no-op.
     pub fn stop_reading(&mut self, id: StreamId) -> Result<(), StreamError> {
-        let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
+        let (slot, s) = self.streams.table.find_mut(id).ok_or(StreamError::UnknownStream)?;
         if s.forgotten {
             // Only its unread bytes were left: they go.
             self.discard_after_reset(slot);
@@ -200,7 +200,7 @@ impl Connection {
     /// [`ResetReason::Remote`]). hashicorp/yamux, js-libp2p and the `yamux`
     /// crate ignore it. The meaning of codes is the application's.
     pub fn reset_with_code(&mut self, id: StreamId, code: u32) -> Result<(), StreamError> {
-        let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
+        let (slot, s) = self.streams.table.find_mut(id).ok_or(StreamError::UnknownStream)?;
         if s.forgotten {
             // Only its unread bytes were left: they go.
             self.discard_after_reset(slot);
@@ -224,16 +224,20 @@ impl Connection {
         &mut self,
         id: StreamId,
     ) -> Result<(super::stream_table::Slot, &mut super::stream::Stream), StreamError> {
-        self.streams.find_mut(id).filter(|(_, s)| !s.forgotten).ok_or(StreamError::UnknownStream)
+        self.streams
+            .table
+            .find_mut(id)
+            .filter(|(_, s)| !s.forgotten)
+            .ok_or(StreamError::UnknownStream)
     }
 
     /// Drops the bytes a reset stream still holds unread: the application
     /// will not read them, so the stream may end (or its record go).
     fn discard_after_reset(&mut self, slot: super::stream_table::Slot) {
         let id = slot.id;
-        let Some(s) = self.streams.at_mut(slot) else { return };
+        let Some(s) = self.streams.table.at_mut(slot) else { return };
         if s.forgotten {
-            self.streams.remove(&id);
+            self.streams.table.remove(&id);
             return;
         }
         let had_unread = s.recv.has_unread();
@@ -271,8 +275,8 @@ impl Connection {
             return;
         }
         self.go_away_sent = true;
-        self.control.push_back(Control::GoAway(code));
-        if self.live_streams == 0 {
+        self.streams.control.push_back(Control::GoAway(code));
+        if self.streams.live == 0 {
             return self.close_connection(CloseReason::Drained, None);
         }
         if let Some(limit) = self.config.go_away_timeout {
@@ -304,8 +308,8 @@ impl Connection {
         push: impl FnOnce(&mut SendHalf, usize),
     ) -> Result<usize, StreamError> {
         let conn_room =
-            self.config.max_connection_send_buffer.saturating_sub(self.send_buffered_total);
-        let (slot, s) = self.streams.find_mut(id).ok_or(StreamError::UnknownStream)?;
+            self.config.max_connection_send_buffer.saturating_sub(self.streams.send_buffered_total);
+        let (slot, s) = self.streams.table.find_mut(id).ok_or(StreamError::UnknownStream)?;
         if s.forgotten {
             return Err(StreamError::UnknownStream);
         }
@@ -323,17 +327,17 @@ impl Connection {
         if n < wanted && !s.send.blocked {
             s.send.blocked = true;
             if conn_room < stream_room {
-                self.send_blocked.push_back(id);
+                self.streams.send_blocked.push_back(id);
             }
         }
         if n == 0 {
             return Ok(0);
         }
         push(&mut s.send, n);
-        self.send_buffered_total += n;
+        self.streams.send_buffered_total += n;
         if s.send.is_sendable() && !s.in_data_queue {
             s.in_data_queue = true;
-            self.data_queue.push_back(id);
+            self.streams.data_queue.push_back(id);
         }
         if self.config.send_stall_timeout.is_some() {
             self.update_stream_at(slot);

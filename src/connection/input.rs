@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 
+use super::flow_control;
 use super::recv::{Body, DataOutcome, RecvState, COALESCE_BELOW};
 use super::stream::Stream;
 use super::timers::Timer;
@@ -207,7 +208,7 @@ impl Connection {
         let violation = if h.flags.contains(Flags::SYN) {
             (h.length > DEFAULT_WINDOW).then_some(ProtocolError::WindowExceeded(id))
         } else {
-            match self.streams.get(&id).filter(|s| !s.ended) {
+            match self.streams.table.get(&id).filter(|s| !s.ended) {
                 Some(s) => match s.recv.state {
                     RecvState::Open | RecvState::Stopped if h.length > s.recv.window => {
                         Some(ProtocolError::WindowExceeded(id))
@@ -229,8 +230,8 @@ impl Connection {
     pub fn handle_transport_closed(&mut self) {
         self.close_connection(CloseReason::TransportClosed, None);
         self.pongs.clear();
-        self.control.clear();
-        self.pending_refusals = 0;
+        self.streams.control.clear();
+        self.streams.pending_refusals = 0;
     }
 
     fn on_frame(&mut self, header: Header, body: Body<'_>) {
@@ -285,7 +286,7 @@ impl Connection {
         // credit would report `CreditsReturned` after `StreamReset`, and
         // only when the reader happened to be slow.)
         let live = |s: &Stream| !s.ended && s.reset.is_none();
-        let Some((slot, s)) = self.streams.find_mut(id).filter(|(_, s)| live(s)) else {
+        let Some((slot, s)) = self.streams.table.find_mut(id).filter(|(_, s)| live(s)) else {
             // Races with close make these normal: discard, never answer with RST.
             self.stats.frames_discarded += 1;
             return carried_payload;
@@ -308,7 +309,7 @@ impl Connection {
             self.on_remote_reset(id, header, was_acked);
             return true;
         }
-        let Some(s) = self.streams.at_mut(slot) else { return useful };
+        let Some(s) = self.streams.table.at_mut(slot) else { return useful };
         if is_data {
             let had_unread = s.recv.has_unread();
             match s.recv.on_data(body) {
@@ -330,19 +331,8 @@ impl Connection {
                 }
             }
         } else if header.length > 0 {
-            // The delta on the frame that opens or establishes a stream (the
-            // peer's SYN; its ACK, or whatever first frame stands in for one)
-            // announces a larger initial window, never consumed bytes:
-            // hashicorp with a larger `MaxStreamWindowSize` sends exactly
-            // that extra window, without ACK when our FIN beat its Accept.
-            // Counting it as returned would let the stop-reading rule send
-            // RST while our data is still unread there, and hashicorp's
-            // `Read` drops buffered data on RST. The `yamux` crate, which may
-            // ACK lazily on its first credit return, is then under-reported
-            // by that one update: the safe direction. Later deltas return
-            // credit.
             let delta = header.length;
-            let returned = !(flags.contains(Flags::SYN) || (s.outbound && !was_acked));
+            let returned = flow_control::delta_is_returned_credit(flags, s.outbound, was_acked);
             if s.send.add_credit(delta, returned).is_err() {
                 self.fail(ProtocolError::CreditOverflow(id).into());
                 return true;
@@ -371,14 +361,15 @@ impl Connection {
             self.fail(ProtocolError::InvalidStreamId(id).into());
             return false;
         }
-        if self.streams.contains_key(&id) || self.used_ids.contains(id) {
+        if self.streams.table.contains_key(&id) || self.used_ids.contains(id) {
             self.fail(ProtocolError::StreamIdReused(id).into());
             return false;
         }
         self.used_ids.insert(id);
         let window = self.config.initial_stream_window;
-        let full = self.live_streams >= self.config.max_streams
-            || self.recv_window_total + u64::from(window) > self.config.connection_receive_window;
+        let full = self.streams.live >= self.config.max_streams
+            || self.streams.recv_window_total + u64::from(window)
+                > self.config.connection_receive_window;
         if self.go_away_sent || full {
             // Refusal is per stream (a limit is not a reason to kill the session).
             if self.refusals_full() {
@@ -386,12 +377,12 @@ impl Connection {
                 return false;
             }
             self.stats.streams_refused += 1;
-            self.queue_refusal(id, 0);
+            self.streams.queue_refusal(id, 0);
             return false;
         }
-        self.streams.insert(id, Stream::new(false, window));
-        self.live_streams += 1;
-        self.recv_window_total += u64::from(window);
+        self.streams.table.insert(id, Stream::new(false, window));
+        self.streams.live += 1;
+        self.streams.recv_window_total += u64::from(window);
         self.stats.streams_accepted += 1;
         self.events.push_back(PendingEvent::Ready(Event::StreamOpened { id }));
         true
@@ -399,7 +390,7 @@ impl Connection {
 
     fn on_remote_reset(&mut self, id: StreamId, header: Header, was_acked: bool) {
         self.stats.resets_received += 1;
-        let outbound = self.streams.get(&id).is_some_and(|s| s.outbound);
+        let outbound = self.streams.table.get(&id).is_some_and(|s| s.outbound);
         let reason = if outbound && !was_acked {
             ResetReason::Refused
         } else {

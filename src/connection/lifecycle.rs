@@ -21,7 +21,7 @@ use crate::{
 impl Connection {
     /// Re-derives what stream `id` needs after any change to it.
     pub(super) fn update_stream(&mut self, id: StreamId) {
-        if let Some(slot) = self.streams.find(id) {
+        if let Some(slot) = self.streams.table.find(id) {
             self.update_stream_at(slot);
         }
     }
@@ -30,7 +30,7 @@ impl Connection {
     /// has already looked up.
     pub(super) fn update_stream_at(&mut self, slot: Slot) {
         let (id, now) = (slot.id, self.now);
-        let Some(s) = self.streams.at_mut(slot) else { return };
+        let Some(s) = self.streams.table.at_mut(slot) else { return };
         if s.ended {
             return;
         }
@@ -42,15 +42,15 @@ impl Connection {
             s.reset = Some(ResetReason::StoppedReading);
             s.send.reset();
             s.recv.on_reset(false);
-            self.control.push_back(Control::Reset(id, 0));
+            self.streams.control.push_back(Control::Reset(id, 0));
         }
         if s.wants_control() && !s.in_control_queue {
             s.in_control_queue = true;
-            self.control.push_back(Control::Stream(id));
+            self.streams.control.push_back(Control::Stream(id));
         }
         if s.send.is_sendable() && !s.in_data_queue {
             s.in_data_queue = true;
-            self.data_queue.push_back(id);
+            self.streams.data_queue.push_back(id);
         }
         let stalled = s.send.is_stalled();
         let lingering = s.is_lingering();
@@ -75,7 +75,7 @@ impl Connection {
         rst: Option<u32>,
         notify: bool,
     ) {
-        let Some(s) = self.streams.get(&id) else { return };
+        let Some(s) = self.streams.table.get(&id) else { return };
         if s.ended || s.reset.is_some() {
             return;
         }
@@ -85,10 +85,10 @@ impl Connection {
         if refusal && self.refusals_full() {
             return self.fail(FloodError::RefusedStreams.into());
         }
-        let Some(s) = self.streams.get_mut(&id) else { return };
+        let Some(s) = self.streams.table.get_mut(&id) else { return };
         s.reset = Some(reason);
         let freed = s.send.reset();
-        self.send_buffered_total -= freed;
+        self.streams.send_buffered_total -= freed;
         // Data received before a reset by the peer (peers write and then
         // reset: the `yamux` crate resets a stream dropped after its last
         // write) or a connection close was accepted: it stays readable, and
@@ -100,9 +100,9 @@ impl Connection {
             // Resetting a peer's stream before our ACK went out is a refusal:
             // bounded like the core's own (checked above).
             if refusal {
-                self.queue_refusal(id, code);
+                self.streams.queue_refusal(id, code);
             } else {
-                self.control.push_back(Control::Reset(id, code));
+                self.streams.control.push_back(Control::Reset(id, code));
             }
         }
         if notify {
@@ -119,10 +119,10 @@ impl Connection {
     /// after it while bytes are unread, when the connection closed).
     fn end_stream(&mut self, slot: Slot) {
         let id = slot.id;
-        let Some(s) = self.streams.at_mut(slot) else { return };
+        let Some(s) = self.streams.table.at_mut(slot) else { return };
         s.ended = true;
-        self.live_streams -= 1;
-        self.recv_window_total -= u64::from(s.recv.window_size);
+        self.streams.live -= 1;
+        self.streams.recv_window_total -= u64::from(s.recv.window_size);
         for (timer, bit) in [
             (Timer::Open(id), Stream::OPEN),
             (Timer::Linger(id), Stream::LINGER),
@@ -135,51 +135,30 @@ impl Connection {
         s.armed = 0;
         let was_unacked = s.outbound && !s.acked;
         if s.in_control_queue {
-            self.stale_control += 1;
-            self.compact_control();
+            self.streams.stale_control += 1;
+            self.streams.compact_control();
         }
         self.events.push_back(PendingEvent::Closed(id));
         if was_unacked {
             self.release_unacked();
         }
-        if self.go_away_sent && self.live_streams == 0 {
+        if self.go_away_sent && self.streams.live == 0 {
             self.close_connection(CloseReason::Drained, None);
         }
-    }
-
-    /// Drops control entries of ended streams once they are most of the
-    /// queue: amortised O(1) per entry.
-    fn compact_control(&mut self) {
-        if self.stale_control < 64 || self.stale_control * 2 < self.control.len() {
-            return;
-        }
-        let streams = &self.streams;
-        self.control.retain(|c| match c {
-            Control::Stream(id) => streams.get(id).is_some_and(|s| !s.ended),
-            _ => true,
-        });
-        self.stale_control = 0;
     }
 
     /// Whether `max_pending_refusals` RSTs refusing peer streams already wait
     /// for the transport: one more would let a peer that opens streams and
     /// never reads our answers grow the queue.
     pub(super) fn refusals_full(&self) -> bool {
-        self.pending_refusals >= self.config.max_pending_refusals
-    }
-
-    /// Queues an RST refusing the peer's stream `id` (check
-    /// [`refusals_full`](Connection::refusals_full) first).
-    pub(super) fn queue_refusal(&mut self, id: StreamId, code: u32) {
-        self.pending_refusals += 1;
-        self.control.push_back(Control::Refuse(id, code));
+        self.streams.pending_refusals >= self.config.max_pending_refusals
     }
 
     /// One of our streams stopped waiting for its ACK.
     pub(super) fn release_unacked(&mut self) {
-        self.unacked_outbound -= 1;
-        if self.open_blocked && self.closed.is_none() {
-            self.open_blocked = false;
+        self.streams.unacked_outbound -= 1;
+        if self.streams.open_blocked && self.closed.is_none() {
+            self.streams.open_blocked = false;
             self.events.push_back(PendingEvent::Ready(Event::OpenUnblocked));
         }
     }
@@ -197,16 +176,16 @@ impl Connection {
             // After a failure only the Go Away goes out: the peer cannot be
             // trusted with more, and stream resets are implied.
             self.pongs.clear();
-            self.control.clear();
-            self.pending_refusals = 0;
+            self.streams.control.clear();
+            self.streams.pending_refusals = 0;
         }
         let mut ids: Vec<StreamId> =
-            self.streams.iter().filter(|(_, s)| !s.ended).map(|(id, _)| id).collect();
+            self.streams.table.iter().filter(|(_, s)| !s.ended).map(|(id, _)| id).collect();
         ids.sort_unstable(); // determinism: hash order never leaks out
         for id in ids {
             // A stream complete both ways (FINs sent and received) waited
             // only for its reader: it ends as it would have, unreset.
-            let complete = self.streams.get(&id).is_some_and(|s| {
+            let complete = self.streams.table.get(&id).is_some_and(|s| {
                 s.send.state == SendState::Finished && s.recv.state == RecvState::Finished
             });
             if !complete {
@@ -214,20 +193,20 @@ impl Connection {
             }
             // Every stream ends with the connection, read or not: what it
             // still holds unread stays readable past its `StreamClosed`.
-            if let Some(slot) = self.streams.find(id) {
-                if self.streams.at_mut(slot).is_some_and(|s| !s.ended) {
+            if let Some(slot) = self.streams.table.find(id) {
+                if self.streams.table.at_mut(slot).is_some_and(|s| !s.ended) {
                     self.end_stream(slot);
                 }
             }
         }
-        self.data_queue.clear();
+        self.streams.data_queue.clear();
         self.timers.clear();
         // Input after the close is ignored: a half-received frame (perhaps
         // the doomed one that failed us) would only hold memory.
         self.decoder.discard();
         self.count_input();
         if let Some(code) = go_away {
-            self.control.push_back(Control::GoAway(code));
+            self.streams.control.push_back(Control::GoAway(code));
         }
         self.events.push_back(PendingEvent::Ready(Event::ConnectionClosed { reason }));
     }
@@ -243,7 +222,7 @@ impl Connection {
         let opaque = self.next_ping;
         self.next_ping = self.next_ping.wrapping_add(1);
         self.pings.push_back(OutstandingPing { opaque, sent: self.now, timed });
-        self.control.push_back(Control::Ping(opaque));
+        self.streams.control.push_back(Control::Ping(opaque));
         self.stats.pings_sent += 1;
         if timed {
             self.timers.set_if_unarmed(Timer::PingTimeout, self.now + self.config.ping_timeout);
@@ -284,7 +263,7 @@ impl Connection {
             }
             Timer::GoAway => self.close_connection(CloseReason::DrainTimeout, None),
             Timer::Open(id) | Timer::Linger(id) | Timer::Stall(id) => {
-                let Some(s) = self.streams.get_mut(&id) else { return };
+                let Some(s) = self.streams.table.get_mut(&id) else { return };
                 let (bit, reason) = match timer {
                     Timer::Open(_) => (Stream::OPEN, ResetReason::OpenTimeout),
                     Timer::Linger(_) => (Stream::LINGER, ResetReason::LingerTimeout),

@@ -2,6 +2,7 @@
 
 mod chunks;
 mod commands;
+mod flow_control;
 mod input;
 mod lifecycle;
 mod output;
@@ -9,6 +10,7 @@ mod recv;
 mod send;
 mod stream;
 mod stream_table;
+mod streams;
 mod timers;
 mod used_ids;
 
@@ -22,7 +24,7 @@ pub use output::Transmit;
 pub use recv::RecvState;
 pub use send::SendState;
 
-use stream_table::StreamTable;
+use streams::Streams;
 use timers::{Timer, TimerTable};
 use used_ids::UsedIds;
 
@@ -99,41 +101,21 @@ pub struct Connection {
     role: Role,
     now: Instant,
     decoder: Decoder,
-    /// Streams by id. Never iterated without sorting, so the hash keys (the
-    /// only randomness in the crate) cannot affect outputs.
-    streams: StreamTable,
+    /// Every stream's record, the queues that schedule their frames, and
+    /// the connection-wide budgets their state adds up to.
+    streams: Streams,
     /// Ids the peer has opened, so reuse is caught after streams are forgotten.
     used_ids: UsedIds,
     /// Next id we open; u64 so exhaustion is visible.
     next_id: u64,
-    /// Streams not yet ended (the records of ended ones wait for their
-    /// `StreamClosed` event to be polled).
-    live_streams: usize,
-    unacked_outbound: usize,
-    open_blocked: bool,
-    /// Sum of the receive windows of live streams.
-    recv_window_total: u64,
-    /// Sum of the send buffers of all streams.
-    send_buffered_total: usize,
-    /// Streams whose `send` was cut short by the connection-wide send bound.
-    send_blocked: VecDeque<StreamId>,
     events: VecDeque<PendingEvent>,
     /// Pong answers, sent before anything else; bounded, oldest dropped.
     pongs: VecDeque<u32>,
-    /// Other control frames, in order.
-    control: VecDeque<Control>,
-    /// `Control::Stream` entries whose stream has ended since it was queued;
-    /// compacted away when they dominate, so open/reset cycles cannot grow
-    /// the queue while the transport is not written.
-    stale_control: usize,
-    /// Streams with data (or a FIN) ready, served round-robin.
-    data_queue: VecDeque<StreamId>,
     timers: TimerTable,
     /// Our pings awaiting their answer, oldest first.
     pings: VecDeque<OutstandingPing>,
     next_ping: u32,
     rtt: Option<Duration>,
-    pending_refusals: usize,
     go_away_sent: bool,
     go_away_received: Option<GoAwayCode>,
     closed: Option<CloseReason>,
@@ -270,7 +252,7 @@ impl Connection {
             decoder: Decoder::new(config.max_stream_window),
             role,
             now,
-            streams: StreamTable::default(),
+            streams: Streams::default(),
             used_ids: UsedIds::new(
                 match role {
                     Role::Client => Role::Server,
@@ -282,22 +264,12 @@ impl Connection {
                 Role::Client => 1,
                 Role::Server => 2,
             },
-            live_streams: 0,
-            unacked_outbound: 0,
-            open_blocked: false,
-            recv_window_total: 0,
-            send_buffered_total: 0,
-            send_blocked: VecDeque::new(),
             events: VecDeque::new(),
             pongs: VecDeque::new(),
-            control: VecDeque::new(),
-            stale_control: 0,
-            data_queue: VecDeque::new(),
             timers: TimerTable::default(),
             pings: VecDeque::new(),
             next_ping: 0,
             rtt: None,
-            pending_refusals: 0,
             go_away_sent: false,
             go_away_received: None,
             closed: None,
@@ -327,10 +299,10 @@ impl Connection {
             PendingEvent::Closed(id) => {
                 // Bytes received before a connection close stay readable:
                 // the record goes once `read` has answered their end.
-                match self.streams.get_mut(&id) {
+                match self.streams.table.get_mut(&id) {
                     Some(s) if s.recv.has_unread() => s.forgotten = true,
                     _ => {
-                        self.streams.remove(&id);
+                        self.streams.table.remove(&id);
                     }
                 }
                 Some(Event::StreamClosed { id })
@@ -362,14 +334,14 @@ impl Connection {
 
     /// Streams open in either direction (not yet ended).
     pub fn stream_count(&self) -> usize {
-        self.live_streams
+        self.streams.live
     }
 
     /// A snapshot of stream `id`, `None` if unknown or forgotten (after its
     /// `StreamClosed` event was polled). An ended stream whose last events are
     /// still queued shows terminal states.
     pub fn stream_info(&self, id: StreamId) -> Option<StreamInfo> {
-        let s = self.streams.get(&id).filter(|s| !s.forgotten)?;
+        let s = self.streams.table.get(&id).filter(|s| !s.forgotten)?;
         Some(StreamInfo {
             send_state: s.send.state,
             recv_state: if s.recv.ends_cleanly() { RecvState::Finished } else { s.recv.state },
@@ -414,17 +386,12 @@ impl Connection {
     /// frame now. When false and every stream's `send_buffered` is 0,
     /// everything given to the connection has been handed to the transport.
     pub fn has_pending_output(&self) -> bool {
-        !self.pongs.is_empty()
-            || self.control.iter().any(|c| self.control_is_live(c))
-            || self
-                .data_queue
-                .iter()
-                .any(|id| self.streams.get(id).is_some_and(|s| !s.ended && s.send.is_sendable()))
+        !self.pongs.is_empty() || self.streams.has_pending_output()
     }
 
     /// Bytes accepted by `send` on all streams and not yet transmitted.
     pub fn send_buffered(&self) -> usize {
-        self.send_buffered_total
+        self.streams.send_buffered_total
     }
 
     /// Checks the internal invariants: the per-stream credit conservation
@@ -437,69 +404,18 @@ impl Connection {
     #[cfg(feature = "testing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub fn check_invariants(&self) -> Result<(), String> {
-        let mut live = 0;
-        let mut window_total = 0u64;
-        let mut buffered_total = 0usize;
-        for (id, s) in self.streams.iter() {
-            if !s.recv.check_invariant() {
-                return Err(format!("stream {id}: receive credit not conserved: {:?}", s.recv));
-            }
-            if !s.send.check_invariant() {
-                return Err(format!("stream {id}: send buffer count wrong"));
-            }
-            if s.send.buffered > self.config.max_send_buffer {
-                return Err(format!("stream {id}: send buffer over its bound"));
-            }
-            buffered_total += s.send.buffered;
-            if !s.ended {
-                live += 1;
-                window_total += u64::from(s.recv.window_size);
-            }
-        }
-        if live != self.live_streams {
-            return Err(format!("live streams {} counted as {}", live, self.live_streams));
-        }
-        if window_total != self.recv_window_total {
-            return Err(format!(
-                "receive windows {window_total} counted as {}",
-                self.recv_window_total
-            ));
-        }
-        if window_total > self.config.connection_receive_window {
-            return Err("receive windows over the connection budget".into());
-        }
-        if buffered_total != self.send_buffered_total
-            || buffered_total > self.config.max_connection_send_buffer
-        {
-            return Err(format!(
-                "send buffered {buffered_total} counted as {}",
-                self.send_buffered_total
-            ));
-        }
+        self.streams.check_totals(&self.config)?;
         // Connection timers plus at most open, linger and stall per stream.
-        if self.timers.len() > 3 + 3 * self.streams.len() {
+        if self.timers.len() > 3 + 3 * self.streams.table.len() {
             return Err(format!("{} timers armed", self.timers.len()));
         }
         if self.pongs.len() > self.config.max_pending_pongs
-            || self.pending_refusals > self.config.max_pending_refusals
             || self.pings.len() > self.config.max_outstanding_pings
             || self.used_ids.len() > self.config.max_streams.saturating_add(REORDER_ALLOWANCE)
-            || live > self.config.max_streams
-            || self.unacked_outbound > self.config.max_unacked_outbound
         {
             return Err("a bounded queue is over its bound".into());
         }
         Ok(())
-    }
-
-    /// Whether a queued control entry will still produce a frame.
-    fn control_is_live(&self, control: &Control) -> bool {
-        match control {
-            Control::Stream(id) => {
-                self.streams.get(id).is_some_and(|s| !s.ended && s.wants_control())
-            }
-            _ => true,
-        }
     }
 
     fn advance_time(&mut self, now: Instant) {

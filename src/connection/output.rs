@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use super::recv::RecvState;
+use super::flow_control;
 use super::stream_table::Slot;
 use super::{Connection, Control, PendingEvent};
 use crate::frame::{Flags, Header, HEADER_LEN};
@@ -73,13 +73,14 @@ impl Connection {
         if let Some(opaque) = self.pongs.pop_front() {
             return Some(frame(Header::ping(Flags::ACK, opaque)));
         }
-        while let Some(control) = self.control.pop_front() {
+        while let Some(control) = self.streams.control.pop_front() {
             let header = match control {
                 Control::Stream(id) => match self.stream_control(id, max_body) {
                     Some(t) => return Some(t),
                     None => {
-                        if self.streams.get(&id).is_none_or(|s| s.ended) {
-                            self.stale_control = self.stale_control.saturating_sub(1);
+                        if self.streams.table.get(&id).is_none_or(|s| s.ended) {
+                            self.streams.stale_control =
+                                self.streams.stale_control.saturating_sub(1);
                         }
                         continue;
                     }
@@ -91,7 +92,7 @@ impl Connection {
                     Header::window_update(id, Flags::RST, code)
                 }
                 Control::Refuse(id, code) => {
-                    self.pending_refusals = self.pending_refusals.saturating_sub(1);
+                    self.streams.pending_refusals = self.streams.pending_refusals.saturating_sub(1);
                     self.stats.resets_sent += 1;
                     Header::window_update(id, Flags::RST, code)
                 }
@@ -104,8 +105,8 @@ impl Connection {
             // No room for a body: the data queue keeps its order for later.
             return None;
         }
-        while let Some(id) = self.data_queue.pop_front() {
-            let Some((slot, s)) = self.streams.find_mut(id) else { continue };
+        while let Some(id) = self.streams.data_queue.pop_front() {
+            let Some((slot, s)) = self.streams.table.find_mut(id) else { continue };
             s.in_data_queue = false;
             if let Some(t) = self.stream_data(slot, max_body) {
                 return Some(t);
@@ -120,7 +121,7 @@ impl Connection {
     /// Flags alone ride on the stream's first Data frame instead when it has
     /// one ready.
     fn stream_control(&mut self, id: StreamId, max_body: u32) -> Option<Transmit> {
-        let (slot, s) = self.streams.find_mut(id)?;
+        let (slot, s) = self.streams.table.find_mut(id)?;
         s.in_control_queue = false;
         if s.ended || !s.wants_control() {
             return None;
@@ -130,14 +131,9 @@ impl Connection {
             return self.stream_data(slot, max_body);
         }
         self.maybe_grow_window(id);
-        let s = self.streams.at_mut(slot)?;
+        let s = self.streams.table.at_mut(slot)?;
         let flags = std::mem::take(&mut s.pending_flags);
-        let max = if flags.contains(Flags::SYN) || flags.contains(Flags::ACK) {
-            s.recv.initial_announcement()
-        } else {
-            u32::MAX
-        };
-        let delta = s.recv.take_update(max);
+        let delta = flow_control::update_delta(&mut s.recv, flags);
         self.stats.window_updates_sent += 1;
         self.update_stream_at(slot);
         Some(frame(Header::window_update(id, flags, delta)))
@@ -149,7 +145,7 @@ impl Connection {
         let id = slot.id;
         let max_frame = self.config.max_frame_size.min(max_body);
         let max_send_buffer = self.config.max_send_buffer;
-        let s = self.streams.at_mut(slot)?;
+        let s = self.streams.table.at_mut(slot)?;
         if s.ended {
             return None;
         }
@@ -163,7 +159,7 @@ impl Connection {
             return Some(frame(Header::window_update(id, flags.with(Flags::FIN), 0)));
         }
         let len = piece.body.len();
-        self.send_buffered_total -= len;
+        self.streams.send_buffered_total -= len;
         self.stats.data_sent += len as u64;
         if s.send.blocked && s.send.buffered < max_send_buffer {
             s.send.blocked = false;
@@ -178,49 +174,13 @@ impl Connection {
 
     /// Streams held back by the connection-wide send bound may write again.
     pub(super) fn wake_send_blocked(&mut self) {
-        while self.send_buffered_total < self.config.max_connection_send_buffer {
-            let Some(id) = self.send_blocked.pop_front() else { return };
-            if let Some(s) = self.streams.get_mut(&id).filter(|s| s.send.blocked && !s.ended) {
+        while self.streams.send_buffered_total < self.config.max_connection_send_buffer {
+            let Some(id) = self.streams.send_blocked.pop_front() else { return };
+            if let Some(s) = self.streams.table.get_mut(&id).filter(|s| s.send.blocked && !s.ended)
+            {
                 s.send.blocked = false;
                 self.events.push_back(PendingEvent::Ready(Event::Writable { id }));
             }
-        }
-    }
-
-    /// Window auto-tuning: when a stream returns its update threshold of
-    /// credit faster than a quarter of its window per RTT (for the
-    /// half-window threshold: less than two RTTs after its previous update),
-    /// the window (not the reader) limits the sender, so the window doubles,
-    /// up to `max_stream_window` and within the connection's receive budget
-    /// (keeping room for a full set of streams at the initial window).
-    fn maybe_grow_window(&mut self, id: StreamId) {
-        let now = self.now;
-        let rtt = self.rtt;
-        let max_window = self.config.max_stream_window;
-        let reserve = (self.config.max_streams.saturating_sub(self.live_streams) as u64)
-            * u64::from(self.config.initial_stream_window);
-        let room = self
-            .config
-            .connection_receive_window
-            .saturating_sub(self.recv_window_total)
-            .saturating_sub(reserve);
-        let Some(s) = self.streams.get_mut(&id) else { return };
-        let last = s.last_update.replace(now);
-        let (Some(rtt), Some(last)) = (rtt, last) else { return };
-        let size = s.recv.window_size;
-        // interval < 2 RTT × threshold / (window / 2), in nanoseconds.
-        let limit =
-            rtt.as_nanos() * 4 * u128::from(s.recv.update_threshold()) / u128::from(size.max(1));
-        if s.recv.state != RecvState::Open
-            || !s.recv.wants_update()
-            || now.saturating_duration_since(last).as_nanos() >= limit
-        {
-            return;
-        }
-        let extra = u64::from(size.min(max_window - size)).min(room) as u32;
-        if extra > 0 {
-            s.recv.grow(extra);
-            self.recv_window_total += u64::from(extra);
         }
     }
 }

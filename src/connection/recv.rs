@@ -26,14 +26,11 @@
 //! the application takes it, so there is no separate "consume" step.
 //!
 //! Bytes only move rightwards through these buckets and back into `window` by
-//! a Window Update, so no byte of credit is ever created or lost.
+//! a Window Update, so no byte of credit is ever created or lost. When and
+//! how much goes back, and how the window grows, are the window rules in
+//! `flow_control.rs`.
 
 use bytes::Bytes;
-
-/// The most credit an Open half holds back before returning it (see
-/// [`RecvHalf::update_threshold`]). Windows up to twice this keep the
-/// half-window rule, so at the initial window we send what peers send.
-pub const MAX_UPDATE_THRESHOLD: u32 = 1024 * 1024;
 
 use super::chunks::ChunkQueue;
 use crate::config::DEFAULT_WINDOW;
@@ -272,62 +269,6 @@ impl RecvHalf {
     pub fn discard(&mut self) {
         self.finished_before_reset = false;
         self.discard_unread();
-    }
-
-    /// Whether a Window Update is worth sending now: credit is returned once
-    /// [`update_threshold`](Self::update_threshold) is pending, at once when
-    /// discarding, and once more after the peer's FIN when everything it sent
-    /// has been read.
-    pub fn wants_update(&self) -> bool {
-        match self.state {
-            RecvState::Open => {
-                self.pending_return > 0 && self.pending_return >= self.update_threshold()
-            }
-            RecvState::Stopped => self.pending_return > 0,
-            // The peer sends no more, but a fixed-window writer only learns
-            // that everything it sent was read from credit: return it once,
-            // when the last byte has been read (drain, stop-reading RST).
-            RecvState::Finished => self.pending_return > 0 && self.unread == 0,
-            RecvState::Reset => false,
-        }
-    }
-
-    /// Credit pending before an Open half sends a Window Update: half the
-    /// window (hashicorp's and the `yamux` crate's rule), but never more
-    /// than [`MAX_UPDATE_THRESHOLD`]. Waiting for half of a large window
-    /// leaves the sender only the other half to cover the round trip: a
-    /// 16 MiB window would fill two thirds of a 1 Gbit/s, 100 ms path.
-    pub fn update_threshold(&self) -> u32 {
-        (self.window_size / 2).min(MAX_UPDATE_THRESHOLD)
-    }
-
-    /// Grows the window by `extra` bytes (auto-tuning); the growth is granted
-    /// with the next update.
-    pub fn grow(&mut self, extra: u32) {
-        self.window_size += extra;
-        self.pending_return += extra;
-    }
-
-    /// Takes the credit to grant in a Window Update, at most `max` (possibly
-    /// 0, when only flags go out), and adds it to the peer's window.
-    pub fn take_update(&mut self, max: u32) -> u32 {
-        if self.state == RecvState::Reset {
-            return 0;
-        }
-        let delta = self.pending_return.min(max);
-        self.pending_return -= delta;
-        self.window += delta;
-        delta
-    }
-
-    /// The most a frame carrying our SYN or ACK may grant: the initial window
-    /// above the protocol's 256 KiB, nothing consumed. The peer reads the
-    /// delta on that frame as initial window (so do we), so credit of bytes
-    /// consumed before it goes out follows in a Window Update of its own.
-    /// Only meaningful before the first update, while `window_size` is still
-    /// the initial window (the SYN or ACK is the stream's first frame).
-    pub fn initial_announcement(&self) -> u32 {
-        self.window_size.saturating_sub(DEFAULT_WINDOW)
     }
 
     /// The credit-conservation invariant (see the module docs) holds, and the

@@ -12,6 +12,7 @@
 //! pending_return`) must still hold.
 
 use super::*;
+use crate::connection::flow_control::MAX_UPDATE_THRESHOLD;
 
 const W: u32 = DEFAULT_WINDOW;
 
