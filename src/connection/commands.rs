@@ -7,7 +7,7 @@ use super::recv::RecvState;
 use super::send::{CloseOutcome, SendHalf, SendState};
 use super::stream::Stream;
 use super::timers::Timer;
-use super::{Connection, Control};
+use super::{Connection, Control, LifeInput};
 use crate::{
     CloseReason, GoAwayCode, OpenError, PingError, ReadError, ResetReason, StreamError, StreamId,
 };
@@ -17,13 +17,13 @@ impl Connection {
     /// sent at once, before the peer's ACK (optimistic open). If the peer
     /// announced nothing, the stream has 256 KiB of send credit.
     pub fn open(&mut self) -> Result<StreamId, OpenError> {
-        if self.closed.is_some() {
+        if self.life.is_closed() {
             return Err(OpenError::Closed);
         }
-        if self.go_away_sent {
+        if self.life.go_away_sent {
             return Err(OpenError::GoingAway);
         }
-        if self.go_away_received.is_some() {
+        if self.life.go_away_received.is_some() {
             return Err(OpenError::RemoteGoingAway);
         }
         let window = self.config.initial_stream_window;
@@ -107,7 +107,7 @@ impl Connection {
         }
         if let Some(chunk) = s.recv.read(max) {
             let drained = !s.recv.has_unread();
-            if s.forgotten {
+            if s.life.is_forgotten() {
                 // Kept until the reader has seen how the stream ended.
             } else if drained {
                 // The last unread byte may be what the stream's end waited for.
@@ -131,7 +131,7 @@ impl Connection {
             RecvState::Reset if s.recv.ends_cleanly() => Ok(None),
             RecvState::Reset => Err(ReadError::Reset(s.reset.unwrap_or(ResetReason::Local))),
         };
-        if s.forgotten {
+        if s.life.is_forgotten() {
             // Read to its end after its `StreamClosed`: the record goes.
             self.streams.table.remove(&id);
         }
@@ -170,7 +170,7 @@ impl Connection {
     /// ended normally but whose `StreamClosed` is still queued it is a no-op.
     pub fn stop_reading(&mut self, id: StreamId) -> Result<(), StreamError> {
         let (slot, s) = self.streams.table.find_mut(id).ok_or(StreamError::UnknownStream)?;
-        if s.forgotten {
+        if s.life.is_forgotten() {
             // Only its unread bytes were left: they go.
             self.discard_after_reset(slot);
             return Err(StreamError::UnknownStream);
@@ -180,7 +180,7 @@ impl Connection {
             return Err(StreamError::Reset(reason));
         }
         s.recv.stop();
-        if !s.ended {
+        if !s.life.is_ended() {
             self.update_stream_at(slot);
         }
         Ok(())
@@ -201,7 +201,7 @@ impl Connection {
     /// crate ignore it. The meaning of codes is the application's.
     pub fn reset_with_code(&mut self, id: StreamId, code: u32) -> Result<(), StreamError> {
         let (slot, s) = self.streams.table.find_mut(id).ok_or(StreamError::UnknownStream)?;
-        if s.forgotten {
+        if s.life.is_forgotten() {
             // Only its unread bytes were left: they go.
             self.discard_after_reset(slot);
             return Err(StreamError::UnknownStream);
@@ -210,7 +210,7 @@ impl Connection {
             self.discard_after_reset(slot);
             return Ok(());
         }
-        if s.ended {
+        if s.life.is_ended() {
             return Ok(());
         }
         self.reset_stream(id, ResetReason::Local, Some(code), false);
@@ -227,7 +227,7 @@ impl Connection {
         self.streams
             .table
             .find_mut(id)
-            .filter(|(_, s)| !s.forgotten)
+            .filter(|(_, s)| !s.life.is_forgotten())
             .ok_or(StreamError::UnknownStream)
     }
 
@@ -236,7 +236,7 @@ impl Connection {
     fn discard_after_reset(&mut self, slot: super::stream_table::Slot) {
         let id = slot.id;
         let Some(s) = self.streams.table.at_mut(slot) else { return };
-        if s.forgotten {
+        if s.life.is_forgotten() {
             self.streams.table.remove(&id);
             return;
         }
@@ -252,7 +252,7 @@ impl Connection {
     /// opaque value reports the RTT. Unanswered past `ping_timeout`, the
     /// connection closes with [`CloseReason::KeepAliveTimeout`].
     pub fn ping(&mut self) -> Result<u32, PingError> {
-        if self.closed.is_some() {
+        if self.life.is_closed() {
             return Err(PingError::Closed);
         }
         if self.pings.len() >= self.config.max_outstanding_pings {
@@ -271,10 +271,9 @@ impl Connection {
     /// and the connection closes with [`CloseReason::GoAwayUnanswered`]
     /// after `ping_timeout` rather than waiting out `go_away_timeout`.
     pub fn go_away(&mut self, code: GoAwayCode) {
-        if self.closed.is_some() || self.go_away_sent {
+        if !self.life.on(LifeInput::GoAwaySent) {
             return;
         }
-        self.go_away_sent = true;
         self.streams.control.push_back(Control::GoAway(code));
         if self.streams.live == 0 {
             return self.close_connection(CloseReason::Drained, None);
@@ -293,7 +292,7 @@ impl Connection {
     /// ([`ResetReason::ConnectionClosed`]), Go Away (normal) is the last frame.
     /// Flush `poll_transmit`, then close the transport.
     pub fn close(&mut self) {
-        let go_away = (!self.go_away_sent).then_some(GoAwayCode::Normal);
+        let go_away = (!self.life.go_away_sent).then_some(GoAwayCode::Normal);
         self.close_connection(CloseReason::LocalClose, go_away);
     }
 
@@ -310,11 +309,11 @@ impl Connection {
         let conn_room =
             self.config.max_connection_send_buffer.saturating_sub(self.streams.send_buffered_total);
         let (slot, s) = self.streams.table.find_mut(id).ok_or(StreamError::UnknownStream)?;
-        if s.forgotten {
+        if s.life.is_forgotten() {
             return Err(StreamError::UnknownStream);
         }
         match s.send.state {
-            SendState::Open if !s.ended => {}
+            SendState::Open if !s.life.is_ended() => {}
             SendState::Open | SendState::Closing | SendState::Finished => {
                 return Err(StreamError::WriteClosed)
             }

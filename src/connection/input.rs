@@ -6,9 +6,9 @@ use bytes::{Buf, BytesMut};
 
 use super::flow_control;
 use super::recv::{Body, DataOutcome, RecvState, COALESCE_BELOW};
-use super::stream::Stream;
+use super::stream::{Stream, StreamLifeInput};
 use super::timers::Timer;
-use super::{Connection, PendingEvent};
+use super::{Connection, LifeInput, PendingEvent};
 use crate::config::DEFAULT_WINDOW;
 use crate::frame::{Flags, FrameType, Header, HEADER_LEN};
 use crate::{CloseReason, Event, FloodError, GoAwayCode, ProtocolError, ResetReason, StreamId};
@@ -46,7 +46,7 @@ impl Connection {
             return 0;
         }
         let mut used = 0;
-        while self.closed.is_none() {
+        while !self.life.is_closed() {
             let Some((header, body)) = self.decoder.whole_frame(&data[used..]) else { break };
             if body.len() >= COALESCE_BELOW {
                 break;
@@ -82,7 +82,7 @@ impl Connection {
     /// connection has ended, `buf` is emptied and its bytes are ignored.
     pub fn handle_input_buf(&mut self, now: Instant, buf: &mut BytesMut) {
         self.advance_time(now);
-        if self.closed.is_none() && !self.decoder.is_idle() {
+        if !self.life.is_closed() && !self.decoder.is_idle() {
             self.decoder.extend(buf);
             buf.clear();
             self.decode_frames();
@@ -92,9 +92,9 @@ impl Connection {
         // does; `buf` itself is cut only for a large body, and once at the
         // end.
         let mut pos = 0;
-        while self.closed.is_none() {
+        while !self.life.is_closed() {
             pos += self.decode_in_place(&buf[pos..]);
-            if self.closed.is_some() {
+            if self.life.is_closed() {
                 break;
             }
             // What stopped it: the end of `buf`, a malformed header, a frame
@@ -119,7 +119,7 @@ impl Connection {
             let body = buf.split_to(body_len).freeze();
             self.on_frame(header, Body::Shared(body));
         }
-        if self.closed.is_some() {
+        if self.life.is_closed() {
             // Ignored: counted, and the buffer's room kept for the next read.
             self.decoder.count_dropped(buf.len() - pos);
             buf.clear();
@@ -164,10 +164,10 @@ impl Connection {
     }
 
     fn decode_frames(&mut self) {
-        if self.closed.is_some() {
+        if self.life.is_closed() {
             self.decoder.drop_written();
         }
-        while self.closed.is_none() {
+        while !self.life.is_closed() {
             match self.decoder.decode() {
                 Ok(Some(frame)) => {
                     self.stats.frames_received += 1;
@@ -208,7 +208,7 @@ impl Connection {
         let violation = if h.flags.contains(Flags::SYN) {
             (h.length > DEFAULT_WINDOW).then_some(ProtocolError::WindowExceeded(id))
         } else {
-            match self.streams.table.get(&id).filter(|s| !s.ended) {
+            match self.streams.table.get(&id).filter(|s| !s.life.is_ended()) {
                 Some(s) => match s.recv.state {
                     RecvState::Open | RecvState::Stopped if h.length > s.recv.window => {
                         Some(ProtocolError::WindowExceeded(id))
@@ -247,7 +247,7 @@ impl Connection {
     /// Updates, the `yamux` crate on Data).
     fn on_stream_frame(&mut self, header: Header, body: Body<'_>) {
         let useful = self.apply_stream_frame(header, body);
-        if self.closed.is_some() {
+        if self.life.is_closed() {
             return;
         }
         // A frame that changed nothing (no payload, no new stream, no state
@@ -285,19 +285,18 @@ impl Connection {
         // frames still in flight are races with that reset. (Taking their
         // credit would report `CreditsReturned` after `StreamReset`, and
         // only when the reader happened to be slow.)
-        let live = |s: &Stream| !s.ended && s.reset.is_none();
+        let live = |s: &Stream| !s.life.is_ended() && s.reset.is_none();
         let Some((slot, s)) = self.streams.table.find_mut(id).filter(|(_, s)| live(s)) else {
             // Races with close make these normal: discard, never answer with RST.
             self.stats.frames_discarded += 1;
             return carried_payload;
         };
         let mut useful = carried_payload || flags.contains(Flags::SYN);
-        let was_acked = s.acked;
+        let was_acked = s.life.is_acknowledged();
         // Any frame but RST from the peer establishes our stream, not only
         // ACK: hashicorp never ACKs a stream whose FIN arrived before its
         // application accepted it (observed with the Go peer).
-        if s.outbound && !s.acked && !flags.contains(Flags::RST) {
-            s.acked = true;
+        if !flags.contains(Flags::RST) && s.life.on(StreamLifeInput::PeerAnswered) {
             useful = true;
             if s.armed & Stream::OPEN != 0 {
                 s.armed &= !Stream::OPEN;
@@ -370,7 +369,7 @@ impl Connection {
         let full = self.streams.live >= self.config.max_streams
             || self.streams.recv_window_total + u64::from(window)
                 > self.config.connection_receive_window;
-        if self.go_away_sent || full {
+        if self.life.go_away_sent || full {
             // Refusal is per stream (a limit is not a reason to kill the session).
             if self.refusals_full() {
                 self.fail(FloodError::RefusedStreams.into());
@@ -448,10 +447,9 @@ impl Connection {
     /// the connection (existing streams cannot be trusted to finish).
     fn on_go_away(&mut self, header: Header) {
         let code = GoAwayCode::from_u32(header.length);
-        if self.go_away_received.is_some() {
+        if !self.life.on(LifeInput::GoAwayReceived(code)) {
             return;
         }
-        self.go_away_received = Some(code);
         self.events.push_back(PendingEvent::Ready(Event::GoAwayReceived { code }));
         if code != GoAwayCode::Normal {
             self.close_connection(CloseReason::RemoteGoAway(code), None);

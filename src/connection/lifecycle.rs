@@ -9,10 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::stream::Stream;
+use super::stream::{Stream, StreamLife, StreamLifeInput};
 use super::stream_table::Slot;
 use super::timers::{Timer, TimerTable};
-use super::{Connection, Control, OutstandingPing, PendingEvent};
+use super::{Connection, Control, LifeInput, OutstandingPing, PendingEvent};
 use crate::frame::Flags;
 use crate::{
     CloseReason, Event, FloodError, GoAwayCode, RecvState, ResetReason, SendState, StreamId,
@@ -31,7 +31,7 @@ impl Connection {
     pub(super) fn update_stream_at(&mut self, slot: Slot) {
         let (id, now) = (slot.id, self.now);
         let Some(s) = self.streams.table.at_mut(slot) else { return };
-        if s.ended {
+        if s.life.is_ended() {
             return;
         }
         // Stop-reading (docs/stop-reading.md, hashicorp/yamux#133): once our write half
@@ -76,7 +76,7 @@ impl Connection {
         notify: bool,
     ) {
         let Some(s) = self.streams.table.get(&id) else { return };
-        if s.ended || s.reset.is_some() {
+        if s.life.is_ended() || s.reset.is_some() {
             return;
         }
         // A peer that opens streams the application refuses, and never reads
@@ -120,7 +120,8 @@ impl Connection {
     fn end_stream(&mut self, slot: Slot) {
         let id = slot.id;
         let Some(s) = self.streams.table.at_mut(slot) else { return };
-        s.ended = true;
+        let was_unacked = s.life == StreamLife::Opening;
+        s.life.on(StreamLifeInput::BothHalvesDone);
         self.streams.live -= 1;
         self.streams.recv_window_total -= u64::from(s.recv.window_size);
         for (timer, bit) in [
@@ -133,7 +134,6 @@ impl Connection {
             }
         }
         s.armed = 0;
-        let was_unacked = s.outbound && !s.acked;
         if s.in_control_queue {
             self.streams.stale_control += 1;
             self.streams.compact_control();
@@ -142,7 +142,7 @@ impl Connection {
         if was_unacked {
             self.release_unacked();
         }
-        if self.go_away_sent && self.streams.live == 0 {
+        if self.life.go_away_sent && self.streams.live == 0 {
             self.close_connection(CloseReason::Drained, None);
         }
     }
@@ -157,7 +157,7 @@ impl Connection {
     /// One of our streams stopped waiting for its ACK.
     pub(super) fn release_unacked(&mut self) {
         self.streams.unacked_outbound -= 1;
-        if self.streams.open_blocked && self.closed.is_none() {
+        if self.streams.open_blocked && !self.life.is_closed() {
             self.streams.open_blocked = false;
             self.events.push_back(PendingEvent::Ready(Event::OpenUnblocked));
         }
@@ -167,10 +167,9 @@ impl Connection {
     /// `go_away` (if any) is the last frame transmitted, and
     /// `ConnectionClosed` is the last event.
     pub(super) fn close_connection(&mut self, reason: CloseReason, go_away: Option<GoAwayCode>) {
-        if self.closed.is_some() {
+        if !self.life.on(LifeInput::End(reason)) {
             return;
         }
-        self.closed = Some(reason);
         let graceful = matches!(reason, CloseReason::Drained | CloseReason::LocalClose);
         if !graceful {
             // After a failure only the Go Away goes out: the peer cannot be
@@ -179,8 +178,13 @@ impl Connection {
             self.streams.control.clear();
             self.streams.pending_refusals = 0;
         }
-        let mut ids: Vec<StreamId> =
-            self.streams.table.iter().filter(|(_, s)| !s.ended).map(|(id, _)| id).collect();
+        let mut ids: Vec<StreamId> = self
+            .streams
+            .table
+            .iter()
+            .filter(|(_, s)| !s.life.is_ended())
+            .map(|(id, _)| id)
+            .collect();
         ids.sort_unstable(); // determinism: hash order never leaks out
         for id in ids {
             // A stream complete both ways (FINs sent and received) waited
@@ -194,7 +198,7 @@ impl Connection {
             // Every stream ends with the connection, read or not: what it
             // still holds unread stays readable past its `StreamClosed`.
             if let Some(slot) = self.streams.table.find(id) {
-                if self.streams.table.at_mut(slot).is_some_and(|s| !s.ended) {
+                if self.streams.table.at_mut(slot).is_some_and(|s| !s.life.is_ended()) {
                     self.end_stream(slot);
                 }
             }
@@ -250,7 +254,7 @@ impl Connection {
             Timer::PingTimeout => {
                 if let Some(deadline) = self.ping_deadline() {
                     if deadline <= now {
-                        let reason = if self.go_away_sent {
+                        let reason = if self.life.go_away_sent {
                             CloseReason::GoAwayUnanswered
                         } else {
                             CloseReason::KeepAliveTimeout
@@ -270,7 +274,7 @@ impl Connection {
                     _ => (Stream::STALL, ResetReason::SendStall),
                 };
                 s.armed &= !bit; // the table already dropped it
-                if bit != Stream::OPEN || !s.acked {
+                if bit != Stream::OPEN || !s.life.is_acknowledged() {
                     self.reset_stream(id, reason, Some(0), true);
                 }
             }

@@ -4,6 +4,7 @@ mod chunks;
 mod commands;
 mod flow_control;
 mod input;
+mod life;
 mod lifecycle;
 mod output;
 mod recv;
@@ -24,6 +25,8 @@ pub use output::Transmit;
 pub use recv::RecvState;
 pub use send::SendState;
 
+use life::{Life, LifeInput};
+use stream::StreamLifeInput;
 use streams::Streams;
 use timers::{Timer, TimerTable};
 use used_ids::UsedIds;
@@ -116,9 +119,8 @@ pub struct Connection {
     pings: VecDeque<OutstandingPing>,
     next_ping: u32,
     rtt: Option<Duration>,
-    go_away_sent: bool,
-    go_away_received: Option<GoAwayCode>,
-    closed: Option<CloseReason>,
+    /// Open, draining or closed, and the Go Aways exchanged.
+    life: Life,
     empty_frames: u32,
     rapid_resets: u32,
     rapid_reset_window_start: Instant,
@@ -270,9 +272,7 @@ impl Connection {
             pings: VecDeque::new(),
             next_ping: 0,
             rtt: None,
-            go_away_sent: false,
-            go_away_received: None,
-            closed: None,
+            life: Life::new(),
             empty_frames: 0,
             rapid_resets: 0,
             rapid_reset_window_start: now,
@@ -300,7 +300,9 @@ impl Connection {
                 // Bytes received before a connection close stay readable:
                 // the record goes once `read` has answered their end.
                 match self.streams.table.get_mut(&id) {
-                    Some(s) if s.recv.has_unread() => s.forgotten = true,
+                    Some(s) if s.recv.has_unread() => {
+                        s.life.on(StreamLifeInput::ClosedPolledUnread);
+                    }
                     _ => {
                         self.streams.table.remove(&id);
                     }
@@ -341,11 +343,11 @@ impl Connection {
     /// `StreamClosed` event was polled). An ended stream whose last events are
     /// still queued shows terminal states.
     pub fn stream_info(&self, id: StreamId) -> Option<StreamInfo> {
-        let s = self.streams.table.get(&id).filter(|s| !s.forgotten)?;
+        let s = self.streams.table.get(&id).filter(|s| !s.life.is_forgotten())?;
         Some(StreamInfo {
             send_state: s.send.state,
             recv_state: if s.recv.ends_cleanly() { RecvState::Finished } else { s.recv.state },
-            acknowledged: s.acked,
+            acknowledged: s.life.is_acknowledged(),
             send_credit: s.send.credit,
             send_buffered: s.send.buffered,
             sent: s.send.sent,
@@ -369,17 +371,17 @@ impl Connection {
     /// Whether the connection has ended (the `ConnectionClosed` event is
     /// queued or was delivered).
     pub fn is_closed(&self) -> bool {
-        self.closed.is_some()
+        self.life.is_closed()
     }
 
     /// Why the connection ended, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.closed
+        self.life.close_reason()
     }
 
     /// Whether the peer sent Go Away, and its code.
     pub fn remote_go_away(&self) -> Option<GoAwayCode> {
-        self.go_away_received
+        self.life.go_away_received
     }
 
     /// Whether [`poll_transmit`](Connection::poll_transmit) would return a

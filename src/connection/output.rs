@@ -78,7 +78,7 @@ impl Connection {
                 Control::Stream(id) => match self.stream_control(id, max_body) {
                     Some(t) => return Some(t),
                     None => {
-                        if self.streams.table.get(&id).is_none_or(|s| s.ended) {
+                        if self.streams.table.get(&id).is_none_or(|s| s.life.is_ended()) {
                             self.streams.stale_control =
                                 self.streams.stale_control.saturating_sub(1);
                         }
@@ -123,7 +123,7 @@ impl Connection {
     fn stream_control(&mut self, id: StreamId, max_body: u32) -> Option<Transmit> {
         let (slot, s) = self.streams.table.find_mut(id)?;
         s.in_control_queue = false;
-        if s.ended || !s.wants_control() {
+        if s.life.is_ended() || !s.wants_control() {
             return None;
         }
         // (With no room for a body, the flags go on a Window Update.)
@@ -146,7 +146,7 @@ impl Connection {
         let max_frame = self.config.max_frame_size.min(max_body);
         let max_send_buffer = self.config.max_send_buffer;
         let s = self.streams.table.at_mut(slot)?;
-        if s.ended {
+        if s.life.is_ended() {
             return None;
         }
         let piece = s.send.take_piece(max_frame)?;
@@ -176,7 +176,8 @@ impl Connection {
     pub(super) fn wake_send_blocked(&mut self) {
         while self.streams.send_buffered_total < self.config.max_connection_send_buffer {
             let Some(id) = self.streams.send_blocked.pop_front() else { return };
-            if let Some(s) = self.streams.table.get_mut(&id).filter(|s| s.send.blocked && !s.ended)
+            if let Some(s) =
+                self.streams.table.get_mut(&id).filter(|s| s.send.blocked && !s.life.is_ended())
             {
                 s.send.blocked = false;
                 self.events.push_back(PendingEvent::Ready(Event::Writable { id }));

@@ -63,7 +63,7 @@ impl Streams {
         }
         let table = &self.table;
         self.control.retain(|c| match c {
-            Control::Stream(id) => table.get(id).is_some_and(|s| !s.ended),
+            Control::Stream(id) => table.get(id).is_some_and(|s| !s.life.is_ended()),
             _ => true,
         });
         self.stale_control = 0;
@@ -79,17 +79,16 @@ impl Streams {
     /// Whether a control or data frame is ready to go out (pongs aside).
     pub fn has_pending_output(&self) -> bool {
         self.control.iter().any(|c| self.control_is_live(c))
-            || self
-                .data_queue
-                .iter()
-                .any(|id| self.table.get(id).is_some_and(|s| !s.ended && s.send.is_sendable()))
+            || self.data_queue.iter().any(|id| {
+                self.table.get(id).is_some_and(|s| !s.life.is_ended() && s.send.is_sendable())
+            })
     }
 
     /// Whether a queued control entry will still produce a frame.
     pub fn control_is_live(&self, control: &Control) -> bool {
         match control {
             Control::Stream(id) => {
-                self.table.get(id).is_some_and(|s| !s.ended && s.wants_control())
+                self.table.get(id).is_some_and(|s| !s.life.is_ended() && s.wants_control())
             }
             _ => true,
         }
@@ -113,7 +112,7 @@ impl Streams {
                 return Err(format!("stream {id}: send buffer over its bound"));
             }
             buffered_total += s.send.buffered;
-            if !s.ended {
+            if !s.life.is_ended() {
                 live += 1;
                 window_total += u64::from(s.recv.window_size);
             }
