@@ -66,8 +66,14 @@ const READ_CHUNK: usize = 64 * 1024;
 /// buffer alive until read, so this also bounds what an unread body pins.
 const READ_BUF: usize = 256 * 1024;
 /// Loop iterations of the driver before it yields to its executor, so a
-/// transport that is always ready cannot starve other tasks.
-const DRIVER_BUDGET: usize = 64;
+/// transport that is always ready cannot starve other tasks. Each moves up
+/// to `READ_BUF` in and `WRITE_HIGH_WATER` out, so this bounds one poll to
+/// about 2 MiB. On a current-thread runtime the streams' own tasks wait
+/// while the driver runs: with 64 iterations (up to 32 MiB, several ms over
+/// loopback TCP) a 64 B ping-pong beside a bulk stream had a p99 of 6-11 ms;
+/// with 4 it is 0.4-0.7 ms, and bulk is no slower (benches/tcp.rs,
+/// docs/performance.md).
+const DRIVER_BUDGET: usize = 4;
 
 /// Frames taken from the connection, waiting for the transport. Headers
 /// and small bodies are copied into `tail`; large bodies are kept by
