@@ -125,11 +125,8 @@ fn start_server(lib: Lib) -> SocketAddr {
                 Lib::Yamux => {
                     let (sock, _) = listener.accept().await.expect("accept");
                     tune(&sock);
-                    let mut conn = yamux::Connection::new(
-                        sock.compat(),
-                        yamux_config(),
-                        yamux::Mode::Server,
-                    );
+                    let mut conn =
+                        yamux::Connection::new(sock.compat(), yamux_config(), yamux::Mode::Server);
                     let drive = futures::future::poll_fn(move |cx| loop {
                         match conn.poll_next_inbound(cx) {
                             Poll::Ready(Some(Ok(s))) => {
@@ -180,7 +177,9 @@ impl Client {
         let sock = TcpStream::connect(addr).await.expect("connect");
         tune(&sock);
         match lib {
-            Lib::Ours => Client::Ours(yt::spawn(sock, Config::default(), Role::Client).expect("cfg")),
+            Lib::Ours => {
+                Client::Ours(yt::spawn(sock, Config::default(), Role::Client).expect("cfg"))
+            }
             _ => {
                 let mut conn =
                     yamux::Connection::new(sock.compat(), yamux_config(), yamux::Mode::Client);
