@@ -144,9 +144,12 @@ fn start_server(lib: Lib) -> SocketAddr {
     rx.recv().expect("server address")
 }
 
-/// `LOWAT=n` in the environment: TCP_NOTSENT_LOWAT on every socket (experiment).
+/// Socket options for every socket of the run: TCP_NODELAY, and with
+/// `LOWAT=n` in the environment TCP_NOTSENT_LOWAT (experiment).
 fn tune(sock: &TcpStream) {
-    sock.set_nodelay(true).expect("nodelay");
+    // `NODELAY=0`: leave Nagle's algorithm on (experiment).
+    let nodelay = std::env::var("NODELAY").map_or(true, |v| v != "0");
+    sock.set_nodelay(nodelay).expect("nodelay");
     if let Some(n) = std::env::var("LOWAT").ok().and_then(|v| v.parse().ok()) {
         socket2::SockRef::from(sock).set_tcp_notsent_lowat(n).expect("lowat");
     }

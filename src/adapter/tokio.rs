@@ -2,6 +2,12 @@
 //! `AsyncRead + AsyncWrite` transport (TCP, TLS, `tokio::io::duplex`),
 //! whose [`Stream`]s implement tokio's `AsyncRead` and `AsyncWrite`.
 //!
+//! Over TCP, `TCP_NODELAY` is not needed for request/response latency: the
+//! driver writes all the frames it has in one write, so no small segment
+//! waits behind an unacknowledged one (with Nagle on, a 64 B ping-pong
+//! measured 13 µs at p50 where the `yamux` crate's took 88 ms; see
+//! docs/performance.md). Setting it does no harm.
+//!
 //! Timers (keep-alive pings, ping, open, linger and go-away timeouts) run on
 //! tokio's clock, so `tokio::time::pause` applies to them; the runtime needs
 //! its time driver (`enable_time`, on by default with `#[tokio::main]`).
