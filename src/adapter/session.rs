@@ -2,7 +2,7 @@
 //! away and closes.
 
 use std::future::poll_fn;
-use std::io::{self};
+use std::io;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;

@@ -97,7 +97,9 @@ pub(crate) struct Shared {
     /// because the connection refuses streams beyond it.
     pub(super) accept_queue: VecDeque<StreamId>,
     pub(super) accept_wakers: Vec<Waker>,
-    /// Tasks whose `open` hit `OpenError::Blocked`.
+    /// Tasks whose `open` waits: on `OpenError::Blocked` (woken by
+    /// `OpenUnblocked`), or at `max_streams` or the receive budget (woken
+    /// by `StreamClosed`).
     pub(super) open_wakers: Vec<Waker>,
     /// Pings sent through `Session::ping`, by opaque value; bounded by
     /// `Config::max_outstanding_pings` (the connection refuses more).

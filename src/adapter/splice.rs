@@ -72,16 +72,7 @@ impl Down {
                     Poll::Ready(Ok(0)) => return self.fail(io::ErrorKind::WriteZero.into()),
                     Poll::Ready(Ok(n)) => n,
                     Poll::Ready(Err(e)) => return self.fail(e),
-                    Poll::Pending => {
-                        // The chunk is a slice of the driver's read buffer:
-                        // held while `other` is full, it would make the
-                        // driver allocate a fresh buffer for every read.
-                        // Keep a copy of the rest instead.
-                        if !self.pending.is_unique() {
-                            self.pending = Bytes::copy_from_slice(&self.pending);
-                        }
-                        return Poll::Pending;
-                    }
+                    Poll::Pending => return Poll::Pending,
                 };
                 self.pending.advance(n);
                 self.copied += n as u64;

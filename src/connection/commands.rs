@@ -27,12 +27,8 @@ impl Connection {
             return Err(OpenError::RemoteGoingAway);
         }
         let window = self.config.initial_stream_window;
-        if self.streams.live >= self.config.max_streams {
-            return Err(OpenError::TooManyStreams { max_streams: self.config.max_streams });
-        }
-        let budget = self.config.connection_receive_window;
-        if self.streams.recv_window_total + u64::from(window) > budget {
-            return Err(OpenError::ReceiveBudgetFull { budget });
+        if let Some(limit) = self.streams.limit_for_new(window, &self.config) {
+            return Err(limit);
         }
         if self.streams.unacked_outbound >= self.config.max_unacked_outbound {
             self.streams.open_blocked = true;

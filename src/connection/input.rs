@@ -366,9 +366,7 @@ impl Connection {
         }
         self.used_ids.insert(id);
         let window = self.config.initial_stream_window;
-        let full = self.streams.live >= self.config.max_streams
-            || self.streams.recv_window_total + u64::from(window)
-                > self.config.connection_receive_window;
+        let full = self.streams.limit_for_new(window, &self.config).is_some();
         if self.life.go_away_sent || full {
             // Refusal is per stream (a limit is not a reason to kill the session).
             if self.refusals_full() {

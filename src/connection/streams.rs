@@ -13,9 +13,7 @@ use std::collections::VecDeque;
 
 use super::stream_table::StreamTable;
 use super::Control;
-#[cfg(feature = "testing")]
-use crate::Config;
-use crate::StreamId;
+use crate::{Config, OpenError, StreamId};
 
 /// Stream records, output queues and budgets.
 #[derive(Debug, Default)]
@@ -55,6 +53,20 @@ pub(super) struct Streams {
 }
 
 impl Streams {
+    /// Whether one more stream, with a receive window of `window`, fits
+    /// under `max_streams` and the connection's receive budget; the limit
+    /// it would break if not. Both our `open` and the peer's SYN ask.
+    pub fn limit_for_new(&self, window: u32, config: &Config) -> Option<OpenError> {
+        if self.live >= config.max_streams {
+            return Some(OpenError::TooManyStreams { max_streams: config.max_streams });
+        }
+        let budget = config.connection_receive_window;
+        if self.recv_window_total + u64::from(window) > budget {
+            return Some(OpenError::ReceiveBudgetFull { budget });
+        }
+        None
+    }
+
     /// Drops control entries of ended streams once they are most of the
     /// queue: amortised O(1) per entry.
     pub fn compact_control(&mut self) {
