@@ -31,7 +31,6 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -939,65 +938,27 @@ fn ours_per_frame(open: usize, frames: usize, spread: bool) -> Duration {
 
 type YStream = yamux::Stream;
 
-/// Asks the client connection's driver for new outbound streams.
-#[derive(Clone)]
-struct Opener(mpsc::UnboundedSender<oneshot::Sender<YStream>>);
+#[path = "support/yamux_driver.rs"]
+mod yamux_driver;
+use yamux_driver::Opener;
 
-impl Opener {
-    async fn open(&self) -> YStream {
-        let (tx, rx) = oneshot::channel();
-        self.0.unbounded_send(tx).expect("driver gone");
-        rx.await.expect("open failed")
-    }
-}
-
-/// Two `yamux::Connection`s over a duplex, each driven by its own task
-/// (`poll_next_inbound` drives a yamux connection). The client's task also
-/// serves open requests with `poll_new_outbound`; the server's hands
-/// inbound streams over a channel.
+/// Two `yamux::Connection`s over a duplex, each driven by its own task.
+/// The client's serves open requests; the server's hands inbound streams
+/// over a channel.
 fn yamux_pair(
     spawn: impl Fn(std::pin::Pin<Box<dyn Future<Output = ()>>>),
     config: yamux::Config,
 ) -> (Opener, mpsc::UnboundedReceiver<YStream>) {
     let (a, b) = tokio::io::duplex(WIRE);
-    let mut client = yamux::Connection::new(a.compat(), config.clone(), yamux::Mode::Client);
-    let mut server = yamux::Connection::new(b.compat(), config, yamux::Mode::Server);
-    let (open_tx, mut open_rx) = mpsc::unbounded::<oneshot::Sender<YStream>>();
+    let client = yamux::Connection::new(a.compat(), config.clone(), yamux::Mode::Client);
+    let server = yamux::Connection::new(b.compat(), config, yamux::Mode::Server);
+    let (opener, driver) = yamux_driver::client(client);
+    spawn(Box::pin(driver));
     let (in_tx, in_rx) = mpsc::unbounded();
-    let mut waiting: Option<oneshot::Sender<YStream>> = None;
-    spawn(Box::pin(futures::future::poll_fn(move |cx| loop {
-        match client.poll_next_inbound(cx) {
-            Poll::Ready(Some(Ok(_))) => continue,
-            Poll::Ready(_) => return Poll::Ready(()),
-            Poll::Pending => {}
-        }
-        if waiting.is_none() {
-            if let Poll::Ready(Some(req)) = open_rx.poll_next_unpin(cx) {
-                waiting = Some(req);
-            }
-        }
-        if waiting.is_some() {
-            match client.poll_new_outbound(cx) {
-                Poll::Ready(Ok(s)) => {
-                    let _ = waiting.take().expect("request").send(s);
-                    continue;
-                }
-                Poll::Ready(Err(e)) => panic!("yamux open: {e}"),
-                Poll::Pending => {}
-            }
-        }
-        return Poll::Pending;
+    spawn(Box::pin(yamux_driver::server(server, move |s| {
+        let _ = in_tx.unbounded_send(s);
     })));
-    spawn(Box::pin(futures::future::poll_fn(move |cx| loop {
-        match server.poll_next_inbound(cx) {
-            Poll::Ready(Some(Ok(s))) => {
-                let _ = in_tx.unbounded_send(s);
-            }
-            Poll::Ready(_) => return Poll::Ready(()),
-            Poll::Pending => return Poll::Pending,
-        }
-    })));
-    (Opener(open_tx), in_rx)
+    (opener, in_rx)
 }
 
 fn yamux_config_for(n: usize) -> yamux::Config {

@@ -29,16 +29,18 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 use yamux_proto::adapter::tokio as yt;
 use yamux_proto::{Config, Role};
+
+#[path = "support/yamux_driver.rs"]
+mod yamux_driver;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -125,18 +127,12 @@ fn start_server(lib: Lib) -> SocketAddr {
                 Lib::Yamux => {
                     let (sock, _) = listener.accept().await.expect("accept");
                     tune(&sock);
-                    let mut conn =
+                    let conn =
                         yamux::Connection::new(sock.compat(), yamux_config(), yamux::Mode::Server);
-                    let drive = futures::future::poll_fn(move |cx| loop {
-                        match conn.poll_next_inbound(cx) {
-                            Poll::Ready(Some(Ok(s))) => {
-                                tokio::spawn(serve_stream(Box::new(s.compat())));
-                            }
-                            Poll::Ready(_) => return Poll::Ready(()),
-                            Poll::Pending => return Poll::Pending,
-                        }
-                    });
-                    drive.await;
+                    yamux_driver::server(conn, |s| {
+                        tokio::spawn(serve_stream(Box::new(s.compat())));
+                    })
+                    .await;
                 }
             }
         });
@@ -168,7 +164,7 @@ fn yamux_config() -> yamux::Config {
 /// The client side's way to get a new stream.
 enum Client {
     Ours(yt::Session),
-    Yamux(mpsc::UnboundedSender<oneshot::Sender<yamux::Stream>>),
+    Yamux(yamux_driver::Opener),
     Raw(SocketAddr),
 }
 
@@ -184,36 +180,11 @@ impl Client {
                 Client::Ours(yt::spawn(sock, Config::default(), Role::Client).expect("cfg"))
             }
             _ => {
-                let mut conn =
+                let conn =
                     yamux::Connection::new(sock.compat(), yamux_config(), yamux::Mode::Client);
-                let (tx, mut requests) = mpsc::unbounded::<oneshot::Sender<yamux::Stream>>();
-                let mut waiting: Option<oneshot::Sender<yamux::Stream>> = None;
-                tokio::spawn(futures::future::poll_fn(move |cx| loop {
-                    match conn.poll_next_inbound(cx) {
-                        Poll::Ready(Some(Ok(_))) => continue,
-                        Poll::Ready(_) => return Poll::Ready(()),
-                        Poll::Pending => {}
-                    }
-                    if waiting.is_none() {
-                        match requests.poll_next_unpin(cx) {
-                            Poll::Ready(Some(r)) => waiting = Some(r),
-                            Poll::Ready(None) => return Poll::Ready(()),
-                            Poll::Pending => {}
-                        }
-                    }
-                    if waiting.is_some() {
-                        match conn.poll_new_outbound(cx) {
-                            Poll::Ready(Ok(s)) => {
-                                let _ = waiting.take().expect("request").send(s);
-                                continue;
-                            }
-                            Poll::Ready(Err(e)) => panic!("yamux open: {e}"),
-                            Poll::Pending => {}
-                        }
-                    }
-                    return Poll::Pending;
-                }));
-                Client::Yamux(tx)
+                let (opener, driver) = yamux_driver::client(conn);
+                tokio::spawn(driver);
+                Client::Yamux(opener)
             }
         }
     }
@@ -221,11 +192,7 @@ impl Client {
     async fn open(&self, tag: u8) -> BoxIo {
         let mut s: BoxIo = match self {
             Client::Ours(session) => Box::new(session.open().await.expect("open")),
-            Client::Yamux(tx) => {
-                let (reply, rx) = oneshot::channel();
-                tx.unbounded_send(reply).expect("driver");
-                Box::new(rx.await.expect("open").compat())
-            }
+            Client::Yamux(opener) => Box::new(opener.open().await.compat()),
             Client::Raw(addr) => {
                 let s = TcpStream::connect(addr).await.expect("connect");
                 tune(&s);
