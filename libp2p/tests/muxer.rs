@@ -102,27 +102,29 @@ fn pair(dialer: Kind, listener: Kind) -> (Running, Running) {
 }
 
 fn start(kind: Kind, io: Io, dialer: bool) -> Running {
-    let name = "/yamux/1.0.0";
     match kind {
-        Kind::Ours => {
-            let config = yamux_proto_libp2p::Config::default();
-            let upgrade = if dialer {
-                futures::executor::block_on(config.upgrade_outbound(io, name))
-            } else {
-                futures::executor::block_on(config.upgrade_inbound(io, name))
-            };
-            run(upgrade.expect("upgrade"))
-        }
-        Kind::LibP2pYamux => {
-            let config = libp2p_yamux::Config::default();
-            let upgrade = if dialer {
-                futures::executor::block_on(config.upgrade_outbound(io, name))
-            } else {
-                futures::executor::block_on(config.upgrade_inbound(io, name))
-            };
-            run(upgrade.expect("upgrade"))
-        }
+        Kind::Ours => upgrade_and_run(yamux_proto_libp2p::Config::default(), io, dialer),
+        Kind::LibP2pYamux => upgrade_and_run(libp2p_yamux::Config::default(), io, dialer),
     }
+}
+
+/// Upgrades `io` with `config` in the dialer's or the listener's role, as
+/// libp2p's transport does, and runs the muxer it gives.
+fn upgrade_and_run<U, M>(config: U, io: Io, dialer: bool) -> Running
+where
+    U: InboundConnectionUpgrade<Io, Output = M, Error = std::io::Error>
+        + OutboundConnectionUpgrade<Io, Output = M, Error = std::io::Error, Info = &'static str>,
+    M: StreamMuxer + Unpin + Send + 'static,
+    M::Substream: Substreamish + 'static,
+    M::Error: std::fmt::Debug,
+{
+    let name = "/yamux/1.0.0";
+    let muxer = if dialer {
+        futures::executor::block_on(config.upgrade_outbound(io, name))
+    } else {
+        futures::executor::block_on(config.upgrade_inbound(io, name))
+    };
+    run(muxer.expect("upgrade"))
 }
 
 fn payload(len: usize) -> Vec<u8> {
