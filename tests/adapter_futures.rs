@@ -3,6 +3,9 @@
 
 #![cfg(feature = "futures-io")]
 
+mod support;
+use support::pattern::pattern;
+
 use std::time::Duration;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,18 +13,6 @@ use futures::task::LocalSpawnExt;
 use yamux_proto::adapter::futures_io as yf;
 use yamux_proto::adapter::{self, Session, Stream};
 use yamux_proto::{CloseReason, Config, ResetReason, Role, StreamError};
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x as u8) ^ (i as u8)
-        })
-        .collect()
-}
 
 /// Two sessions over loopback TCP, drivers spawned on smol.
 async fn smol_pair(client: Config, server: Config) -> (Session, Session) {

@@ -5,6 +5,9 @@
 
 #![cfg(feature = "tokio")]
 
+mod support;
+use support::pattern::pattern;
+
 use std::future::poll_fn;
 use std::io;
 use std::task::Poll;
@@ -20,19 +23,6 @@ use yamux_proto::adapter::{self, Session, Stream};
 use yamux_proto::{CloseReason, Config, GoAwayCode, OpenError, ResetReason, Role, StreamError};
 
 // ---- helpers ----
-
-/// A checkable byte pattern: position and seed decide every byte.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x as u8) ^ (i as u8)
-        })
-        .collect()
-}
 
 /// Deterministic pseudo-random numbers for sizes.
 struct Rng(u64);

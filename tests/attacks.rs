@@ -27,6 +27,10 @@ use yamux_proto::{
     ReadError, ResetReason, Role, StreamId, DEFAULT_WINDOW,
 };
 
+mod support;
+use support::frames::{data as data_header, frame, frame as wire, quiet_config, window_update};
+use support::pattern::pattern;
+
 // ---------------------------------------------------------------------------
 // Heap accounting. Tests run on parallel threads, so live bytes are counted
 // per thread: a test measures only what its own thread allocates and frees.
@@ -115,7 +119,7 @@ impl Victim {
 
     /// Feeds one hand-built frame.
     fn frame(&mut self, header: Header, body: &[u8]) {
-        self.feed(&wire(header, body));
+        self.feed(&frame(header, body));
     }
 
     /// Drains and records the events that are due; returns the new ones.
@@ -296,34 +300,6 @@ impl Victim {
     }
 }
 
-fn wire(header: Header, body: &[u8]) -> Vec<u8> {
-    let mut raw = header.encode().to_vec();
-    raw.extend_from_slice(body);
-    raw
-}
-
-fn data_header(id: u32, flags: Flags, len: u32) -> Header {
-    Header::data(StreamId(id), flags, len)
-}
-
-fn window_update(id: u32, flags: Flags, delta: u32) -> Header {
-    Header::window_update(StreamId(id), flags, delta)
-}
-
-/// Timers off, no start-up RTT ping: the victim emits only what the attack causes.
-fn quiet() -> Config {
-    {
-        let mut c = Config::default();
-        c.keep_alive_interval = None;
-        c.max_stream_window = DEFAULT_WINDOW;
-        c
-    }
-}
-
-fn pattern(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
-}
-
 const PROTOCOL_ERROR: u32 = 1;
 
 /// The healthy stream every test keeps alive through its attack.
@@ -335,7 +311,7 @@ const HEALTHY: u32 = 1;
 #[test]
 fn stream_flood_refuses_each_extra_syn_and_survives() {
     let config = {
-        let mut c = quiet();
+        let mut c = quiet_config();
         c.max_streams = 4;
         c.max_pending_refusals = 8;
         c
@@ -385,7 +361,7 @@ fn stream_flood_refuses_each_extra_syn_and_survives() {
 #[test]
 fn syn_backlog_flood_without_reading_our_answers_ends_with_refused_streams() {
     // Default limits: max_streams 512, max_pending_refusals 1024.
-    let config = quiet();
+    let config = quiet_config();
     let limit = config.max_pending_refusals;
     let max_streams = config.max_streams;
     let mut v = Victim::new(config);
@@ -415,7 +391,7 @@ fn syn_backlog_flood_without_reading_our_answers_ends_with_refused_streams() {
 #[test]
 fn rapid_open_reset_cycles_end_with_rapid_reset() {
     // Default: 1000 peer resets of peer-opened streams per 1 s window.
-    let config = quiet();
+    let config = quiet_config();
     let limit = config.max_rapid_resets as usize;
     let window = config.rapid_reset_window;
     let mut v = Victim::new(config);
@@ -484,7 +460,7 @@ fn rapid_open_reset_cycles_end_with_rapid_reset() {
 /// does not read is refused beyond the limit, and memory stays bounded.
 #[test]
 fn peer_reset_streams_keep_unread_data_within_max_streams() {
-    let config = quiet();
+    let config = quiet_config();
     let max = config.max_streams;
     let mut v = Victim::new(config);
     v.auto_read = false;
@@ -522,7 +498,7 @@ fn peer_reset_streams_keep_unread_data_within_max_streams() {
 
 #[test]
 fn new_syn_after_our_go_away_is_refused_with_rst() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(700, 4);
     v.healthy_stream(HEALTHY, &healthy);
     v.conn.go_away(GoAwayCode::Normal);
@@ -553,7 +529,7 @@ fn new_syn_after_our_go_away_is_refused_with_rst() {
 
 #[test]
 fn ping_flood_answers_are_bounded_and_oldest_dropped() {
-    let config = quiet();
+    let config = quiet_config();
     let max_pongs = config.max_pending_pongs;
     let mut v = Victim::new(config);
     let healthy = pattern(100, 5);
@@ -602,7 +578,7 @@ fn ping_flood_answers_are_bounded_and_oldest_dropped() {
 
 #[test]
 fn window_update_flood_is_tolerated_and_credit_is_exact() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 6);
     v.healthy_stream(HEALTHY, &healthy);
     let sid = StreamId(HEALTHY);
@@ -625,7 +601,7 @@ fn window_update_flood_is_tolerated_and_credit_is_exact() {
 
 #[test]
 fn credit_overflow_past_u32_is_a_protocol_error() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 7);
     v.healthy_stream(HEALTHY, &healthy);
     // Stream 3 announces the largest window there is on its SYN.
@@ -644,7 +620,7 @@ fn credit_overflow_past_u32_is_a_protocol_error() {
 
 #[test]
 fn empty_data_frame_flood_ends_with_empty_frames() {
-    let config = quiet();
+    let config = quiet_config();
     let limit = config.max_empty_frames as usize;
     let mut v = Victim::new(config);
     let healthy = pattern(100, 8);
@@ -683,7 +659,7 @@ fn empty_data_frame_flood_ends_with_empty_frames() {
 
 #[test]
 fn empty_frames_with_meaningless_flags_are_counted_too() {
-    let config = quiet();
+    let config = quiet_config();
     let limit = config.max_empty_frames as usize;
     let mut v = Victim::new(config);
     let healthy = pattern(100, 9);
@@ -706,7 +682,7 @@ fn repeated_flag_only_frames_count_as_empty() {
     // A FIN or ACK repeated on a live stream changes nothing: it costs the
     // peer 12 bytes and us a lookup. Such frames count towards the empty-frame
     // limit, and until then leave no trace: no event, no output, no memory.
-    let config = quiet();
+    let config = quiet_config();
     let limit = config.max_empty_frames as usize;
     let mut v = Victim::new(config);
     let healthy = pattern(100, 10);
@@ -744,7 +720,7 @@ fn repeated_flag_only_frames_count_as_empty() {
 
 #[test]
 fn one_byte_data_frames_are_coalesced_and_memory_stays_bounded() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     // The application reads the events but consumes nothing: everything
     // received is held, which is the worst case for memory.
     v.auto_read = false;
@@ -796,7 +772,7 @@ fn small_retained_frames_do_not_pin_input_buffers() {
     // Stream 1 is read by a slow application: its 256-byte frames stay
     // unread. Stream 3 is read at once. The attacker sends one small
     // frame on stream 1 per 64 KiB of stream-3 data.
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     v.auto_read = false;
     v.frame(window_update(1, Flags::SYN, 0), &[]);
     v.frame(window_update(3, Flags::SYN, 0), &[]);
@@ -836,7 +812,7 @@ fn small_retained_frames_do_not_pin_input_buffers() {
 
 #[test]
 fn data_beyond_the_window_is_window_exceeded() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     v.auto_read = false;
     let healthy = pattern(100, 14);
     v.healthy_stream(HEALTHY, &healthy);
@@ -860,7 +836,7 @@ fn data_beyond_the_window_is_window_exceeded() {
 
 #[test]
 fn oversized_frame_is_rejected_at_its_header() {
-    let config = quiet();
+    let config = quiet_config();
     let max = config.max_stream_window;
     let mut v = Victim::new(config);
     let healthy = pattern(100, 16);
@@ -937,7 +913,7 @@ fn data_header_beyond_the_window_is_rejected_from_the_callers_buffer() {
 /// a large body is a slice of it and does keep it, until it is dropped.
 #[test]
 fn small_frames_do_not_pin_the_callers_buffer() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     v.auto_read = false;
     v.frame(window_update(1, Flags::SYN, 0), &[]);
     v.poll();
@@ -945,7 +921,7 @@ fn small_frames_do_not_pin_the_callers_buffer() {
     let mut held = BytesMut::with_capacity(CAP);
     for round in 0..50u8 {
         for _ in 0..16 {
-            held.extend_from_slice(&wire(data_header(1, Flags::NONE, 256), &[round; 256]));
+            held.extend_from_slice(&frame(data_header(1, Flags::NONE, 256), &[round; 256]));
         }
         v.conn.handle_input_buf(v.now, &mut held);
         assert!(held.is_empty());
@@ -953,7 +929,7 @@ fn small_frames_do_not_pin_the_callers_buffer() {
     }
     assert!(!v.conn.is_closed());
     let large = pattern(20_000, 32);
-    held.extend_from_slice(&wire(data_header(1, Flags::NONE, large.len() as u32), &large));
+    held.extend_from_slice(&frame(data_header(1, Flags::NONE, large.len() as u32), &large));
     v.conn.handle_input_buf(v.now, &mut held);
     // The unread small bytes come first, copied; then the large body.
     let mut small = Vec::new();
@@ -973,7 +949,7 @@ fn small_frames_do_not_pin_the_callers_buffer() {
 
 #[test]
 fn frames_for_unknown_and_closed_streams_are_discarded_without_answer() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 17);
     v.healthy_stream(HEALTHY, &healthy);
     // Stream 3 lives and ends normally, and is forgotten.
@@ -1013,7 +989,7 @@ fn frames_for_unknown_and_closed_streams_are_discarded_without_answer() {
 
 #[test]
 fn data_after_fin_is_a_protocol_error() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 18);
     v.healthy_stream(HEALTHY, &healthy);
     v.frame(data_header(3, Flags::SYN, 5), b"first");
@@ -1040,7 +1016,7 @@ fn data_after_fin_is_a_protocol_error() {
 
 #[test]
 fn duplicate_syn_is_stream_id_reused() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 19);
     v.healthy_stream(HEALTHY, &healthy);
     v.frame(data_header(3, Flags::SYN, 3), b"one");
@@ -1056,7 +1032,7 @@ fn duplicate_syn_is_stream_id_reused() {
 
 #[test]
 fn syn_reusing_a_forgotten_id_is_stream_id_reused() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 20);
     v.healthy_stream(HEALTHY, &healthy);
     v.frame(data_header(3, Flags::SYN.with(Flags::FIN), 0), &[]);
@@ -1078,7 +1054,7 @@ fn the_largest_client_id_cannot_be_reused_once_forgotten() {
     // rapid-reset limit: the last one pushes the floor of used ids past
     // them all, and past u32::MAX.
     let config = {
-        let mut c = quiet();
+        let mut c = quiet_config();
         c.max_streams = 4;
         c
     };
@@ -1104,7 +1080,7 @@ fn the_largest_client_id_cannot_be_reused_once_forgotten() {
 #[test]
 fn wrong_parity_syn_is_invalid_stream_id() {
     for bad in [2u32, 0] {
-        let mut v = Victim::new(quiet());
+        let mut v = Victim::new(quiet_config());
         let healthy = pattern(100, 21);
         v.healthy_stream(HEALTHY, &healthy);
         // We are the server: even ids are ours to open; 0 is the session.
@@ -1119,7 +1095,7 @@ fn wrong_parity_syn_is_invalid_stream_id() {
 
 #[test]
 fn unknown_frame_type_is_a_frame_error() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 22);
     v.healthy_stream(HEALTHY, &healthy);
     let mut raw = data_header(HEALTHY, Flags::NONE, 0).encode();
@@ -1134,7 +1110,7 @@ fn unknown_frame_type_is_a_frame_error() {
 
 #[test]
 fn bad_version_is_a_frame_error() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 23);
     v.healthy_stream(HEALTHY, &healthy);
     let mut input = Header::ping(Flags::SYN, 1).encode().to_vec();
@@ -1154,7 +1130,7 @@ fn bad_version_is_a_frame_error() {
 
 #[test]
 fn rst_with_nonzero_length_is_tolerated() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 24);
     v.healthy_stream(HEALTHY, &healthy);
     // go-yamux puts an error code in a Window Update RST's length.
@@ -1185,7 +1161,7 @@ fn rst_with_nonzero_length_is_tolerated() {
 
 #[test]
 fn go_away_with_error_code_closes_with_remote_go_away() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 25);
     v.healthy_stream(HEALTHY, &healthy);
     v.frame(Header::go_away(2), &[]);
@@ -1203,7 +1179,7 @@ fn go_away_with_error_code_closes_with_remote_go_away() {
 
 #[test]
 fn normal_go_away_lets_streams_finish_and_refuses_our_opens() {
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 26);
     v.healthy_stream(HEALTHY, &healthy);
     v.frame(Header::go_away(0), &[]);
@@ -1218,7 +1194,7 @@ fn normal_go_away_lets_streams_finish_and_refuses_our_opens() {
 #[test]
 fn peer_not_reading_with_huge_window_keeps_send_buffer_bounded() {
     let config = {
-        let mut c = quiet();
+        let mut c = quiet_config();
         c.max_send_buffer = 64 * 1024;
         c.max_connection_send_buffer = 256 * 1024;
         c
@@ -1345,7 +1321,7 @@ fn open_reset_cycles_while_not_reading_keep_the_control_queue_bounded() {
     // The ACK owed to each stream the peer opens waits in the control queue;
     // when the peer resets the stream first and never reads our output,
     // those entries must not accumulate.
-    let config = quiet();
+    let config = quiet_config();
     let window = config.rapid_reset_window;
     let limit = config.max_rapid_resets;
     let mut v = Victim::new(config);
@@ -1394,7 +1370,7 @@ fn streams_refused_by_the_application_while_not_reading_stay_bounded() {
     // policy of refusing (say, over its own quota) resets every stream the
     // attacker opens. The attacker opens stream after stream and never
     // reads, so each refusal's RST waits in our output.
-    let mut v = Victim::new(quiet());
+    let mut v = Victim::new(quiet_config());
     let healthy = pattern(100, 31);
     v.healthy_stream(HEALTHY, &healthy);
     let mut id = 3;
@@ -1459,7 +1435,7 @@ fn input_after_close_is_dropped_and_counted_through_every_input_api() {
     let garbage = vec![0u8; CHUNK];
     for (closing, reason) in closing_frames() {
         for api in ["handle_input", "handle_input_buf", "input_buffer"] {
-            let mut v = Victim::new(quiet());
+            let mut v = Victim::new(quiet_config());
             let healthy = pattern(100, 23);
             v.healthy_stream(HEALTHY, &healthy);
             v.feed(&closing);
@@ -1506,7 +1482,7 @@ fn the_rest_of_an_input_after_the_closing_frame_is_dropped_not_held() {
     closings.push((wire(window_update(HEALTHY, Flags::RST, 0), &[]), CloseReason::Drained));
     for (closing, reason) in closings {
         for cut in [closing.len(), closing.len() + 5_000] {
-            let mut v = Victim::new(quiet());
+            let mut v = Victim::new(quiet_config());
             let healthy = pattern(100, 29);
             v.healthy_stream(HEALTHY, &healthy);
             if reason == CloseReason::Drained {

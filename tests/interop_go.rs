@@ -21,11 +21,13 @@ mod driver;
 mod peer;
 #[path = "interop/rust_yamux.rs"]
 mod rust_yamux;
+mod support;
 
 use std::time::Duration;
 
-use driver::{config, read_one_stream_slowly, Book, Driver, Rng, LIFE};
+use driver::{config, read_one_stream_slowly, Book, Driver, LIFE};
 use peer::{Peer, PeerKind, PeerOutput, PeerRole, Setup};
+use support::rng::Rng;
 use yamux_proto::frame::{Flags, FrameType, Header};
 use yamux_proto::{CloseReason, Event, GoAwayCode, OpenError, ResetReason, StreamError, StreamId};
 
@@ -137,7 +139,7 @@ fn we_open_many_echo_streams(setup: Setup) {
     book.check_pattern = true;
     let mut rng = Rng::new(5);
     for _ in 0..STREAMS {
-        let n = rng.range(1, 700_000) as u64;
+        let n = rng.range(1, 700_000);
         book.open(&mut drv, n, true);
     }
     book.run(&mut drv, "every echoed stream to close", Duration::from_secs(20), |_, b, _| {

@@ -18,6 +18,7 @@ mod driver;
 mod peer;
 #[path = "interop/rust_yamux.rs"]
 mod rust_yamux;
+mod support;
 
 use std::time::Duration;
 
@@ -197,9 +198,9 @@ fn hundred_concurrent_streams(kind: PeerKind, setup: Setup) {
     let (peer, mut drv) = start(kind, setup, "echo", &["-streams", "100"]);
     let mut book = Book::new(2);
     book.check_pattern = true;
-    let mut rng = driver::Rng::new(7);
+    let mut rng = support::rng::Rng::new(7);
     for _ in 0..100 {
-        let n = rng.range(1, 100_000) as u64;
+        let n = rng.range(1, 100_000);
         book.open(&mut drv, n, true);
     }
     book.run(&mut drv, "100 echoes", Duration::from_secs(25), |_, b, _| b.all_closed());

@@ -20,6 +20,7 @@ mod driver;
 mod peer;
 #[path = "interop/rust_yamux.rs"]
 mod rust_yamux;
+mod support;
 
 use std::time::Duration;
 

@@ -25,8 +25,9 @@ use quickcheck::{Gen, QuickCheck, TestResult};
 use yamux_proto::frame::{Flags, FrameType, Header};
 use yamux_proto::{Config, Connection, Event, GoAwayCode, Role, StreamId};
 
+use support::events::EventChecker;
 use support::harness::{self, Chunker, InputFeeder};
-use support::ops::{EventChecker, FrameSpec, Op, Script, Setup, Side, StreamRef, World};
+use support::ops::{FrameSpec, Op, Script, Setup, Side, StreamRef, World};
 
 /// Runs `prop` on `tests` cases (or `QUICKCHECK_TESTS`) of size `size`.
 fn check<A: quickcheck::Testable>(tests: u64, size: usize, prop: A) {

@@ -5,18 +5,23 @@
 //! initial window, backlog exceeded, keep-alive, keep-alive timeout, partial
 //! read window update, open timeout, close (linger) timeout, write stall;
 //! plus the hashicorp/yamux#133 scenario and the close semantics
-//! (stop reading, reset; docs/state-machines.md, docs/stop-reading.md). Every scenario ends by checking the
-//! connection invariants and the per-stream event rules on both sides.
+//! (stop reading, reset; docs/state-machines.md, docs/stop-reading.md). The
+//! pair checks every event against the rules of `Event` as it comes, and
+//! every scenario ends by checking the connection invariants.
 //!
 //! Wire-level scenarios (frame order, sizes, exact bytes) are in
 //! `scenarios_wire.rs`.
 
-mod common;
+mod support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::events::check_events;
+use support::frames::*;
+use support::pair::Pair;
+use support::pattern::{assert_same_bytes, pattern};
+use support::Side;
 use yamux_proto::frame::{Flags, Header};
 use yamux_proto::{
     CloseReason, Config, Connection, Event, GoAwayCode, OpenError, ReadError, RecvState,
@@ -43,60 +48,11 @@ fn cfg(f: impl FnOnce(&mut Config)) -> Config {
     c
 }
 
-/// The guarantees of `Event` (see its docs), checked over one side's
-/// recorded events: per stream, `StreamOpened` first, no `Data` after
-/// `PeerHalfClosed` or `StreamReset`, each of `PeerHalfClosed`, `StreamReset`,
-/// `StreamClosed` at most once, nothing after `StreamClosed`; per
-/// connection, nothing after `ConnectionClosed`.
-fn check_event_rules(events: &[Event]) {
-    #[derive(Default)]
-    struct Seen {
-        half: bool,
-        reset: bool,
-        closed: bool,
-    }
-    let mut streams: HashMap<StreamId, Seen> = HashMap::new();
-    let mut conn_closed = false;
-    for (i, e) in events.iter().enumerate() {
-        assert!(!conn_closed, "event {i} after ConnectionClosed: {e:?}");
-        match e {
-            Event::StreamOpened { id } => {
-                assert!(!streams.contains_key(id), "event {i}: StreamOpened is not first: {e:?}");
-            }
-            Event::ConnectionClosed { .. } => conn_closed = true,
-            _ => {}
-        }
-        let id = e.stream_id();
-        let Some(id) = id else { continue };
-        let s = streams.entry(id).or_default();
-        assert!(!s.closed, "event {i} after StreamClosed: {e:?}");
-        match e {
-            Event::Readable { .. } => {
-                assert!(
-                    !s.half && !s.reset,
-                    "event {i}: Readable after PeerHalfClosed/StreamReset"
-                );
-            }
-            Event::PeerHalfClosed { .. } => {
-                assert!(!s.half && !s.reset, "event {i}: PeerHalfClosed twice or after reset");
-                s.half = true;
-            }
-            Event::StreamReset { .. } => {
-                assert!(!s.reset, "event {i}: StreamReset twice");
-                s.reset = true;
-            }
-            Event::StreamClosed { .. } => s.closed = true,
-            _ => {}
-        }
-    }
-}
-
-/// Invariants of both connections and the event rules of both sides.
+/// Invariants of both connections. (The pair checks every event as it
+/// collects it.)
 fn check(p: &Pair) {
     p.client.conn.check_invariants().expect("client invariants");
     p.server.conn.check_invariants().expect("server invariants");
-    check_event_rules(&p.client.events);
-    check_event_rules(&p.server.events);
 }
 
 fn has(events: &[Event], e: &Event) -> bool {
@@ -113,15 +69,6 @@ fn reset_of(events: &[Event], id: StreamId) -> Option<ResetReason> {
         Event::StreamReset { id: i, reason } if *i == id => Some(*reason),
         _ => None,
     })
-}
-
-/// Byte-by-byte comparison that reports the first difference instead of
-/// printing megabytes.
-fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
-    if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
-        panic!("{what}: first difference at byte {i} ({} vs {})", got[i], want[i]);
-    }
-    assert_eq!(got.len(), want.len(), "{what}: length");
 }
 
 /// Reads stream `id` of `conn` until nothing more comes.
@@ -168,27 +115,13 @@ impl Raw {
         }
     }
 
-    /// Everything `conn` has to transmit, as wire bytes.
-    fn wire(conn: &mut Connection) -> Vec<u8> {
-        let mut out = Vec::new();
-        while let Some(t) = conn.poll_transmit() {
-            out.extend_from_slice(&t.header);
-            out.extend_from_slice(&t.body);
-        }
-        out
-    }
-
-    fn events(conn: &mut Connection) -> Vec<Event> {
-        std::iter::from_fn(|| conn.poll_event()).collect()
-    }
-
     fn c_to_s(&mut self) {
-        let bytes = Raw::wire(&mut self.c);
+        let bytes = transmit_all(&mut self.c);
         self.s.handle_input(self.now, &bytes);
     }
 
     fn s_to_c(&mut self) {
-        let bytes = Raw::wire(&mut self.s);
+        let bytes = transmit_all(&mut self.s);
         self.c.handle_input(self.now, &bytes);
     }
 }
@@ -333,8 +266,8 @@ fn send_data_large() {
                       // (sender, stream, data, bytes accepted so far)
     let mut flows: Vec<(Side, StreamId, Vec<u8>, usize)> = Vec::new();
     for (k, &id) in ids.iter().enumerate() {
-        flows.push((Client, id, pattern(3 << 20, k as u8), 0));
-        flows.push((Server, id, pattern((1 << 20) + 12345, 100 + k as u8), 0));
+        flows.push((Client, id, pattern(3 << 20, k as u64), 0));
+        flows.push((Server, id, pattern((1 << 20) + 12345, 100 + k as u64), 0));
     }
     for _ in 0..100_000 {
         let mut done = true;
@@ -496,7 +429,7 @@ fn many_streams() {
     while sent.len() < 500 {
         match p.conn(Client).open() {
             Ok(id) => {
-                let data = pattern(100 + 7 * sent.len(), sent.len() as u8);
+                let data = pattern(100 + 7 * sent.len(), sent.len() as u64);
                 assert_eq!(p.conn(Client).send(id, &data).unwrap(), data.len());
                 p.conn(Client).close_write(id).unwrap();
                 sent.push((id, data));
@@ -617,13 +550,13 @@ fn half_close_then_session_shutdown() {
     let id = r.c.open().unwrap();
     assert_eq!(r.c.send(id, &data).unwrap(), data.len());
     r.c.close_write(id).unwrap();
-    let mut wire = Raw::wire(&mut r.c);
+    let mut wire = transmit_all(&mut r.c);
     r.c.close();
-    wire.extend(Raw::wire(&mut r.c));
+    wire.extend(transmit_all(&mut r.c));
     r.s.handle_input(r.now, &wire);
     r.s.handle_transport_closed();
-    let events = Raw::events(&mut r.s);
-    check_event_rules(&events);
+    let events = drain_events(&mut r.s);
+    check_events(Role::Server, &events);
     // The connection has closed; what arrived is still read in full.
     let got = read_all(&mut r.s, id);
     assert_same_bytes(&got, &data, "reader");
@@ -657,11 +590,11 @@ fn data_then_error_go_away_still_delivers_the_data() {
     let data = pattern(100_000, 3);
     let id = r.c.open().unwrap();
     r.c.send(id, &data).unwrap();
-    let mut wire = Raw::wire(&mut r.c);
+    let mut wire = transmit_all(&mut r.c);
     wire.extend_from_slice(&Header::go_away(2).encode());
     r.s.handle_input(r.now, &wire);
-    let events = Raw::events(&mut r.s);
-    check_event_rules(&events);
+    let events = drain_events(&mut r.s);
+    check_events(Role::Server, &events);
     assert_same_bytes(&read_all(&mut r.s, id), &data, "reader");
     let reason = CloseReason::RemoteGoAway(GoAwayCode::InternalError);
     assert_eq!(reset_of(&events, id), Some(ResetReason::ConnectionClosed(reason)));
@@ -801,7 +734,7 @@ fn keep_alive_timeout() {
     let mut p = Pair::with_configs(ka, quiet_config());
     let id = p.open_with(Client, b"x", false);
     p.drive();
-    p.server.stalled = true;
+    p.stall(Server, true);
     // First ping at 1 s, unanswered by 3 s.
     p.advance(ms(2_999));
     assert!(!p.client.conn.is_closed());
@@ -856,7 +789,7 @@ fn open_timeout() {
     let healthy = p.open_with(Client, b"a", false);
     p.drive();
     assert!(p.client.conn.stream_info(healthy).unwrap().acknowledged);
-    p.server.stalled = true;
+    p.stall(Server, true);
     let late = p.open_with(Client, b"b", false);
     p.advance(ms(4_999));
     assert!(reset_of(&p.client.events, late).is_none());
@@ -865,7 +798,7 @@ fn open_timeout() {
     assert!(reset_of(&p.client.events, healthy).is_none());
     assert!(!p.client.conn.is_closed());
 
-    p.server.stalled = false;
+    p.stall(Server, false);
     p.drive();
     assert!(has(&p.server.events, &Event::StreamOpened { id: late }));
     assert_eq!(reset_of(&p.server.events, late), Some(ResetReason::Remote { code: 0 }));
@@ -1132,8 +1065,8 @@ fn reset_from(resetter: Side) {
     r.c_to_s();
     r.s.send(id, b"back").unwrap();
     r.s_to_c();
-    assert!(Raw::events(&mut r.c).contains(&Event::Readable { id }));
-    assert!(Raw::events(&mut r.s).contains(&Event::Readable { id }));
+    assert!(drain_events(&mut r.c).contains(&Event::Readable { id }));
+    assert!(drain_events(&mut r.s).contains(&Event::Readable { id }));
     assert_eq!(r.c.read(id, usize::MAX), Ok(Some("back".into())));
     assert_eq!(r.s.read(id, usize::MAX), Ok(Some("data".into())));
 
@@ -1146,20 +1079,20 @@ fn reset_from(resetter: Side) {
     assert_eq!(me.send(id, b"x"), Err(StreamError::Reset(ResetReason::Local)));
     assert_eq!(me.close_write(id), Err(StreamError::Reset(ResetReason::Local)));
     assert_eq!(me.reset(id), Ok(()), "reset is idempotent");
-    let wire = Raw::wire(me);
+    let wire = transmit_all(me);
     assert_eq!(wire.len(), 12, "only the RST goes out: queued data is dropped");
     peer.handle_input(r.now, &wire);
     let remote = ResetReason::Remote { code: 0 };
     assert_eq!(peer.send(id, b"x"), Err(StreamError::Reset(remote)));
-    assert_eq!(Raw::events(me), vec![Event::StreamClosed { id }]);
+    assert_eq!(drain_events(me), vec![Event::StreamClosed { id }]);
     assert_eq!(
-        Raw::events(peer),
+        drain_events(peer),
         vec![Event::StreamReset { id, reason: remote }, Event::StreamClosed { id }]
     );
     // Forgotten once its last event was polled.
     assert_eq!(peer.send(id, b"x"), Err(StreamError::UnknownStream));
     assert_eq!(me.send(id, b"x"), Err(StreamError::UnknownStream));
-    assert!(Raw::wire(peer).is_empty(), "a RST is never answered");
+    assert!(transmit_all(peer).is_empty(), "a RST is never answered");
     r.c.check_invariants().unwrap();
     r.s.check_invariants().unwrap();
 }
@@ -1198,10 +1131,10 @@ fn data_then_rst_delivers_data_and_reports_the_code() {
     let mut p = Pair::new();
     let id = p.open_with(Client, b"", false);
     p.drive();
-    p.server.stalled = true;
+    p.stall(Server, true);
     p.conn(Server).send(id, b"last words").unwrap();
     p.drive();
-    p.server.stalled = false;
+    p.stall(Server, false);
     p.inject_frame(Client, window_update(id.0, Flags::RST, 42), &[]);
     p.drive();
     assert_eq!(received(&p, Client, id), b"last words");

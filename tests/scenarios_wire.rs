@@ -3,12 +3,13 @@
 //! headers with `yamux_proto::frame::Header::decode`, so nothing between the
 //! state machine and the bytes is hidden.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{pattern, quiet_config};
+use support::frames::{drain_events as events, encode, quiet_config, transmit_frames as frames};
+use support::pattern::pattern;
 use yamux_proto::frame::{Decoder, Flags, FrameType, Header, HEADER_LEN};
 use yamux_proto::{
     CloseReason, Config, ConfigError, Connection, Event, GoAwayCode, ProtocolError, ReadError,
@@ -17,31 +18,6 @@ use yamux_proto::{
 
 fn conn(role: Role, config: Config, now: Instant) -> Connection {
     Connection::new(config, role, now).unwrap()
-}
-
-/// Every frame `c` has to transmit now, decoded.
-fn frames(c: &mut Connection) -> Vec<(Header, Bytes)> {
-    std::iter::from_fn(|| c.poll_transmit())
-        .map(|t| {
-            let h = Header::decode(&t.header).expect("we only encode valid headers");
-            assert_eq!(h.body_len() as usize, t.body.len(), "header length matches body");
-            (h, t.body)
-        })
-        .collect()
-}
-
-/// The same as wire bytes.
-fn encode(frames: &[(Header, Bytes)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (h, body) in frames {
-        out.extend_from_slice(&h.encode());
-        out.extend_from_slice(body);
-    }
-    out
-}
-
-fn events(c: &mut Connection) -> Vec<Event> {
-    std::iter::from_fn(|| c.poll_event()).collect()
 }
 
 fn feed(c: &mut Connection, now: Instant, frames: &[(Header, Bytes)]) {

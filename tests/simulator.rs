@@ -1,5 +1,5 @@
 //! Deterministic simulation: thousands of seeded runs of two connections,
-//! a virtual network and random applications (see `tests/sim/mod.rs` for
+//! a virtual network and random applications (see `tests/support/sim.rs` for
 //! the model and every property checked).
 //!
 //! A failing seed prints the one command that replays it with a trace:
@@ -11,13 +11,12 @@
 //! `SIM_SEEDS=n` changes how many seeds each of the four batches runs
 //! (default 750, so 3000 in all).
 
-mod common;
-mod sim;
+mod support;
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use sim::Trace;
+use support::sim::{self, Trace};
 
 /// Seeds per batch unless `SIM_SEEDS` says otherwise.
 const DEFAULT_SEEDS_PER_BATCH: u64 = 750;
@@ -139,7 +138,9 @@ fn replay() {
 
 use std::time::{Duration, Instant};
 
-use common::{Pair, Side};
+use support::pair::Pair;
+use support::pattern::pattern;
+use support::Side;
 use yamux_proto::frame::{Flags, Header};
 use yamux_proto::{Config, Connection, Event, Role, StreamId, DEFAULT_WINDOW};
 
@@ -204,7 +205,7 @@ fn transfer(server: Config, len: usize) -> (u64, u64, yamux_proto::StreamInfo) {
     // SYN and ACK first: an ACK that carries read credit is miscounted
     // (see `credit_riding_on_our_ack_is_reported_as_returned`).
     p.advance(Duration::from_millis(50));
-    let data = common::pattern(len, 3);
+    let data = pattern(len, 3);
     let mut rest = &data[..];
     while !rest.is_empty() {
         let n = p.conn(Side::Client).send(id, rest).unwrap();
@@ -324,7 +325,7 @@ fn stop_reading_scenario(grows: bool) -> StopOutcome {
     let id = p.conn(Side::Client).open().unwrap();
     p.advance(Duration::from_millis(50)); // SYN and ACK first, as above
                                           // 256 KiB, then 194 KiB: each part is over half a window.
-    let data = common::pattern(450 * 1024, 4);
+    let data = pattern(450 * 1024, 4);
     let mut rest = &data[..];
     let mut stopped_at = None;
     // Up to 70 s: past the default 60 s linger timeout.

@@ -1,5 +1,8 @@
-mod common;
-use common::*;
+mod support;
+use support::frames::quiet_config;
+use support::pair::Pair;
+use support::pattern::pattern;
+use support::Side;
 use yamux_proto::{Event, StreamId};
 
 #[test]
@@ -54,7 +57,7 @@ const BIG: usize = 100_000;
 
 fn recorded(seed: u8) -> Recorded {
     let mut p = Pair::new();
-    let big = p.open_with(Side::Client, &pattern(BIG, seed), true);
+    let big = p.open_with(Side::Client, &pattern(BIG, u64::from(seed)), true);
     let tiny = p.open_with(Side::Client, b"tiny", false);
     let mut wire = Vec::new();
     p.conn(Side::Client).write_transmits(&mut wire, usize::MAX);
@@ -99,7 +102,7 @@ fn check_input_path(
     }
     assert_eq!(conn.stats().bytes_received, rec.wire.len() as u64, "chunk {chunk}");
     assert_eq!(conn.stats(), &rec.stats, "chunk {chunk}");
-    assert!(big == pattern(BIG, seed), "chunk {chunk}: the large stream's bytes differ");
+    assert!(big == pattern(BIG, u64::from(seed)), "chunk {chunk}: the large stream's bytes differ");
     assert_eq!(tiny, b"tiny", "chunk {chunk}");
     assert_eq!(others, rec.others, "chunk {chunk}");
 }

@@ -8,12 +8,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../tests/support/ops.rs"]
-mod ops;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
-#[allow(dead_code)]
-#[path = "../../tests/support/harness.rs"]
-mod harness;
+use support::harness;
 
 fuzz_target!(|data: &[u8]| harness::pair_ops(data));

@@ -44,8 +44,9 @@ use tokio::task::JoinSet;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 use yamux::{Mode, Stream};
 
-use crate::driver::{pattern, pattern_byte, Fnv, Rng};
+use crate::driver::{pattern, pattern_byte, Fnv};
 use crate::rust_yamux::{spawn_connection, Ctl};
+use crate::support::rng::Rng;
 
 /// The peer's flags, as the peer programs read them.
 #[derive(Clone, Debug)]
@@ -593,7 +594,7 @@ impl Written {
     ) -> Option<String> {
         let mut rng = Rng::new(seed);
         while self.sent < n {
-            let size = (rng.range(1, 65536) as u64).min(n - self.sent) as usize;
+            let size = (rng.range(1, 65536)).min(n - self.sent) as usize;
             if let Err(e) = s.write_all(&pattern(self.id, self.sent, size)).await {
                 return Some(e.to_string());
             }

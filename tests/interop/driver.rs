@@ -26,6 +26,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::support::rng::Rng;
 use yamux_proto::frame::{Decoder, Flags, FrameType, Header};
 use yamux_proto::{
     CloseReason, Config, Connection, Event, ResetReason, Role, StreamError, StreamId,
@@ -586,30 +587,6 @@ impl Fnv {
     }
 }
 
-/// A tiny deterministic generator (xorshift64*) for write sizes.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded generator; any seed works.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    /// Next value.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A value in `lo..=hi`.
-    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Book: per-stream bookkeeping most scenarios share.
 
@@ -800,7 +777,7 @@ impl Book {
     fn pump_stream(&mut self, drv: &mut Driver, id: StreamId) {
         let max_write = self.max_write;
         loop {
-            let size = self.rng.range(1, max_write);
+            let size = self.rng.range(1, max_write as u64) as usize;
             let r = self.streams.get_mut(&id).expect("known stream");
             if r.reset.is_some() || r.closed || r.write_closed {
                 return;

@@ -23,7 +23,8 @@ use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 use yamux::{Connection, ConnectionError, Mode, Stream};
 
-use crate::driver::{pattern, pattern_byte, Fnv, Rng};
+use crate::driver::{pattern, pattern_byte, Fnv};
+use crate::support::rng::Rng;
 
 /// Longest a yamux peer thread runs.
 pub const PEER_LIFE: Duration = Duration::from_secs(25);
@@ -333,7 +334,7 @@ pub async fn write_pattern<S: futures::AsyncWrite + Unpin>(
     let mut rng = Rng::new(seed);
     let start = Instant::now();
     while rec.sent < n {
-        let size = (rng.range(1, 65536) as u64).min(n - rec.sent) as usize;
+        let size = (rng.range(1, 65536)).min(n - rec.sent) as usize;
         let chunk = pattern(rec.id, rec.sent, size);
         if let Err(e) = s.write_all(&chunk).await {
             rec.write_err = Some(format!("{:?}: {e}", e.kind()));

@@ -17,34 +17,9 @@ use bytes::BytesMut;
 use yamux_proto::frame::{Decoder, Flags, Frame, FrameType, Header, HEADER_LEN};
 use yamux_proto::{Connection, Event, FrameError, Role, StreamError, StreamId};
 
-use super::ops::{check_timers_after, EventChecker, Script, Setup, World};
-
-/// A small deterministic generator (xorshift64*), seeded from input bytes so
-/// a fuzzer controls it.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator for `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// The next value.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A value in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-}
+use super::events::{check_timers_after, EventChecker};
+use super::ops::{Script, Setup, World};
+use super::rng::Rng;
 
 /// Feeds transport bytes to a connection through both input APIs, chosen
 /// call by call by a seeded generator: `handle_input` (a slice) or

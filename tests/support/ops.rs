@@ -46,66 +46,21 @@
 #![allow(dead_code)]
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use super::events::{check_timers_after, EventChecker};
 use super::harness::InputFeeder;
+use super::network::Link;
+use super::pattern::{pattern_at, pattern_byte};
+pub use super::Side;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use yamux_proto::frame::{Flags, FrameType, Header, HEADER_LEN};
 use yamux_proto::{
     CloseReason, Config, Connection, Event, FloodError, GoAwayCode, OpenError, PingError,
-    ReadError, RecvState, ResetReason, Role, SendState, StreamError, StreamId, DEFAULT_WINDOW,
+    ReadError, RecvState, ResetReason, SendState, StreamError, StreamId, DEFAULT_WINDOW,
 };
-
-/// Which end of the pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Side {
-    /// Opens odd stream ids.
-    Client,
-    /// Opens even stream ids.
-    Server,
-}
-
-impl Side {
-    /// Both sides, client first.
-    pub const BOTH: [Side; 2] = [Side::Client, Side::Server];
-
-    /// The other end.
-    pub fn other(self) -> Side {
-        match self {
-            Side::Client => Side::Server,
-            Side::Server => Side::Client,
-        }
-    }
-
-    /// The connection role of this end.
-    pub fn role(self) -> Role {
-        match self {
-            Side::Client => Role::Client,
-            Side::Server => Role::Server,
-        }
-    }
-
-    fn index(self) -> usize {
-        match self {
-            Side::Client => 0,
-            Side::Server => 1,
-        }
-    }
-
-    fn from_byte(b: u8) -> Side {
-        if b & 1 == 0 {
-            Side::Client
-        } else {
-            Side::Server
-        }
-    }
-
-    fn to_byte(self) -> u8 {
-        self.index() as u8
-    }
-}
 
 /// How the two connections are configured (the same on both ends, except
 /// for the application's read policy).
@@ -739,206 +694,19 @@ pub fn is_strict() -> bool {
     STRICT.with(Cell::get)
 }
 
-// ---- event consistency ----
-
-/// What has been seen of one stream's events.
-#[derive(Clone, Copy, Debug, Default)]
-struct Seen {
-    half_closed: bool,
-    reset: Option<ResetReason>,
-    closed: bool,
-}
-
-/// Checks one connection's event stream against the guarantees documented
-/// on [`Event`]. Feed it every event in order, and every id `open` returned.
-#[derive(Debug)]
-pub struct EventChecker {
-    role: Role,
-    streams: BTreeMap<StreamId, Seen>,
-    connection_closed: Option<CloseReason>,
-    go_away_received: bool,
-}
-
-impl EventChecker {
-    /// A checker for a connection in `role`.
-    pub fn new(role: Role) -> EventChecker {
-        EventChecker {
-            role,
-            streams: BTreeMap::new(),
-            connection_closed: None,
-            go_away_received: false,
-        }
-    }
-
-    /// `open` returned `id`.
-    pub fn opened_locally(&mut self, id: StreamId) -> Result<(), String> {
-        if id.opener() != Some(self.role) {
-            return Err(format!("open returned {id}, of the wrong parity"));
-        }
-        if self.streams.insert(id, Seen::default()).is_some() {
-            return Err(format!("open returned {id} twice"));
-        }
-        if self.connection_closed.is_some() {
-            return Err(format!("open returned {id} after ConnectionClosed"));
-        }
-        Ok(())
-    }
-
-    /// Whether the stream's `StreamClosed` was seen.
-    pub fn is_closed(&self, id: StreamId) -> bool {
-        self.streams.get(&id).is_some_and(|s| s.closed)
-    }
-
-    /// Whether `PeerHalfClosed` was seen for `id`.
-    pub fn saw_fin(&self, id: StreamId) -> bool {
-        self.streams.get(&id).is_some_and(|s| s.half_closed)
-    }
-
-    /// The reset reason seen for `id`, if any.
-    pub fn reset_reason(&self, id: StreamId) -> Option<ResetReason> {
-        self.streams.get(&id).and_then(|s| s.reset)
-    }
-
-    /// Whether `PeerHalfClosed` was seen for `id`.
-    pub fn half_closed(&self, id: StreamId) -> bool {
-        self.streams.get(&id).is_some_and(|s| s.half_closed)
-    }
-
-    /// Why the connection closed, once `ConnectionClosed` was seen.
-    pub fn connection_closed(&self) -> Option<CloseReason> {
-        self.connection_closed
-    }
-
-    /// Every stream ever opened, by either side.
-    pub fn stream_ids(&self) -> impl Iterator<Item = StreamId> + '_ {
-        self.streams.keys().copied()
-    }
-
-    fn live(&mut self, id: StreamId, what: &str) -> Result<&mut Seen, String> {
-        match self.streams.get_mut(&id) {
-            None => Err(format!("{what} for stream {id}, never opened")),
-            Some(s) if s.closed => Err(format!("{what} for stream {id} after StreamClosed")),
-            Some(s) => Ok(s),
-        }
-    }
-
-    /// Checks the next event.
-    pub fn on_event(&mut self, event: &Event) -> Result<(), String> {
-        if let Some(reason) = self.connection_closed {
-            return Err(format!("{event:?} after ConnectionClosed({reason:?})"));
-        }
-        match event {
-            Event::StreamOpened { id } => {
-                if id.opener() != Some(opposite(self.role)) {
-                    return Err(format!("peer opened {id}, of the wrong parity"));
-                }
-                match self.streams.insert(*id, Seen::default()) {
-                    None => {}
-                    Some(s) if s.closed => {
-                        return Err(format!("StreamOpened for {id} again after StreamClosed"))
-                    }
-                    Some(_) => return Err(format!("StreamOpened twice for {id}")),
-                }
-            }
-            Event::Readable { id } => {
-                let s = self.live(*id, "Readable")?;
-                if s.half_closed {
-                    return Err(format!("Readable for {id} after PeerHalfClosed"));
-                }
-                if let Some(r) = s.reset {
-                    return Err(format!("Readable for {id} after StreamReset({r:?})"));
-                }
-            }
-            Event::PeerHalfClosed { id } => {
-                let s = self.live(*id, "PeerHalfClosed")?;
-                if s.half_closed {
-                    return Err(format!("PeerHalfClosed twice for {id}"));
-                }
-                if let Some(r) = s.reset {
-                    return Err(format!("PeerHalfClosed for {id} after StreamReset({r:?})"));
-                }
-                s.half_closed = true;
-            }
-            Event::StreamReset { id, reason } => {
-                let s = self.live(*id, "StreamReset")?;
-                if let Some(r) = s.reset {
-                    return Err(format!("StreamReset twice for {id}: {r:?} then {reason:?}"));
-                }
-                if *reason == ResetReason::Local {
-                    return Err(format!("StreamReset(Local) reported for {id}"));
-                }
-                s.reset = Some(*reason);
-            }
-            Event::CreditsReturned { id, amount } => {
-                self.live(*id, "CreditsReturned")?;
-                if *amount == 0 {
-                    return Err(format!("CreditsReturned of 0 for {id}"));
-                }
-            }
-            Event::Writable { id } => {
-                self.live(*id, "Writable")?;
-            }
-            Event::StreamClosed { id } => {
-                self.live(*id, "StreamClosed")?.closed = true;
-            }
-            Event::OpenUnblocked | Event::Pong { .. } => {}
-            Event::GoAwayReceived { .. } => {
-                if self.go_away_received {
-                    return Err("GoAwayReceived twice".into());
-                }
-                self.go_away_received = true;
-            }
-            Event::ConnectionClosed { reason } => {
-                if let Some((id, _)) = self.streams.iter().find(|(_, s)| !s.closed) {
-                    return Err(format!("ConnectionClosed({reason:?}) before {id} was closed"));
-                }
-                self.connection_closed = Some(*reason);
-            }
-            other => return Err(format!("an event the checker does not know: {other:?}")),
-        }
-        Ok(())
-    }
-
-    /// At the end: the connection closed, every opened stream closed once.
-    pub fn finish(&self) -> Result<(), String> {
-        if self.connection_closed.is_none() {
-            return Err("no ConnectionClosed".into());
-        }
-        match self.streams.iter().find(|(_, s)| !s.closed) {
-            Some((id, _)) => Err(format!("stream {id} never closed")),
-            None => Ok(()),
-        }
-    }
-}
-
-fn opposite(role: Role) -> Role {
-    match role {
-        Role::Client => Role::Server,
-        Role::Server => Role::Client,
-    }
-}
-
-/// Checks that a connection's timers are consistent after
-/// `handle_timeout(now)`: nothing is still due, or a real event loop would
-/// spin.
-pub fn check_timers_after(conn: &Connection, now: Instant) -> Result<(), String> {
-    match conn.poll_timeout() {
-        Some(t) if t <= now => {
-            Err(format!("a timer is still due after handle_timeout: {:?} late", now - t))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The byte at `offset` of what `from`'s application writes on stream `id`:
+/// The pattern key of what `from`'s application writes on stream `id`:
 /// every payload is checkable at the receiver.
-pub fn pattern_byte(from: Side, id: StreamId, offset: u64) -> u8 {
-    let x = offset.wrapping_mul(0x9E37_79B9).wrapping_add(u64::from(id.0) * 131 + from as u64);
-    (x ^ (x >> 13) ^ (x >> 27)) as u8
+pub fn stream_key(from: Side, id: StreamId) -> u64 {
+    u64::from(id.0) << 1 | from.index() as u64
+}
+
+/// The byte at `offset` of what `from`'s application writes on stream `id`.
+pub fn stream_byte(from: Side, id: StreamId, offset: u64) -> u8 {
+    pattern_byte(stream_key(from, id), offset)
 }
 
 fn pattern(from: Side, id: StreamId, offset: u64, len: usize) -> Vec<u8> {
-    (0..len as u64).map(|i| pattern_byte(from, id, offset + i)).collect()
+    pattern_at(stream_key(from, id), offset, len)
 }
 
 // ---- the world: two connections and a network ----
@@ -978,13 +746,12 @@ struct End {
     feeder: InputFeeder,
 }
 
-/// Bytes in flight towards one end. Each queued element is one whole frame
-/// (transmits and injections both are), so an empty queue means the
-/// receiver's decoder stands at a frame boundary.
+/// Bytes in flight towards one end, on a [`Link`] without delay. Each piece
+/// sent is one whole frame (transmits and injections both are), so an empty
+/// link means the receiver's decoder stands at a frame boundary.
 #[derive(Default)]
 struct Wire {
-    queue: VecDeque<Bytes>,
-    stalled: bool,
+    link: Link,
     /// Every byte handed to the receiver's input APIs, in order.
     delivered: Vec<u8>,
     /// Every byte the sender transmitted, in order (no injections).
@@ -1189,11 +956,11 @@ impl World {
                 self.deliver(to, budget, usize::from(chunk));
             }
             Op::Flush => self.flush(),
-            Op::Stall { to, on } => self.wires[to.index()].stalled = on,
+            Op::Stall { to, on } => self.wires[to.index()].link.stalled = on,
             Op::Drop => {
                 self.dropped = true;
                 for side in Side::BOTH {
-                    self.wires[side.index()].queue.clear();
+                    self.wires[side.index()].link.clear();
                     self.end(side).conn.handle_transport_closed();
                 }
             }
@@ -1205,7 +972,8 @@ impl World {
                 let (bytes, id) = frame.build(&known);
                 self.injected = true;
                 self.tainted.insert(id);
-                self.wires[to.index()].queue.push_back(Bytes::from(bytes));
+                let now = self.now;
+                self.wires[to.index()].link.send(now, Bytes::from(bytes));
             }
         }
         self.settle();
@@ -1218,7 +986,7 @@ impl World {
         let ctx = self.ctx();
         self.step += 1;
         for w in &mut self.wires {
-            w.stalled = false;
+            w.link.stalled = false;
         }
         self.flush();
         self.check();
@@ -1524,7 +1292,7 @@ impl World {
     fn transmit(&mut self, from: Side) -> bool {
         let ctx = self.ctx();
         let to = from.other();
-        if self.wires[to.index()].stalled {
+        if self.wires[to.index()].link.stalled {
             return false;
         }
         let max_frame = self.config.max_frame_size as usize;
@@ -1556,9 +1324,10 @@ impl World {
             let mut frame = Vec::with_capacity(t.len());
             frame.extend_from_slice(&t.header);
             frame.extend_from_slice(&t.body);
+            let now = self.now;
             let wire = &mut self.wires[to.index()];
             wire.transmitted.extend_from_slice(&frame);
-            wire.queue.push_back(Bytes::from(frame));
+            wire.link.send(now, Bytes::from(frame));
         }
         moved
     }
@@ -1568,19 +1337,10 @@ impl World {
         let chunk = self.chunk_override.unwrap_or(if chunk == 0 { usize::MAX } else { chunk });
         let now = self.now;
         let wire = &mut self.wires[to.index()];
-        if wire.stalled {
-            return false;
-        }
         let end = &mut self.ends[to.index()];
         let mut moved = false;
-        while budget > 0 {
-            let Some(front) = wire.queue.front_mut() else { break };
-            let n = front.len().min(budget);
-            let piece = front.split_to(n);
-            if front.is_empty() {
-                wire.queue.pop_front();
-            }
-            budget -= n;
+        while let Some(piece) = wire.link.take(now, budget) {
+            budget -= piece.len();
             for part in piece.chunks(chunk) {
                 end.feeder.feed(&mut end.conn, now, part);
             }
@@ -1812,7 +1572,7 @@ impl World {
                 }
             }
         }
-        if self.wires.iter().all(|w| w.queue.is_empty()) {
+        if self.wires.iter().all(|w| w.link.is_empty()) {
             self.check_across();
         }
     }

@@ -2,34 +2,22 @@
 //! network with virtual time. Knobs: input chunking, one-way delay, stalling
 //! a direction, and injecting hand-built frames.
 //!
-//! Applications on each side are simulated minimally: events are recorded,
-//! and (unless `auto_read` is off) received data is read at once and
-//! collected per stream; otherwise tests read it with [`Pair::read`].
+//! Applications on each side are simulated minimally: events are recorded
+//! and checked as they come ([`EventChecker`]), and (unless `auto_read` is
+//! off) received data is read at once and collected per stream; otherwise
+//! tests read it with [`Pair::read`].
 
-#![allow(dead_code)]
-
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use yamux_proto::frame::{Flags, Header};
-use yamux_proto::{Config, Connection, Event, Role, StreamId};
+use yamux_proto::frame::Header;
+use yamux_proto::{Config, Connection, Event, StreamId};
 
-/// Which end of the pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Side {
-    Client,
-    Server,
-}
-
-impl Side {
-    pub fn other(self) -> Side {
-        match self {
-            Side::Client => Side::Server,
-            Side::Server => Side::Client,
-        }
-    }
-}
+use super::events::EventChecker;
+use super::frames::{frame, quiet_config, transmit_all};
+use super::network::Link;
+use super::Side;
 
 /// One end: its connection plus what its application saw.
 pub struct End {
@@ -40,12 +28,12 @@ pub struct End {
     pub received: BTreeMap<StreamId, Vec<u8>>,
     /// Read data as soon as it is readable.
     pub auto_read: bool,
-    /// Stop delivering input to this end (its transport is not read).
-    pub stalled: bool,
     /// Bytes delivered to this end's `handle_input` at a time (0 = all).
     pub chunk: usize,
-    /// Frames in flight towards this end: (deliverable at, bytes).
-    inbox: VecDeque<(Instant, Bytes)>,
+    /// Checks every event as it is collected.
+    pub checker: EventChecker,
+    /// Bytes in flight towards this end.
+    inbox: Link,
 }
 
 pub struct Pair {
@@ -64,18 +52,18 @@ impl Pair {
 
     pub fn with_configs(client: Config, server: Config) -> Pair {
         let start = Instant::now();
-        let end = |config, role| End {
-            conn: Connection::new(config, role, start).expect("valid config"),
+        let end = |config, side: Side| End {
+            conn: Connection::new(config, side.role(), start).expect("valid config"),
             events: Vec::new(),
             received: BTreeMap::new(),
             auto_read: true,
-            stalled: false,
             chunk: 0,
-            inbox: VecDeque::new(),
+            checker: EventChecker::new(side.role()),
+            inbox: Link::default(),
         };
         Pair {
-            client: end(client, Role::Client),
-            server: end(server, Role::Server),
+            client: end(client, Side::Client),
+            server: end(server, Side::Server),
             start,
             now: start,
             delay: Duration::ZERO,
@@ -145,26 +133,34 @@ impl Pair {
         self.drive();
     }
 
-    /// Bytes in flight towards `side`.
-    pub fn in_flight(&self, side: Side) -> usize {
-        let end = match side {
+    /// The end on `side`, to read.
+    pub fn end_ref(&self, side: Side) -> &End {
+        match side {
             Side::Client => &self.client,
             Side::Server => &self.server,
-        };
-        end.inbox.iter().map(|(_, b)| b.len()).sum()
+        }
+    }
+
+    /// Bytes in flight towards `side`.
+    pub fn in_flight(&self, side: Side) -> usize {
+        self.end_ref(side).inbox.in_flight()
+    }
+
+    /// Stops (or resumes) delivering input to `side`: its transport is not
+    /// read meanwhile.
+    pub fn stall(&mut self, side: Side, on: bool) {
+        self.end(side).inbox.stalled = on;
     }
 
     /// Puts raw bytes on the wire towards `to`, as if its peer sent them.
     pub fn inject(&mut self, to: Side, bytes: &[u8]) {
         let at = self.now;
-        self.end(to).inbox.push_back((at, Bytes::copy_from_slice(bytes)));
+        self.end(to).inbox.send(at, Bytes::copy_from_slice(bytes));
     }
 
     /// Puts one hand-built frame on the wire towards `to`.
     pub fn inject_frame(&mut self, to: Side, header: Header, body: &[u8]) {
-        let mut raw = header.encode().to_vec();
-        raw.extend_from_slice(body);
-        self.inject(to, &raw);
+        self.inject(to, &frame(header, body));
     }
 
     /// Takes the events `side` recorded so far.
@@ -201,37 +197,26 @@ impl Pair {
     }
 
     fn next_wakeup(&self, side: Side) -> Option<Instant> {
-        let end = match side {
-            Side::Client => &self.client,
-            Side::Server => &self.server,
-        };
-        let delivery = if end.stalled { None } else { end.inbox.front().map(|(t, _)| *t) };
+        let end = self.end_ref(side);
+        let delivery = if end.inbox.stalled { None } else { end.inbox.next_due() };
         [delivery, end.conn.poll_timeout()].into_iter().flatten().min()
     }
 
     fn transmit(&mut self, from: Side) -> bool {
         let at = self.now + self.delay;
-        let mut out = Vec::new();
-        while let Some(t) = self.conn(from).poll_transmit() {
-            out.extend_from_slice(&t.header);
-            out.extend_from_slice(&t.body);
-        }
+        let out = transmit_all(self.conn(from));
         if out.is_empty() {
             return false;
         }
-        self.end(from.other()).inbox.push_back((at, Bytes::from(out)));
+        self.end(from.other()).inbox.send(at, Bytes::from(out));
         true
     }
 
     fn deliver(&mut self, to: Side) -> bool {
         let now = self.now;
         let end = self.end(to);
-        if end.stalled {
-            return false;
-        }
         let mut moved = false;
-        while end.inbox.front().is_some_and(|(t, _)| *t <= now) {
-            let (_, bytes) = end.inbox.pop_front().unwrap();
+        while let Some(bytes) = end.inbox.take(now, usize::MAX) {
             let chunk = if end.chunk == 0 { bytes.len().max(1) } else { end.chunk };
             for piece in bytes.chunks(chunk) {
                 end.conn.handle_input(now, piece);
@@ -246,6 +231,11 @@ impl Pair {
         let mut moved = false;
         while let Some(event) = end.conn.poll_event() {
             moved = true;
+            // Streams opened by a test's own `open` call are learnt from
+            // their first event.
+            if let Err(e) = end.checker.observe(&event) {
+                panic!("{side:?}: {e}");
+            }
             let readable = match event {
                 Event::Readable { id }
                 | Event::PeerHalfClosed { id }
@@ -279,32 +269,4 @@ impl Pair {
     pub fn read(&mut self, side: Side, id: StreamId, max: usize) -> usize {
         read_into(self.end(side), id, max)
     }
-}
-
-/// A config without timers or the start-up RTT ping, so scenarios see only
-/// the frames they cause. Tests that exercise timers turn them on.
-pub fn quiet_config() -> Config {
-    {
-        let mut c = Config::default();
-        c.keep_alive_interval = None;
-        c.max_stream_window = yamux_proto::DEFAULT_WINDOW;
-        c
-    }
-}
-
-/// `n` bytes of a checkable pattern, different per `seed`.
-pub fn pattern(n: usize, seed: u8) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed).wrapping_add((i / 251) as u8))
-        .collect()
-}
-
-/// A Data frame header.
-pub fn data(id: u32, flags: Flags, len: u32) -> Header {
-    Header::data(StreamId(id), flags, len)
-}
-
-/// A Window Update header.
-pub fn window_update(id: u32, flags: Flags, delta: u32) -> Header {
-    Header::window_update(StreamId(id), flags, delta)
 }

@@ -13,77 +13,19 @@
 //! Everything the run checks is listed on [`run`]. A failure panics with a
 //! message naming the seed; `tests/simulator.rs` adds the replay command.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use yamux_proto::frame::HEADER_LEN;
+
+use super::network::Link;
+use super::pattern::{pattern_at, pattern_byte};
+use super::rng::{mix, Rng};
 use yamux_proto::{
     CloseReason, Config, Connection, Event, GoAwayCode, OpenError, PingError, ReadError,
     ResetReason, Role, StreamId, DEFAULT_WINDOW,
 };
-
-// ---------------------------------------------------------------------------
-// Randomness: splitmix64, seeded per run. No `rand`: the sequence must never
-// change under us, or recorded seeds would replay something else.
-
-/// A tiny deterministic PRNG (splitmix64).
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator for `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0)
-    }
-
-    /// Uniform in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    /// True with probability `num / den`.
-    pub fn chance(&mut self, num: u64, den: u64) -> bool {
-        self.below(den) < num
-    }
-
-    /// One element of `xs`.
-    pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
-
-/// The splitmix64 finaliser: a good 64-bit mixing function.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Byte `offset` of the pattern with `key`. Depends on the offset through a
-/// multiplicative hash, so a byte lost, duplicated or moved anywhere in a
-/// stream shows up as a mismatch.
-fn pattern_byte(key: u64, offset: u64) -> u8 {
-    (offset.wrapping_add(key).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
-}
-
-fn pattern(key: u64, offset: u64, len: usize) -> Vec<u8> {
-    (0..len as u64).map(|i| pattern_byte(key, offset + i)).collect()
-}
 
 // ---------------------------------------------------------------------------
 // The per-seed profile: every knob of a run, drawn from the seed.
@@ -209,10 +151,10 @@ impl Profile {
 
 #[derive(Default)]
 struct Wire {
-    /// Pieces in flight, in order, with the time each becomes readable.
-    pieces: VecDeque<(Instant, Bytes)>,
-    in_flight: usize,
-    /// Latest delivery time scheduled: later pieces never arrive earlier.
+    /// The bytes in flight.
+    link: Link,
+    /// Latest delivery time scheduled, including the spacing after the last
+    /// piece: the next transmission arrives no earlier.
     last_due: Option<Instant>,
     /// Stalls as (start, end), in no particular order: nothing is read
     /// from this direction in between.
@@ -497,8 +439,8 @@ impl Sim {
         for (i, w) in self.wires.iter().enumerate() {
             println!(
                 "== wire to {i}: {} pieces, {} bytes, eof {}",
-                w.pieces.len(),
-                w.in_flight,
+                w.link.pieces(),
+                w.link.in_flight(),
                 w.eof
             );
         }
@@ -552,14 +494,12 @@ impl Sim {
         if self.wires[i].stall_end(now).is_some() {
             return;
         }
-        while self.wires[i].pieces.front().is_some_and(|(t, _)| *t <= now) {
-            let (_, piece) = self.wires[i].pieces.pop_front().unwrap();
-            self.wires[i].in_flight -= piece.len();
+        while let Some(piece) = self.wires[i].link.take(now, usize::MAX) {
             self.sides[i].conn.handle_input(now, &piece);
             self.check(i);
         }
         let wire = &mut self.wires[i];
-        if wire.eof && wire.pieces.is_empty() {
+        if wire.eof && wire.link.is_empty() {
             let name = self.sides[i].name;
             self.log(|| format!("{name}: transport EOF"));
             self.sides[i].conn.handle_transport_closed();
@@ -578,7 +518,7 @@ impl Sim {
         let to = 1 - i;
         let cap = self.profile.wire_cap;
         let mut out = Vec::new();
-        let room = cap.saturating_sub(self.wires[to].in_flight);
+        let room = cap.saturating_sub(self.wires[to].link.in_flight());
         if room > HEADER_LEN {
             if self.rng.chance(1, 2) {
                 let max = self.rng.range(HEADER_LEN as u64 + 1, room as u64) as usize;
@@ -651,8 +591,7 @@ impl Sim {
                 Chunking::Tiny => self.rng.range(1, 16).min(rest.len() as u64) as usize,
             };
             let piece = rest.split_to(n);
-            self.wires[to].in_flight += piece.len();
-            self.wires[to].pieces.push_back((due, piece));
+            self.wires[to].link.send(due, piece);
             due += Duration::from_micros(self.rng.below(200));
         }
         self.wires[to].last_due = Some(due);
@@ -670,8 +609,8 @@ impl Sim {
         for i in 0..2 {
             // The next piece, or the EOF behind the last one, once any stall ends.
             let wire = &self.wires[i];
-            let due = match wire.pieces.front() {
-                Some((due, _)) => Some(*due),
+            let due = match wire.link.next_due() {
+                Some(due) => Some(due),
                 None if wire.eof => Some(self.now),
                 None => None,
             };
@@ -697,7 +636,7 @@ impl Sim {
 
     fn finished(&self) -> bool {
         self.sides.iter().all(|s| s.transport_closed)
-            && self.wires.iter().all(|w| w.pieces.is_empty())
+            && self.wires.iter().all(|w| w.link.is_empty())
     }
 
     /// Mid-run go-away, and the end of the run once both applications are done.
@@ -719,7 +658,7 @@ impl Sim {
         if self.shutdown_started || !self.sides.iter().all(Side::done) {
             return;
         }
-        if self.wires.iter().any(|w| !w.pieces.is_empty())
+        if self.wires.iter().any(|w| !w.link.is_empty())
             || self.sides.iter().any(|s| !s.transport_closed && s.conn.has_pending_output())
         {
             return; // quiescent first: nothing in flight
@@ -846,7 +785,7 @@ impl Sim {
         // Writing.
         if !s.write_done() && s.written < s.plan && !s.send_blocked && self.rng.chance(1, 2) {
             let want = self.rng.range(1, (s.plan - s.written).min(32 * 1024)) as usize;
-            let data = pattern(s.key_out, s.written, want);
+            let data = pattern_at(s.key_out, s.written, want);
             let result = if self.rng.chance(1, 2) {
                 self.sides[i].conn.send(id, &data)
             } else {
