@@ -193,7 +193,61 @@ pub enum OpenError {
     IdsExhausted,
 }
 
-/// Why a command on a stream failed.
+/// Why [`Connection::send`](crate::Connection::send) or
+/// [`send_bytes`](crate::Connection::send_bytes) took nothing.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No such stream: never opened, or closed and forgotten.
+    #[error("unknown stream")]
+    UnknownStream,
+    /// Our write half is closed (FIN queued or sent).
+    #[error("write half closed")]
+    WriteClosed,
+    /// The stream was reset.
+    #[error("stream reset: {0}")]
+    Reset(ResetReason),
+}
+
+/// Why [`Connection::close_write`](crate::Connection::close_write) failed.
+/// (Closing a write half that is already closed is not an error.)
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseWriteError {
+    /// No such stream: never opened, or closed and forgotten.
+    #[error("unknown stream")]
+    UnknownStream,
+    /// The stream was reset: no FIN can follow.
+    #[error("stream reset: {0}")]
+    Reset(ResetReason),
+}
+
+/// Why [`Connection::stop_reading`](crate::Connection::stop_reading) failed.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReadingError {
+    /// No such stream: never opened, or closed and forgotten.
+    #[error("unknown stream")]
+    UnknownStream,
+    /// The stream was reset (what it left unread is dropped all the same).
+    #[error("stream reset: {0}")]
+    Reset(ResetReason),
+}
+
+/// Why [`Connection::reset`](crate::Connection::reset) failed. Resetting a
+/// stream that already ended, or was reset, is not an error.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResetError {
+    /// No such stream: never opened, or closed and forgotten.
+    #[error("unknown stream")]
+    UnknownStream,
+}
+
+/// Any failure of a command on a stream: what the per-operation errors
+/// ([`SendError`], [`CloseWriteError`], [`StopReadingError`],
+/// [`ResetError`]) convert into, for callers that handle them alike. The
+/// adapters carry it inside their `io::Error`s.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StreamError {
@@ -206,6 +260,42 @@ pub enum StreamError {
     /// The stream was reset.
     #[error("stream reset: {0}")]
     Reset(ResetReason),
+}
+
+impl From<SendError> for StreamError {
+    fn from(e: SendError) -> StreamError {
+        match e {
+            SendError::UnknownStream => StreamError::UnknownStream,
+            SendError::WriteClosed => StreamError::WriteClosed,
+            SendError::Reset(r) => StreamError::Reset(r),
+        }
+    }
+}
+
+impl From<CloseWriteError> for StreamError {
+    fn from(e: CloseWriteError) -> StreamError {
+        match e {
+            CloseWriteError::UnknownStream => StreamError::UnknownStream,
+            CloseWriteError::Reset(r) => StreamError::Reset(r),
+        }
+    }
+}
+
+impl From<StopReadingError> for StreamError {
+    fn from(e: StopReadingError) -> StreamError {
+        match e {
+            StopReadingError::UnknownStream => StreamError::UnknownStream,
+            StopReadingError::Reset(r) => StreamError::Reset(r),
+        }
+    }
+}
+
+impl From<ResetError> for StreamError {
+    fn from(e: ResetError) -> StreamError {
+        match e {
+            ResetError::UnknownStream => StreamError::UnknownStream,
+        }
+    }
 }
 
 /// Why [`Connection::read`](crate::Connection::read) returned no bytes.

@@ -85,8 +85,8 @@ pub use config::{
 };
 pub use connection::{Connection, ConnectionStats, RecvState, SendState, StreamInfo, Transmit};
 pub use error::{
-    CloseReason, FloodError, FrameError, OpenError, PingError, ProtocolError, ReadError,
-    ResetReason, StreamError,
+    CloseReason, CloseWriteError, FloodError, FrameError, OpenError, PingError, ProtocolError,
+    ReadError, ResetError, ResetReason, SendError, StopReadingError, StreamError,
 };
 pub use event::Event;
 

@@ -16,7 +16,9 @@ use demo::{
     BULK, BULK_BYTES, ECHO, ECHO_BYTES, MSG, RESET, RESET_BYTES, STOP, STOP_MSGS_READ,
     STOP_MSGS_WRITTEN,
 };
-use yamux_proto::{CloseReason, Config, GoAwayCode, OpenError, ResetReason, StreamError};
+use yamux_proto::{
+    CloseReason, Config, GoAwayCode, OpenError, ResetReason, SendError, StreamError,
+};
 
 /// Every scene's checks: (passed, what was checked and what was seen).
 fn checks(c: &ClientApp, s: &ServerApp) -> Vec<(bool, String)> {
@@ -97,7 +99,7 @@ fn checks(c: &ClientApp, s: &ServerApp) -> Vec<(bool, String)> {
         "reset: the client is not told of its own reset".into(),
     );
     check(
-        matches!(c.send_after_reset, Some(Err(StreamError::Reset(ResetReason::Local)))),
+        matches!(c.send_after_reset, Some(Err(SendError::Reset(ResetReason::Local)))),
         format!("reset: send after reset fails ({:?})", c.send_after_reset),
     );
 

@@ -29,7 +29,7 @@ use driver::{config, read_one_stream_slowly, Book, Driver, LIFE};
 use peer::{Peer, PeerKind, PeerOutput, PeerRole, Setup};
 use support::rng::Rng;
 use yamux_proto::frame::{Flags, FrameType, Header};
-use yamux_proto::{CloseReason, Event, GoAwayCode, OpenError, ResetReason, StreamError, StreamId};
+use yamux_proto::{CloseReason, Event, GoAwayCode, OpenError, ResetReason, SendError, StreamId};
 
 /// Runs `f` in both setups, as two tests.
 macro_rules! both_setups {
@@ -237,7 +237,7 @@ fn we_reset_go_stream(setup: Setup) {
         },
     );
     let (id, late_send) = after_reset.unwrap();
-    assert_eq!(late_send, Err(StreamError::Reset(ResetReason::Local)));
+    assert_eq!(late_send, Err(SendError::Reset(ResetReason::Local)));
     // A reset the application asked for is not reported back to it.
     assert_eq!(book.streams[&id].reset, None);
     let rst: Vec<_> = drv.wire_out.stream(id).filter(|f| f.has(Flags::RST)).collect();
@@ -269,7 +269,7 @@ fn go_resets_our_stream(setup: Setup) {
     });
     let r = &book.streams[&id];
     assert_eq!(r.reset, Some(ResetReason::Remote { code: 0 }));
-    assert!(matches!(late_send, Some(Err(StreamError::Reset(ResetReason::Remote { code: 0 })))));
+    assert!(matches!(late_send, Some(Err(SendError::Reset(ResetReason::Remote { code: 0 })))));
     let rst = *drv.wire_in.stream(id).find(|f| f.has(Flags::RST)).unwrap();
     assert!(rst.is_window_update() && rst.header.length == 0);
     let late: Vec<_> = drv.wire_out.stream(id).filter(|f| f.at > rst.at).collect();

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
-use yamux_proto::{Connection, Event, GoAwayCode, OpenError, StreamError, StreamId};
+use yamux_proto::{Connection, Event, GoAwayCode, OpenError, SendError, StreamError, StreamId};
 
 use super::drive::App;
 use super::report::{fnv, name, note_sent, pattern, size, Fnv, Log, Report};
@@ -75,7 +75,7 @@ pub(crate) struct ClientApp {
     pub(crate) stop: Outbox,
     pub(crate) reset_sent: bool,
     /// `send` on the stream we reset, right after the reset.
-    pub(crate) send_after_reset: Option<Result<usize, StreamError>>,
+    pub(crate) send_after_reset: Option<Result<usize, SendError>>,
     /// `send` on the stop-reading stream once its reset arrived, and when.
     pub(crate) stop_write_error: Option<(Result<usize, StreamError>, Instant)>,
     pub(crate) ping: Option<u32>,
@@ -212,7 +212,7 @@ impl App for ClientApp {
                 say!(log, "stream {id}: reset: {reason}");
                 if id == STOP {
                     // The #133 writer: its very next write must fail.
-                    let r = conn.send(STOP, &[0u8; MSG]);
+                    let r = conn.send(STOP, &[0u8; MSG]).map_err(StreamError::from);
                     self.note_stop_write_error(r);
                 }
             }
@@ -358,7 +358,10 @@ impl App for ServerApp {
                     }
                     if self.stop_read == STOP_MSGS_READ * MSG && self.stop_at.is_none() {
                         // The #133 reader: half-close, then stop reading.
-                        let r = conn.close_write(id).and_then(|()| conn.stop_reading(id));
+                        let r = conn
+                            .close_write(id)
+                            .map_err(StreamError::from)
+                            .and_then(|()| conn.stop_reading(id).map_err(StreamError::from));
                         self.report.check("close_write + stop_reading", r);
                         self.stop_at = Some(Instant::now());
                         say!(

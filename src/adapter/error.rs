@@ -3,7 +3,8 @@
 //! Every error an adapter returns is an [`io::Error`] whose
 //! [`kind`](io::Error::kind) is chosen from the typed reason and whose inner
 //! error ([`get_ref`](io::Error::get_ref)) *is* the typed reason: one of
-//! [`StreamError`], [`OpenError`], [`CloseReason`] or [`PingError`]. The
+//! [`StreamError`] (the union of the core's per-operation stream errors),
+//! [`OpenError`], [`CloseReason`] or [`PingError`]. The
 //! helpers below dig it out; [`reset_reason`] and [`close_reason`] also look
 //! through the layers (a stream reset because the connection closed carries
 //! the connection's [`CloseReason`]).
@@ -60,7 +61,8 @@ pub fn reset_kind(reason: ResetReason) -> io::ErrorKind {
 }
 
 /// `StreamError` as an `io::Error` (see the module docs for the kinds).
-pub(crate) fn stream_io_error(e: StreamError) -> io::Error {
+pub(crate) fn stream_io_error(e: impl Into<StreamError>) -> io::Error {
+    let e = e.into();
     let kind = match e {
         StreamError::UnknownStream => io::ErrorKind::NotConnected,
         StreamError::WriteClosed => io::ErrorKind::BrokenPipe,

@@ -10,7 +10,9 @@ use bytes::{Buf, Bytes};
 
 use super::error::{close_io_error, reset_io_error, stream_io_error};
 use super::shared::{drained_in_core, lock, push, set_waker, with, Shared, Slot, Wakers};
-use crate::{CloseReason, ReadError, ResetReason, StreamError, StreamId, StreamInfo};
+use crate::{
+    CloseReason, CloseWriteError, ReadError, ResetReason, StreamError, StreamId, StreamInfo,
+};
 
 /// One yamux stream: the tokio and/or futures `AsyncRead` + `AsyncWrite`
 /// traits are implemented on it (per enabled feature).
@@ -389,7 +391,7 @@ impl WriteHalf {
                 slot.flush_mark = None;
                 if !slot.closed {
                     match s.conn.close_write(id) {
-                        Ok(()) | Err(StreamError::WriteClosed | StreamError::UnknownStream) => {}
+                        Ok(()) | Err(CloseWriteError::UnknownStream) => {}
                         Err(e) => return Poll::Ready(Err(stream_io_error(e))),
                     }
                     s.notify_driver(w);

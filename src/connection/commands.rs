@@ -9,7 +9,8 @@ use super::stream::Stream;
 use super::timers::Timer;
 use super::{Connection, Control, LifeInput};
 use crate::{
-    CloseReason, GoAwayCode, OpenError, PingError, ReadError, ResetReason, StreamError, StreamId,
+    CloseReason, CloseWriteError, GoAwayCode, OpenError, PingError, ReadError, ResetError,
+    ResetReason, SendError, StopReadingError, StreamId,
 };
 
 impl Connection {
@@ -57,14 +58,14 @@ impl Connection {
     /// taken: at most what the stream's and the connection's send buffers
     /// allow, whatever the peer's credit. When short, an
     /// [`Event::Writable`](crate::Event::Writable) follows once space frees.
-    pub fn send(&mut self, id: StreamId, data: &[u8]) -> Result<usize, StreamError> {
+    pub fn send(&mut self, id: StreamId, data: &[u8]) -> Result<usize, SendError> {
         self.send_with(id, data.len(), |half, n| half.push_slice(&data[..n]))
     }
 
     /// Like [`send`](Connection::send), but keeps `data` by reference: the
     /// transmitted frame bodies are slices of it (small writes are copied so
     /// they coalesce).
-    pub fn send_bytes(&mut self, id: StreamId, mut data: Bytes) -> Result<usize, StreamError> {
+    pub fn send_bytes(&mut self, id: StreamId, mut data: Bytes) -> Result<usize, SendError> {
         self.send_with(id, data.len(), |half, n| {
             data.truncate(n);
             half.push_bytes(data);
@@ -136,15 +137,15 @@ impl Connection {
 
     /// Half-closes stream `id`: FIN goes out once, after the data already
     /// queued. Reading continues. Calling it again is a no-op.
-    pub fn close_write(&mut self, id: StreamId) -> Result<(), StreamError> {
+    pub fn close_write(&mut self, id: StreamId) -> Result<(), CloseWriteError> {
         // Ended streams included: on one that ended normally (its
         // `StreamClosed` still queued) a repeated close is the same no-op.
-        let (slot, s) = self.live_stream(id)?;
+        let (slot, s) = self.live_stream(id).ok_or(CloseWriteError::UnknownStream)?;
         match s.send.close_write() {
             CloseOutcome::Closing => {}
             CloseOutcome::AlreadyClosed => return Ok(()),
             CloseOutcome::Reset => {
-                return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local)))
+                return Err(CloseWriteError::Reset(s.reset.unwrap_or(ResetReason::Local)))
             }
         }
         self.update_stream_at(slot);
@@ -161,19 +162,19 @@ impl Connection {
     /// the peer could read it. A peer that neither finishes nor credits is
     /// reset after the linger timeout.
     ///
-    /// Fails with [`StreamError::Reset`] on a reset stream, as `close_write`
+    /// Fails with [`StopReadingError::Reset`] on a reset stream, as `close_write`
     /// does (after dropping what the reset left unread). On a stream that
     /// ended normally but whose `StreamClosed` is still queued it is a no-op.
-    pub fn stop_reading(&mut self, id: StreamId) -> Result<(), StreamError> {
-        let (slot, s) = self.streams.table.find_mut(id).ok_or(StreamError::UnknownStream)?;
+    pub fn stop_reading(&mut self, id: StreamId) -> Result<(), StopReadingError> {
+        let (slot, s) = self.streams.table.find_mut(id).ok_or(StopReadingError::UnknownStream)?;
         if s.life.is_forgotten() {
             // Only its unread bytes were left: they go.
             self.discard_after_reset(slot);
-            return Err(StreamError::UnknownStream);
+            return Err(StopReadingError::UnknownStream);
         }
         if let Some(reason) = s.reset {
             self.discard_after_reset(slot);
-            return Err(StreamError::Reset(reason));
+            return Err(StopReadingError::Reset(reason));
         }
         s.recv.stop();
         if !s.life.is_ended() {
@@ -186,7 +187,7 @@ impl Connection {
     /// received data not yet read is released. A no-op on a stream that
     /// already ended; on one the peer reset first it drops what is unread.
     /// The RST carries code 0; see [`reset_with_code`](Connection::reset_with_code).
-    pub fn reset(&mut self, id: StreamId) -> Result<(), StreamError> {
+    pub fn reset(&mut self, id: StreamId) -> Result<(), ResetError> {
         self.reset_with_code(id, 0)
     }
 
@@ -195,12 +196,12 @@ impl Connection {
     /// peer reports it, and we report a peer's code as
     /// [`ResetReason::Remote`]). hashicorp/yamux, js-libp2p and the `yamux`
     /// crate ignore it. The meaning of codes is the application's.
-    pub fn reset_with_code(&mut self, id: StreamId, code: u32) -> Result<(), StreamError> {
-        let (slot, s) = self.streams.table.find_mut(id).ok_or(StreamError::UnknownStream)?;
+    pub fn reset_with_code(&mut self, id: StreamId, code: u32) -> Result<(), ResetError> {
+        let (slot, s) = self.streams.table.find_mut(id).ok_or(ResetError::UnknownStream)?;
         if s.life.is_forgotten() {
             // Only its unread bytes were left: they go.
             self.discard_after_reset(slot);
-            return Err(StreamError::UnknownStream);
+            return Err(ResetError::UnknownStream);
         }
         if s.reset.is_some() {
             self.discard_after_reset(slot);
@@ -219,12 +220,8 @@ impl Connection {
     fn live_stream(
         &mut self,
         id: StreamId,
-    ) -> Result<(super::stream_table::Slot, &mut super::stream::Stream), StreamError> {
-        self.streams
-            .table
-            .find_mut(id)
-            .filter(|(_, s)| !s.life.is_forgotten())
-            .ok_or(StreamError::UnknownStream)
+    ) -> Option<(super::stream_table::Slot, &mut super::stream::Stream)> {
+        self.streams.table.find_mut(id).filter(|(_, s)| !s.life.is_forgotten())
     }
 
     /// Drops the bytes a reset stream still holds unread: the application
@@ -301,20 +298,20 @@ impl Connection {
         id: StreamId,
         wanted: usize,
         push: impl FnOnce(&mut SendHalf, usize),
-    ) -> Result<usize, StreamError> {
+    ) -> Result<usize, SendError> {
         let conn_room =
             self.config.max_connection_send_buffer.saturating_sub(self.streams.send_buffered_total);
-        let (slot, s) = self.streams.table.find_mut(id).ok_or(StreamError::UnknownStream)?;
+        let (slot, s) = self.streams.table.find_mut(id).ok_or(SendError::UnknownStream)?;
         if s.life.is_forgotten() {
-            return Err(StreamError::UnknownStream);
+            return Err(SendError::UnknownStream);
         }
         match s.send.state {
             SendState::Open if !s.life.is_ended() => {}
             SendState::Open | SendState::Closing | SendState::Finished => {
-                return Err(StreamError::WriteClosed)
+                return Err(SendError::WriteClosed)
             }
             SendState::Reset => {
-                return Err(StreamError::Reset(s.reset.unwrap_or(ResetReason::Local)))
+                return Err(SendError::Reset(s.reset.unwrap_or(ResetReason::Local)))
             }
         }
         let stream_room = self.config.max_send_buffer.saturating_sub(s.send.buffered);

@@ -14,8 +14,8 @@
 //! (no byte is created or lost).
 //!
 //! The half does not check its own state on `push_*`: the connection refuses
-//! `send` on a half that is not `Open` (`StreamError::WriteClosed` /
-//! `StreamError::Reset`, exercised in `tests/scenarios.rs`). The rows for
+//! `send` on a half that is not `Open` (`SendError::WriteClosed` /
+//! `SendError::Reset`, exercised in `tests/streams.rs`). The rows for
 //! pushes in other states record that such bytes are never transmitted.
 
 use super::*;

@@ -790,7 +790,7 @@ impl Book {
                 if r.close_when_sent {
                     match drv.conn.close_write(id) {
                         Ok(()) => r.write_closed = true,
-                        Err(e) => r.last_error = Some(e),
+                        Err(e) => r.last_error = Some(e.into()),
                     }
                 }
                 return;
@@ -809,7 +809,7 @@ impl Book {
                     }
                 }
                 Err(e) => {
-                    r.last_error = Some(e);
+                    r.last_error = Some(e.into());
                     return;
                 }
             }

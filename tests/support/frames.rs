@@ -77,3 +77,10 @@ pub fn quiet_config() -> Config {
     c.max_stream_window = DEFAULT_WINDOW;
     c
 }
+
+/// [`quiet_config`] with `f` applied.
+pub fn quiet_config_with(f: impl FnOnce(&mut Config)) -> Config {
+    let mut c = quiet_config();
+    f(&mut c);
+    c
+}

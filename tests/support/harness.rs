@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use yamux_proto::frame::{Decoder, Flags, Frame, FrameType, Header, HEADER_LEN};
-use yamux_proto::{Connection, Event, FrameError, Role, StreamError, StreamId};
+use yamux_proto::{CloseWriteError, Connection, Event, FrameError, Role, SendError, StreamId};
 
 use super::events::{check_timers_after, EventChecker};
 use super::ops::{Script, Setup, World};
@@ -254,7 +254,7 @@ impl Single {
                 // Events report the past: later input may have reset the
                 // stream already, or ended it (our FIN was out).
                 match self.conn.close_write(*id) {
-                    Ok(()) | Err(StreamError::Reset(_) | StreamError::WriteClosed) => {}
+                    Ok(()) | Err(CloseWriteError::Reset(_)) => {}
                     Err(e) => panic!("close_write after PeerHalfClosed on {id}: {e:?}"),
                 }
             }
@@ -268,7 +268,7 @@ impl Single {
         while let Ok(Some(data)) = self.conn.read(id, usize::MAX) {
             if echo {
                 match self.conn.send(id, &data) {
-                    Ok(_) | Err(StreamError::WriteClosed) | Err(StreamError::Reset(_)) => {}
+                    Ok(_) | Err(SendError::WriteClosed) | Err(SendError::Reset(_)) => {}
                     Err(e) => panic!("echo on {id}: {e:?}"),
                 }
             }

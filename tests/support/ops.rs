@@ -58,8 +58,9 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use yamux_proto::frame::{Flags, FrameType, Header, HEADER_LEN};
 use yamux_proto::{
-    CloseReason, Config, Connection, Event, FloodError, GoAwayCode, OpenError, PingError,
-    ReadError, RecvState, ResetReason, SendState, StreamError, StreamId, DEFAULT_WINDOW,
+    CloseReason, CloseWriteError, Config, Connection, Event, FloodError, GoAwayCode, OpenError,
+    PingError, ReadError, RecvState, ResetError, ResetReason, SendError, SendState,
+    StopReadingError, StreamId, DEFAULT_WINDOW,
 };
 
 /// How the two connections are configured (the same on both ends, except
@@ -1103,9 +1104,9 @@ impl World {
                     app.owed_writable = Some(n < stream_room);
                 }
             }
-            (Err(StreamError::UnknownStream), _) if closed => {}
-            (Err(StreamError::Reset(r)), _) if !closed && app.reset == Some(r) => {}
-            (Err(StreamError::WriteClosed), _)
+            (Err(SendError::UnknownStream), _) if closed => {}
+            (Err(SendError::Reset(r)), _) if !closed && app.reset == Some(r) => {}
+            (Err(SendError::WriteClosed), _)
                 if !closed && app.reset.is_none() && app.write_closed => {}
             (r, _) => ctx.fail(format!(
                 "send on {side:?} {id}: {r:?}, expected from closed={closed} {app:?}"
@@ -1227,9 +1228,9 @@ impl World {
         let result = end.conn.close_write(id);
         match result {
             Ok(()) if !closed => end.app.entry(id).or_default().write_closed = true,
-            Err(StreamError::UnknownStream) if closed => {}
+            Err(CloseWriteError::UnknownStream) if closed => {}
             // A reset stream lives on while it holds unread data.
-            Err(StreamError::Reset(r)) if !closed && reset == Some(r) => {}
+            Err(CloseWriteError::Reset(r)) if !closed && reset == Some(r) => {}
             r => ctx.fail(format!("close_write on {side:?} {id}: {r:?}, closed={closed}")),
         }
     }
@@ -1248,9 +1249,9 @@ impl World {
                     end.app.entry(id).or_default().stopped = true;
                 }
             }
-            Err(StreamError::UnknownStream) if closed => {}
+            Err(StopReadingError::UnknownStream) if closed => {}
             // A reset stream lives on while it holds unread data.
-            Err(StreamError::Reset(r)) if !closed && reset == Some(r) => {}
+            Err(StopReadingError::Reset(r)) if !closed && reset == Some(r) => {}
             r => ctx.fail(format!("stop_reading on {side:?} {id}: {r:?}, closed={closed}")),
         }
     }
@@ -1269,7 +1270,7 @@ impl World {
                     app.reset = Some(ResetReason::Local);
                 }
             }
-            Err(StreamError::UnknownStream) if closed => {}
+            Err(ResetError::UnknownStream) if closed => {}
             r => ctx.fail(format!("reset on {side:?} {id}: {r:?}, closed={closed}")),
         }
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use yamux_proto::frame::Header;
-use yamux_proto::{Config, Connection, Event, StreamId};
+use yamux_proto::{Config, Connection, Event, ResetReason, StreamId};
 
 use super::events::EventChecker;
 use super::frames::{frame, quiet_config, transmit_all};
@@ -269,4 +269,70 @@ impl Pair {
     pub fn read(&mut self, side: Side, id: StreamId, max: usize) -> usize {
         read_into(self.end(side), id, max)
     }
+}
+
+impl Pair {
+    /// Moves everything `from` has to transmit straight into its peer's
+    /// input, now, without collecting events: for tests that must control
+    /// exactly when input is fed and when events are polled (they poll the
+    /// connections themselves and must not call [`Pair::drive`]).
+    pub fn transfer(&mut self, from: Side) {
+        let now = self.now;
+        let bytes = transmit_all(self.conn(from));
+        self.conn(from.other()).handle_input(now, &bytes);
+    }
+
+    /// Panics unless both connections' invariants hold. (Events are checked
+    /// as they are collected.)
+    pub fn check(&self) {
+        self.client.conn.check_invariants().expect("client invariants");
+        self.server.conn.check_invariants().expect("server invariants");
+    }
+
+    /// What `side`'s application read on `id` so far.
+    pub fn received(&self, side: Side, id: StreamId) -> &[u8] {
+        self.end_ref(side).received.get(&id).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Bytes received on `id` at `side` and not yet read.
+    pub fn unread(&self, side: Side, id: StreamId) -> usize {
+        self.end_ref(side).conn.stream_info(id).map_or(0, |i| i.recv_unread as usize)
+    }
+}
+
+/// Reads stream `id` of `conn` until nothing more comes.
+pub fn read_all(conn: &mut Connection, id: StreamId) -> Vec<u8> {
+    let mut got = Vec::new();
+    while let Ok(Some(data)) = conn.read(id, usize::MAX) {
+        got.extend_from_slice(&data);
+    }
+    got
+}
+
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `n` seconds.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Whether `events` contain `e`.
+pub fn has(events: &[Event], e: &Event) -> bool {
+    events.contains(e)
+}
+
+/// How many of `events` match `f`.
+pub fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
+    events.iter().filter(|e| f(e)).count()
+}
+
+/// The reset reason `events` report for `id`, if any.
+pub fn reset_of(events: &[Event], id: StreamId) -> Option<ResetReason> {
+    events.iter().find_map(|e| match e {
+        Event::StreamReset { id: i, reason } if *i == id => Some(*reason),
+        _ => None,
+    })
 }

@@ -12,8 +12,9 @@ use support::frames::{drain_events as events, encode, quiet_config, transmit_fra
 use support::pattern::pattern;
 use yamux_proto::frame::{Decoder, Flags, FrameType, Header, HEADER_LEN};
 use yamux_proto::{
-    CloseReason, Config, ConfigError, Connection, Event, GoAwayCode, ProtocolError, ReadError,
-    ResetReason, Role, StreamError, StreamId, DEFAULT_WINDOW, MAX_FRAME_BODY,
+    CloseReason, CloseWriteError, Config, ConfigError, Connection, Event, GoAwayCode,
+    ProtocolError, ReadError, ResetReason, Role, SendError, StopReadingError, StreamId,
+    DEFAULT_WINDOW, MAX_FRAME_BODY,
 };
 
 fn conn(role: Role, config: Config, now: Instant) -> Connection {
@@ -365,7 +366,7 @@ fn fin_sent_exactly_once_after_all_data() {
     assert_eq!(c.send(s1, b"tail").unwrap(), 4, "buffered, no credit left");
     c.close_write(s1).unwrap();
     c.close_write(s1).unwrap();
-    assert_eq!(c.send(s1, b"x"), Err(StreamError::WriteClosed));
+    assert_eq!(c.send(s1, b"x"), Err(SendError::WriteClosed));
     assert!(frames(&mut c).is_empty(), "the FIN waits behind data blocked on credit");
     inject(&mut c, now, Header::window_update(s1, Flags::ACK, 0), &[]);
     inject(&mut c, now, Header::window_update(s1, Flags::NONE, 4), &[]);
@@ -607,10 +608,10 @@ fn commands_after_the_stop_reading_reset_name_stop_reading() {
     s.stop_reading(id(1)).unwrap();
     let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
     assert!(out.contains(&Header::window_update(id(1), Flags::RST, 0)), "{out:?}");
-    let reason = StreamError::Reset(ResetReason::StoppedReading);
-    assert_eq!(s.send(id(1), b"late"), Err(reason));
-    assert_eq!(s.close_write(id(1)), Err(reason));
-    assert_eq!(s.stop_reading(id(1)), Err(reason));
+    let reason = ResetReason::StoppedReading;
+    assert_eq!(s.send(id(1), b"late"), Err(SendError::Reset(reason)));
+    assert_eq!(s.close_write(id(1)), Err(CloseWriteError::Reset(reason)));
+    assert_eq!(s.stop_reading(id(1)), Err(StopReadingError::Reset(reason)));
     check(&s);
 }
 
@@ -678,13 +679,17 @@ fn stop_reading_a_done_stream_drops_its_unread_data_and_ends_it() {
     );
     let out: Vec<Header> = frames(&mut s).into_iter().map(|f| f.0).collect();
     assert!(out.is_empty(), "nothing more goes out for an ended stream: {out:?}");
-    assert_eq!(s.stop_reading(id(1)), Err(StreamError::UnknownStream), "forgotten once polled");
+    assert_eq!(
+        s.stop_reading(id(1)),
+        Err(StopReadingError::UnknownStream),
+        "forgotten once polled"
+    );
 
     inject(&mut s, now, Header::data(id(3), Flags::SYN, 10), &pattern(10, 3));
     inject(&mut s, now, Header::window_update(id(3), Flags::RST, 0), &[]);
-    let reset = Err(StreamError::Reset(ResetReason::Remote { code: 0 }));
-    assert_eq!(s.stop_reading(id(3)), reset);
-    assert_eq!(s.close_write(id(3)), reset);
+    let reset = ResetReason::Remote { code: 0 };
+    assert_eq!(s.stop_reading(id(3)), Err(StopReadingError::Reset(reset)));
+    assert_eq!(s.close_write(id(3)), Err(CloseWriteError::Reset(reset)));
     check(&s);
 }
 

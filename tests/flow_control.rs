@@ -1,27 +1,164 @@
-//! Window auto-tuning over a long fat link, in virtual time.
+//! Flow control: windows announced on SYN and ACK, credit returned as the
+//! application reads, a writer held at the peer's window, and the window
+//! auto-tuning over a long fat link.
 //!
-//! A 1 Gbit/s link with 100 ms RTT holds 12.5 MB in flight; a stream whose
-//! receive window stays at the protocol's 256 KiB gets about 2 % of it. The
-//! question users raise against every yamux implementation is whether the
-//! window grows to the bandwidth-delay product, fast, and stays there, and
-//! whether many streams share the connection's receive budget.
-//!
-//! The link model ([`Link`]) is a fixed-rate pipe per direction: bytes are
-//! serialised at the line rate, then take the one-way delay to arrive. It
-//! never loses or reorders, and has no congestion control: it isolates the
-//! yamux window, the one thing a multiplexer decides. Each side's transport
-//! holds at most [`SEND_BUFFER`] unsent bytes (what a TCP socket with
-//! `TCP_NOTSENT_LOWAT` holds); the drive loop pulls frames from the
-//! connection only into that room.
-//!
-//! Everything is deterministic: the same run gives the same figures, which
-//! docs/performance.md quotes. `--nocapture` prints them.
+//! The first tests are counterparts of hashicorp/yamux's `session_test.go`
+//! (large window, partial read window update, write stall), on the pair
+//! harness; the rest run the tuning model below. The rules they check are
+//! written in docs/flow-control.md.
 
-use std::collections::{BTreeMap, VecDeque};
+mod support;
+
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use yamux_proto::{Config, Connection, Event, Role, StreamId, DEFAULT_WINDOW};
+use support::frames::*;
+use support::network;
+use support::pair::*;
+use support::pattern::{assert_same_bytes, pattern};
+use support::Side;
+use yamux_proto::{Config, Connection, Event, ResetReason, Role, StreamId, DEFAULT_WINDOW};
+
+use Side::{Client, Server};
+
+/// TestLargeWindow: with a 1 MiB initial window on both sides, the SYN and
+/// the ACK announce the additive delta, and the writer sends 1 MiB without
+/// any window update while the reader consumes nothing.
+#[test]
+fn large_initial_window() {
+    let big = 1u32 << 20;
+    let c = quiet_config_with(|c| {
+        c.initial_stream_window = big;
+        c.max_stream_window = big;
+    });
+    let mut p = Pair::with_configs(c.clone(), c);
+    p.server.auto_read = false;
+    p.client.auto_read = false;
+    let id = p.conn(Client).open().unwrap();
+    p.drive();
+    let info = p.client.conn.stream_info(id).unwrap();
+    assert!(info.acknowledged);
+    assert_eq!(info.send_credit, big, "the ACK announced 1 MiB");
+    assert_eq!(info.recv_window, big);
+    assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, big, "so did the SYN");
+
+    let data = pattern(big as usize, 4);
+    p.send_all(Client, id, &data);
+    assert_eq!(p.unread(Server, id), big as usize, "all of it waits for the reader");
+    p.read(Server, id, usize::MAX);
+    assert_same_bytes(p.received(Server, id), &data, "1 MiB");
+    assert_eq!(p.client.conn.stream_info(id).unwrap().send_credit, 0);
+    assert_eq!(p.client.conn.stream_info(id).unwrap().uncredited, u64::from(big));
+    assert_eq!(count(&p.client.events, |e| matches!(e, Event::CreditsReturned { .. })), 0);
+    assert_eq!(p.server.conn.stats().window_updates_sent, 1, "only the ACK");
+    p.check();
+}
+
+/// Only one side configures the larger window: the delta is per direction.
+#[test]
+fn large_initial_window_one_side() {
+    let big = 1u32 << 20;
+    let c = quiet_config_with(|c| {
+        c.initial_stream_window = big;
+        c.max_stream_window = big;
+    });
+    let mut p = Pair::with_configs(c, quiet_config());
+    p.server.auto_read = false;
+    p.client.auto_read = false;
+    let id = p.conn(Client).open().unwrap();
+    p.drive();
+    assert_eq!(p.client.conn.stream_info(id).unwrap().send_credit, DEFAULT_WINDOW);
+    assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, big);
+    let data = pattern(big as usize, 5);
+    p.send_all(Server, id, &data);
+    p.read(Client, id, usize::MAX);
+    assert_same_bytes(p.received(Client, id), &data, "1 MiB to the large-window side");
+    p.check();
+}
+
+/// TestSession_PartialReadWindowUpdate: the writer fills the window; no
+/// window update comes back until the reader has consumed half of it, then
+/// exactly the consumed credit comes back, as a `CreditsReturned` event.
+#[test]
+fn partial_read_window_update() {
+    let w = DEFAULT_WINDOW;
+    let mut p = Pair::new();
+    p.client.auto_read = false;
+    let id = p.conn(Client).open().unwrap();
+    p.drive();
+    assert_eq!(p.conn(Server).send(id, &pattern(w as usize, 1)).unwrap(), w as usize);
+    p.drive();
+    assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, 0);
+    assert_eq!(p.unread(Client, id), w as usize);
+
+    let updates = p.client.conn.stats().window_updates_sent;
+    assert_eq!(p.read(Client, id, (w / 2 - 1) as usize), (w / 2 - 1) as usize);
+    p.drive();
+    assert_eq!(p.client.conn.stats().window_updates_sent, updates, "one byte short of half");
+    assert_eq!(p.server.conn.stream_info(id).unwrap().send_credit, 0);
+    assert_eq!(count(&p.server.events, |e| matches!(e, Event::CreditsReturned { .. })), 0);
+
+    assert_eq!(p.read(Client, id, 1), 1);
+    p.drive();
+    assert_eq!(p.client.conn.stats().window_updates_sent, updates + 1);
+    let credits: Vec<&Event> =
+        p.server.events.iter().filter(|e| matches!(e, Event::CreditsReturned { .. })).collect();
+    assert_eq!(credits, vec![&Event::CreditsReturned { id, amount: w / 2 }]);
+    let info = p.server.conn.stream_info(id).unwrap();
+    assert_eq!((info.send_credit, info.uncredited), (w / 2, u64::from(w / 2)));
+    p.check();
+}
+
+/// Write stall: the reader never consumes; data queued with zero credit for
+/// longer than `send_stall_timeout` resets the writer's stream with
+/// `SendStall`.
+#[test]
+fn write_stall() {
+    let mut p = Pair::with_configs(
+        quiet_config_with(|c| c.send_stall_timeout = Some(secs(5))),
+        quiet_config(),
+    );
+    p.server.auto_read = false;
+    let id = p.conn(Client).open().unwrap();
+    let w = DEFAULT_WINDOW as usize;
+    assert_eq!(p.conn(Client).send(id, &pattern(w, 1)).unwrap(), w);
+    p.drive();
+    assert_eq!(p.client.conn.stream_info(id).unwrap().send_credit, 0);
+    // Nothing queued yet: zero credit alone is not a stall.
+    p.advance(secs(10));
+    assert!(reset_of(&p.client.events, id).is_none());
+    assert_eq!(p.conn(Client).send(id, b"one more").unwrap(), 8);
+    p.advance(ms(4_999));
+    assert!(reset_of(&p.client.events, id).is_none());
+    assert_eq!(p.client.conn.stream_info(id).unwrap().send_buffered, 8);
+    p.advance(ms(2));
+    assert_eq!(reset_of(&p.client.events, id), Some(ResetReason::SendStall));
+    assert_eq!(reset_of(&p.server.events, id), Some(ResetReason::Remote { code: 0 }));
+    assert_eq!(p.read(Server, id, usize::MAX), w, "what was received stays readable");
+    assert_eq!(p.client.conn.send_buffered(), 0, "the queued bytes were released");
+    p.check();
+}
+
+// ---------------------------------------------------------------------------
+// Window auto-tuning over a long fat link, in virtual time.
+//
+// A 1 Gbit/s link with 100 ms RTT holds 12.5 MB in flight; a stream whose
+// receive window stays at the protocol's 256 KiB gets about 2 % of it. The
+// question users raise against every yamux implementation is whether the
+// window grows to the bandwidth-delay product, fast, and stays there, and
+// whether many streams share the connection's receive budget.
+//
+// The link model ([`LineLink`]) is a fixed-rate pipe per direction: bytes are
+// serialised at the line rate, then take the one-way delay to arrive. It
+// never loses or reorders, and has no congestion control: it isolates the
+// yamux window, the one thing a multiplexer decides. Each side's transport
+// holds at most [`SEND_BUFFER`] unsent bytes (what a TCP socket with
+// `TCP_NOTSENT_LOWAT` holds); the drive loop pulls frames from the
+// connection only into that room.
+//
+// Everything is deterministic: the same run gives the same figures, which
+// docs/performance.md quotes. `--nocapture` prints them.
 
 /// 1 Gbit/s, in bytes per second.
 const LINE_RATE: u64 = 125_000_000;
@@ -37,17 +174,18 @@ fn serialisation(bytes: u64) -> Duration {
     Duration::from_nanos(bytes * 1_000_000_000 / LINE_RATE)
 }
 
-/// One direction of the link.
-struct Link {
+/// One direction of the link: a line-rate serialiser in front of a
+/// [`network::Link`] that adds the one-way delay.
+struct LineLink {
     /// When the last byte handed to the link has been serialised.
     free_at: Instant,
-    /// Pieces on their way, in order, with the time each arrives.
-    in_flight: VecDeque<(Instant, Bytes)>,
+    /// Pieces on their way, each due when it arrives.
+    in_flight: network::Link,
 }
 
-impl Link {
-    fn new(now: Instant) -> Link {
-        Link { free_at: now, in_flight: VecDeque::new() }
+impl LineLink {
+    fn new(now: Instant) -> LineLink {
+        LineLink { free_at: now, in_flight: network::Link::default() }
     }
 
     /// Bytes handed to the link and not yet serialised at `now`.
@@ -59,18 +197,15 @@ impl Link {
     fn push(&mut self, now: Instant, piece: Bytes) {
         let start = self.free_at.max(now);
         self.free_at = start + serialisation(piece.len() as u64);
-        self.in_flight.push_back((self.free_at + ONE_WAY, piece));
+        self.in_flight.send(self.free_at + ONE_WAY, piece);
     }
 
     fn pop_arrived(&mut self, now: Instant) -> Option<Bytes> {
-        match self.in_flight.front() {
-            Some((at, _)) if *at <= now => self.in_flight.pop_front().map(|(_, b)| b),
-            _ => None,
-        }
+        self.in_flight.take(now, usize::MAX)
     }
 
     fn next_arrival(&self) -> Option<Instant> {
-        self.in_flight.front().map(|(at, _)| *at)
+        self.in_flight.next_due()
     }
 
     /// When the transport has room for half a send buffer again.
@@ -128,7 +263,7 @@ fn run(receiver: Config, streams: usize, length: Duration) -> Run {
     let mut sender = Connection::new(Config::default(), Role::Client, start).unwrap();
     let mut receiver = Connection::new(receiver, Role::Server, start).unwrap();
     // links[0] carries the sender's frames, links[1] the receiver's.
-    let mut links = [Link::new(start), Link::new(start)];
+    let mut links = [LineLink::new(start), LineLink::new(start)];
     let ids: Vec<StreamId> = (0..streams).map(|_| sender.open().unwrap()).collect();
     let payload = Bytes::from(vec![0x5a; 1 << 20]);
     let bins = (length.as_nanos() / BIN.as_nanos()) as usize;
