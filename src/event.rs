@@ -85,7 +85,7 @@ pub enum Event {
     /// [`OpenError::Blocked`](crate::OpenError::Blocked) earlier; it may succeed now.
     OpenUnblocked,
     /// A ping we sent was answered: one from [`ping`](crate::Connection::ping),
-    /// a keep-alive ping, or the start-up RTT probe.
+    /// a keep-alive ping, or one of the (up to three) start-up RTT probes.
     Pong {
         /// The opaque value of the ping.
         opaque: u32,

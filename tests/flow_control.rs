@@ -140,6 +140,53 @@ fn write_stall() {
     p.check();
 }
 
+/// Windows are sized by the least RTT the start-up probes measure, not by
+/// the first: that one waits for the peer to start (here 100 ms), and a
+/// window sized by it grows to megabytes that only queue ahead of every
+/// other stream. A reader at 64 MB/s (64 KiB a millisecond) on a 2 ms path
+/// needs about 128 KB in flight; its window may double once, no more.
+#[test]
+fn windows_are_sized_by_the_least_rtt_the_probes_measure() {
+    let tuning = {
+        let mut c = Config::default();
+        c.keep_alive_interval = None;
+        c
+    };
+    let mut p = Pair::with_configs(quiet_config(), tuning);
+    p.server.auto_read = false;
+    // The peer is slow to start: the first probe is answered after 100 ms.
+    p.stall(Client, true);
+    p.advance(ms(100));
+    p.delay = ms(1);
+    p.stall(Client, false);
+    p.advance(ms(20));
+    let rtts: Vec<Duration> = p
+        .server
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Pong { rtt, .. } => Some(*rtt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rtts.len(), 3, "three probes, each after the previous answer: {rtts:?}");
+    assert!(rtts[0] >= ms(100) && rtts[1] <= ms(3) && rtts[2] <= ms(3), "{rtts:?}");
+    assert_eq!(p.server.conn.stats().pings_sent, 3);
+
+    let id = p.conn(Client).open().unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut read = 0;
+    for _ in 0..2000 {
+        while p.conn(Client).send(id, &chunk).unwrap() > 0 {}
+        read += p.read(Server, id, 64 * 1024);
+        p.advance(ms(1));
+    }
+    assert!(read >= 1990 * 64 * 1024, "the window starved the reader: {read} B in 2 s");
+    let window = p.server.conn.stream_info(id).unwrap().recv_window_size;
+    assert!(window <= 2 * DEFAULT_WINDOW, "window grew to {window} B");
+    p.check();
+}
+
 // ---------------------------------------------------------------------------
 // Window auto-tuning over a long fat link, in virtual time.
 //

@@ -465,7 +465,8 @@ fn peer_pings_us(kind: PeerKind, setup: Setup) {
 each_peer!(peer_pings_us, programs_only);
 
 /// We ping the idle peer five times, one after another; each is answered
-/// (as is the ping our connection sends by itself to measure the RTT).
+/// (as are the pings our connection sends by itself to measure the RTT:
+/// the run waits for those answers too before closing).
 fn we_ping_peer(kind: PeerKind, setup: Setup) {
     let (peer, mut drv) = start(kind, setup, "idle", &["-hold", "10s"]);
     let mut ours: Vec<u32> = Vec::new();
@@ -477,7 +478,7 @@ fn we_ping_peer(kind: PeerKind, setup: Setup) {
         if answered == ours.len() && ours.len() < 5 {
             ours.push(drv.conn.ping().expect("ping"));
         }
-        answered == 5
+        answered == 5 && drv.wire_in.pongs() == drv.wire_out.pings()
     });
     drv.close(|_, _| {});
     let out = peer.wait(Duration::from_secs(10));

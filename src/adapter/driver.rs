@@ -67,13 +67,14 @@ const READ_CHUNK: usize = 64 * 1024;
 const READ_BUF: usize = 256 * 1024;
 /// Loop iterations of the driver before it yields to its executor, so a
 /// transport that is always ready cannot starve other tasks. Each moves up
-/// to `READ_BUF` in and `WRITE_HIGH_WATER` out, so this bounds one poll to
-/// about 2 MiB. On a current-thread runtime the streams' own tasks wait
-/// while the driver runs: with 64 iterations (up to 32 MiB, several ms over
-/// loopback TCP) a 64 B ping-pong beside a bulk stream had a p99 of 6-11 ms;
-/// with 4 it is 0.4-0.7 ms, and bulk is no slower (benches/tcp.rs,
-/// docs/performance.md).
-const DRIVER_BUDGET: usize = 4;
+/// to `READ_BUF` in and `WRITE_HIGH_WATER` out. On a current-thread runtime
+/// the streams' own tasks wait while the driver runs. Over loopback TCP
+/// (benches/tcp.rs, docs/performance.md), 64 iterations gave a 64 B
+/// ping-pong beside a bulk stream a p99 of 6-11 ms; 4 gave 0.4-1.3 ms; 2
+/// gives 0.29-0.41 ms and one bulk stream 3.9-5.5x the `yamux` crate (2.1-2.4x
+/// with 4: the writer refills the connection sooner); 1 was as good for one
+/// stream but slower for 16 (1.5-1.7x, 1.7-2.0x with 4).
+const DRIVER_BUDGET: usize = 2;
 
 /// Frames taken from the connection, waiting for the transport. Headers
 /// and small bodies are copied into `tail`; large bodies are kept by

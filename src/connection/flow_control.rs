@@ -121,7 +121,7 @@ impl Connection {
     /// (keeping room for a full set of streams at the initial window).
     pub(super) fn maybe_grow_window(&mut self, id: StreamId) {
         let now = self.now;
-        let rtt = self.rtt;
+        let rtt = self.min_rtt.filter(|_| self.rtt_settled);
         let max_window = self.config.max_stream_window;
         let reserve = (self.config.max_streams.saturating_sub(self.streams.live) as u64)
             * u64::from(self.config.initial_stream_window);

@@ -434,7 +434,13 @@ impl Connection {
             let Some(ping) = self.pings.remove(pos) else { return };
             let (opaque, rtt) = (ping.opaque, self.now.saturating_duration_since(ping.sent));
             self.rtt = Some(rtt);
+            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
             self.events.push_back(PendingEvent::Ready(Event::Pong { opaque, rtt }));
+            if ping.probe && self.rtt_probes_left > 0 {
+                self.send_rtt_probe();
+            } else {
+                self.rtt_settled = true;
+            }
             // Re-arm the ping timeout for the oldest timed ping unanswered.
             let next = self.ping_deadline();
             self.timers.set(Timer::PingTimeout, next);

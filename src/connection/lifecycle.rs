@@ -223,9 +223,28 @@ impl Connection {
     /// Queues a ping and tracks it for the ping timeout.
     /// A `timed` ping ends the connection if unanswered past `ping_timeout`.
     pub(super) fn send_ping(&mut self, timed: bool) -> u32 {
+        self.queue_ping(timed, false)
+    }
+
+    /// Sends the next RTT probe, if one is left (see `RTT_PROBES`). Only for
+    /// an RTT estimate: with keep-alive off, a peer that never answers it is
+    /// not thereby dead, so it is timed only with keep-alive on.
+    pub(super) fn send_rtt_probe(&mut self) {
+        if self.rtt_probes_left == 0
+            || self.life.is_closed()
+            || self.pings.len() >= self.config.max_outstanding_pings
+        {
+            return;
+        }
+        self.rtt_probes_left -= 1;
+        let timed = self.config.keep_alive_interval.is_some();
+        self.queue_ping(timed, true);
+    }
+
+    fn queue_ping(&mut self, timed: bool, probe: bool) -> u32 {
         let opaque = self.next_ping;
         self.next_ping = self.next_ping.wrapping_add(1);
-        self.pings.push_back(OutstandingPing { opaque, sent: self.now, timed });
+        self.pings.push_back(OutstandingPing { opaque, sent: self.now, timed, probe });
         self.streams.control.push_back(Control::Ping(opaque));
         self.stats.pings_sent += 1;
         if timed {
