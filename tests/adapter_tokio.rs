@@ -7,6 +7,7 @@
 
 mod support;
 use support::pattern::pattern;
+use support::rng::Rng;
 
 use std::future::poll_fn;
 use std::io;
@@ -23,17 +24,6 @@ use yamux_proto::adapter::{self, Session, Stream};
 use yamux_proto::{CloseReason, Config, GoAwayCode, OpenError, ResetReason, Role, StreamError};
 
 // ---- helpers ----
-
-/// Deterministic pseudo-random numbers for sizes.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 fn duplex_pair(client: Config, server: Config) -> (Session, Session) {
     let (a, b) = tokio::io::duplex(64 * 1024);
@@ -72,7 +62,7 @@ fn spawn_echo_server(session: Session) {
 async fn echo_through(stream: Stream, data: Vec<u8>, seed: u64) -> io::Result<Vec<u8>> {
     let (mut r, mut w) = stream.into_split();
     let writer = tokio::spawn(async move {
-        let mut rng = Rng(seed | 1);
+        let mut rng = Rng::new(seed);
         let mut off = 0;
         while off < data.len() {
             let n = (1 + rng.below(64 * 1024) as usize).min(data.len() - off);
@@ -89,7 +79,7 @@ async fn echo_through(stream: Stream, data: Vec<u8>, seed: u64) -> io::Result<Ve
 }
 
 async fn many_echoes(client: &Session, streams: usize, max_len: u64) {
-    let mut rng = Rng(0x5eed);
+    let mut rng = Rng::new(0x5eed);
     let mut tasks = Vec::new();
     for i in 0..streams {
         let len = rng.below(max_len) as usize;
@@ -1043,4 +1033,85 @@ async fn splice_resets_the_stream_when_the_other_side_fails() {
     assert_eq!(adapter::reset_reason(&e), Some(ResetReason::Remote { code: 0 }));
     let err = proxy.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+}
+
+// ---- flush without the driver ----
+
+/// A config whose connection sends nothing by itself (no keep-alive, no
+/// start-up RTT probes).
+fn silent_config() -> Config {
+    let mut c = Config::default();
+    c.keep_alive_interval = None;
+    c.max_stream_window = c.initial_stream_window;
+    c
+}
+
+/// `flush` and `shutdown` write what is pending themselves when the driver
+/// is not using the transport: here the driver is polled once (so it has
+/// registered its waker) and never again, and both still complete, with
+/// the stream's frames on the wire. Waiting for the driver instead, they
+/// would time out.
+#[tokio::test]
+async fn flush_and_shutdown_write_through_without_a_turn_of_the_driver() {
+    let (ours, mut raw) = tokio::io::duplex(1 << 20);
+    let (session, mut driver) = yt::new(ours, silent_config(), Role::Client).unwrap();
+    assert!(futures::poll!(&mut driver).is_pending());
+    let mut s = session.try_open().unwrap();
+    s.write_all(b"hello").await.unwrap();
+    timeout(Duration::from_secs(5), s.flush()).await.expect("flush waited for the driver").unwrap();
+    let mut wire = vec![0u8; 256];
+    let n = raw.read(&mut wire).await.unwrap();
+    // SYN on the first frame, then the data: a 12-byte header and "hello".
+    assert!(wire[..n].ends_with(b"hello"), "{:?}", &wire[..n]);
+    timeout(Duration::from_secs(5), s.shutdown()).await.expect("shutdown waited").unwrap();
+    let n = raw.read(&mut wire).await.unwrap();
+    // FIN alone on a zero-length Window Update: version, type 1, flags 0x0004.
+    assert_eq!(&wire[..4], &[0, 1, 0, 4], "{:?}", &wire[..n]);
+    assert_eq!(n, 12);
+    drop(driver);
+}
+
+/// Many tasks on a multi-threaded runtime flush after every write while
+/// others stream in bulk: flushes that write through and the driver's own
+/// writes interleave on one transport, and every byte arrives in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flushing_writers_and_the_driver_share_the_transport_without_loss() {
+    let (client, server) = tcp_pair(Config::default(), Config::default()).await;
+    spawn_echo_server(server);
+    let mut tasks = Vec::new();
+    for i in 0..24u64 {
+        let stream = client.open().await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            let (mut r, mut w) = stream.into_split();
+            let flushing = i % 3 != 0;
+            let len = if flushing { 200_000 } else { 2_000_000 };
+            let data = pattern(len, i);
+            let sent = data.clone();
+            let writer = tokio::spawn(async move {
+                let mut rng = Rng::new(i);
+                let mut off = 0;
+                while off < sent.len() {
+                    let n = (1 + rng.below(if flushing { 3000 } else { 64 * 1024 }) as usize)
+                        .min(sent.len() - off);
+                    w.write_all(&sent[off..off + n]).await?;
+                    if flushing {
+                        w.flush().await?;
+                    }
+                    off += n;
+                }
+                w.shutdown().await
+            });
+            let mut got = Vec::new();
+            timeout(Duration::from_secs(60), r.read_to_end(&mut got))
+                .await
+                .expect("echo stalled")
+                .unwrap();
+            writer.await.unwrap().unwrap();
+            assert_eq!(got.len(), data.len(), "stream {i}: length");
+            assert!(got == data, "stream {i}: bytes differ");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
 }

@@ -68,7 +68,7 @@ impl UpgradeInfo for Config {
     }
 }
 
-impl<C: AsyncRead + AsyncWrite + Unpin> InboundConnectionUpgrade<C> for Config {
+impl<C: AsyncRead + AsyncWrite + Unpin + Send + 'static> InboundConnectionUpgrade<C> for Config {
     type Output = Muxer<C>;
     type Error = io::Error;
     type Future = Ready<io::Result<Muxer<C>>>;
@@ -78,7 +78,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> InboundConnectionUpgrade<C> for Config {
     }
 }
 
-impl<C: AsyncRead + AsyncWrite + Unpin> OutboundConnectionUpgrade<C> for Config {
+impl<C: AsyncRead + AsyncWrite + Unpin + Send + 'static> OutboundConnectionUpgrade<C> for Config {
     type Output = Muxer<C>;
     type Error = io::Error;
     type Future = Ready<io::Result<Muxer<C>>>;
@@ -102,7 +102,7 @@ pub struct Muxer<C> {
     ended: Option<CloseReason>,
 }
 
-impl<C: AsyncRead + AsyncWrite + Unpin> Muxer<C> {
+impl<C: AsyncRead + AsyncWrite + Unpin + Send + 'static> Muxer<C> {
     /// A session over `io` in `role`. Fails only if `config` does not
     /// validate.
     pub fn new(io: C, config: yamux_proto::Config, role: Role) -> io::Result<Muxer<C>> {
@@ -126,7 +126,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> Muxer<C> {
     }
 }
 
-impl<C: AsyncRead + AsyncWrite + Unpin> StreamMuxer for Muxer<C> {
+impl<C: AsyncRead + AsyncWrite + Unpin + Send + 'static> StreamMuxer for Muxer<C> {
     type Substream = yf::Stream;
     type Error = io::Error;
 

@@ -4,15 +4,15 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use smallvec::SmallVec;
 
 use super::shared::{lock, set_waker, wake_all, with, Shared, Wakers};
-use crate::{CloseReason, Transmit};
+use crate::{CloseReason, Connection, Transmit};
 
 /// The transport as the driver sees it: the runtime modules wrap tokio's or
 /// futures' I/O traits in this.
@@ -155,47 +155,58 @@ impl WriteBuf {
     }
 }
 
-/// Owns the transport and runs the connection: reads into `handle_input_buf`,
-/// writes what `poll_transmit` gives, sleeps until `poll_timeout`,
-/// dispatches events to the handles. One per session: no task or timer per
-/// stream.
-pub(crate) struct Driver<T, C> {
-    shared: Arc<Mutex<Shared>>,
-    io: T,
-    clock: C,
-    /// Transport bytes read and not yet taken by the connection: the start
-    /// of a frame whose end has not arrived.
-    rbuf: BytesMut,
-    /// `rbuf` has been allocated once: a new one is `READ_BUF` long.
-    rbuf_allocated: bool,
+/// The transport and the frames waiting for it, behind their own lock. The
+/// driver reads and writes under it; a handle that waits for a flush
+/// (`flush`, `shutdown`) writes what is pending itself when the lock is
+/// free ([`IoState::pump`]), instead of waiting a turn of the driver's task
+/// (a round trip through the executor per flushed stream).
+///
+/// Locking: the driver holds this for a whole pass and takes the session's
+/// `Shared` inside it; a handle holds `Shared` and only ever `try_lock`s
+/// this (and leaves the I/O to the driver when it is taken). Only the
+/// driver ever waits for this lock, so the two orders cannot deadlock.
+pub(crate) struct IoState {
+    transport: Box<dyn Transport + Send>,
     wbuf: WriteBuf,
-    /// The transport's read side ended (EOF or error).
-    read_closed: bool,
     /// The transport failed: nothing more is written.
     write_failed: bool,
     /// Bytes written since the last flush of the transport.
     unflushed: bool,
-    /// The connection had ended at the last look under the lock: nothing
-    /// more is read.
-    conn_closed: bool,
-    /// The timer fired: the next pass under the lock runs `handle_timeout`.
-    timer_fired: bool,
     /// Transport bytes written.
     written: u64,
     /// Transport bytes written and flushed.
     flushed: u64,
-    finished: Option<CloseReason>,
 }
 
-impl<T: Transport, C: Clock> Driver<T, C> {
-    pub(crate) fn new(shared: Arc<Mutex<Shared>>, io: T, clock: C) -> Driver<T, C> {
-        let vectored = io.is_write_vectored();
-        Driver {
-            shared,
-            io,
-            clock,
-            rbuf: BytesMut::new(),
-            rbuf_allocated: false,
+impl std::fmt::Debug for IoState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoState")
+            .field("waiting", &self.wbuf.len)
+            .field("write_failed", &self.write_failed)
+            .field("written", &self.written)
+            .field("flushed", &self.flushed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`IoState::pump`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pumped {
+    /// Everything taken from the connection is written and flushed.
+    Flushed,
+    /// Frames wait (the transport is busy, or there was more than one
+    /// pass takes): the driver must go on.
+    Waiting,
+    /// The transport failed just now: the connection must be told.
+    Failed,
+}
+
+impl IoState {
+    /// The state of a fresh transport.
+    pub(crate) fn new(transport: impl Transport + Send + 'static) -> IoState {
+        let vectored = transport.is_write_vectored();
+        IoState {
+            transport: Box::new(transport),
             wbuf: WriteBuf {
                 segs: VecDeque::new(),
                 tail: BytesMut::new(),
@@ -203,13 +214,165 @@ impl<T: Transport, C: Clock> Driver<T, C> {
                 len: 0,
                 vectored,
             },
-            read_closed: false,
             write_failed: false,
             unflushed: false,
-            conn_closed: false,
-            timer_fired: false,
             written: 0,
             flushed: 0,
+        }
+    }
+
+    /// Takes frames from `conn` until `WRITE_HIGH_WATER` bytes wait, adding
+    /// their length to `pulled`. Returns whether it stopped at the mark
+    /// (frames may be left in the connection).
+    #[inline]
+    fn fill(&mut self, conn: &mut Connection, pulled: &mut u64) -> bool {
+        if self.write_failed {
+            return false;
+        }
+        while self.wbuf.len < WRITE_HIGH_WATER {
+            let Some(t) = conn.poll_transmit() else { return false };
+            *pulled += t.len() as u64;
+            self.wbuf.push(t);
+        }
+        true
+    }
+
+    /// One write of what waits: `Ready(true)` if bytes went out,
+    /// `Ready(false)` if the transport failed (see [`IoState::fail`]).
+    #[inline]
+    fn write_some(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let r = if self.wbuf.vectored && !self.wbuf.segs.is_empty() {
+            self.transport.poll_write_vectored(cx, &self.wbuf.slices())
+        } else {
+            self.transport.poll_write_vectored(cx, &[IoSlice::new(self.wbuf.tail())])
+        };
+        match r {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                self.wbuf.advance(n);
+                self.written += n as u64;
+                self.unflushed = true;
+                Poll::Ready(true)
+            }
+            Poll::Ready(_) => Poll::Ready(false),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Flushes the transport once everything is written: `Ready(true)` when
+    /// flushed, `Ready(false)` if it failed.
+    #[inline]
+    fn flush(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        match self.transport.poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                self.unflushed = false;
+                self.flushed = self.written;
+                Poll::Ready(true)
+            }
+            Poll::Ready(Err(_)) => Poll::Ready(false),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The transport failed: nothing more is written or flushed.
+    fn fail(&mut self) {
+        self.write_failed = true;
+        self.unflushed = false;
+        self.wbuf.clear();
+    }
+
+    /// For a handle waiting for a flush, under the session's lock: takes
+    /// what the connection has to send (at most `WRITE_HIGH_WATER` beyond
+    /// what already waits), writes it and flushes, as one pass of the driver
+    /// would. The transport is polled with the driver's waker, so a
+    /// transport that is not ready wakes the driver, which goes on from
+    /// there; the handle never registers itself with the transport.
+    pub(crate) fn pump(
+        &mut self,
+        conn: &mut Connection,
+        pulled: &mut u64,
+        driver: &Waker,
+    ) -> Pumped {
+        if self.write_failed {
+            return Pumped::Waiting;
+        }
+        let mut cx = Context::from_waker(driver);
+        let more = self.fill(conn, pulled);
+        while self.wbuf.len > 0 {
+            match self.write_some(&mut cx) {
+                Poll::Ready(true) => {}
+                Poll::Ready(false) => {
+                    self.fail();
+                    return Pumped::Failed;
+                }
+                Poll::Pending => return Pumped::Waiting,
+            }
+        }
+        if self.unflushed {
+            match self.flush(&mut cx) {
+                Poll::Ready(true) => {}
+                Poll::Ready(false) => {
+                    self.fail();
+                    return Pumped::Failed;
+                }
+                Poll::Pending => return Pumped::Waiting,
+            }
+        }
+        if more {
+            Pumped::Waiting
+        } else {
+            Pumped::Flushed
+        }
+    }
+
+    /// The bytes written and flushed so far.
+    pub(crate) fn flushed(&self) -> u64 {
+        self.flushed
+    }
+}
+
+/// The I/O state under its lock. A panic elsewhere while holding it leaves
+/// it consistent enough (byte counts and a buffer); keep going.
+#[inline]
+pub(crate) fn lock_io(io: &Mutex<IoState>) -> MutexGuard<'_, IoState> {
+    io.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Owns the transport and runs the connection: reads into `handle_input_buf`,
+/// writes what `poll_transmit` gives, sleeps until `poll_timeout`,
+/// dispatches events to the handles. One per session: no task or timer per
+/// stream.
+pub(crate) struct Driver<C> {
+    shared: Arc<Mutex<Shared>>,
+    io: Arc<Mutex<IoState>>,
+    clock: C,
+    /// Transport bytes read and not yet taken by the connection: the start
+    /// of a frame whose end has not arrived.
+    rbuf: BytesMut,
+    /// `rbuf` has been allocated once: a new one is `READ_BUF` long.
+    rbuf_allocated: bool,
+    /// The transport's read side ended (EOF or error).
+    read_closed: bool,
+    /// The connection had ended at the last look under the lock: nothing
+    /// more is read.
+    conn_closed: bool,
+    /// The timer fired: the next pass under the lock runs `handle_timeout`.
+    timer_fired: bool,
+    finished: Option<CloseReason>,
+}
+
+impl<C: Clock> Driver<C> {
+    /// A driver for the session `shared` over the transport in `io` (the
+    /// same `Arc` the session's `Shared` holds).
+    pub(crate) fn new(shared: Arc<Mutex<Shared>>, io: Arc<Mutex<IoState>>, clock: C) -> Driver<C> {
+        Driver {
+            shared,
+            io,
+            clock,
+            rbuf: BytesMut::new(),
+            rbuf_allocated: false,
+            read_closed: false,
+            conn_closed: false,
+            timer_fired: false,
             finished: None,
         }
     }
@@ -230,19 +393,23 @@ impl<T: Transport, C: Clock> Driver<T, C> {
         if let Some(reason) = self.finished {
             return Poll::Ready(reason);
         }
+        // The transport's lock is held for a whole pass, the session's taken
+        // inside it: handles only `try_lock` the transport's, so they never
+        // wait for it (they leave the I/O to this pass instead).
         for _ in 0..DRIVER_BUDGET {
             let mut again = false;
+            let mut io = lock_io(&self.io);
 
             // 1. Read (always, until the transport has no more or the
             // buffer is full: the connection bounds what the peer may send
             // by the receive windows, so reading never buffers without
-            // bound). No lock is held.
+            // bound). The session's lock is not held.
             let mut n = 0;
             let mut eof = false;
             if !self.read_closed && !self.conn_closed {
-                self.make_read_room();
+                make_read_room(&mut self.rbuf, &mut self.rbuf_allocated);
                 while self.rbuf.len() < self.rbuf.capacity() {
-                    match self.io.poll_read_buf(cx, &mut self.rbuf) {
+                    match io.transport.poll_read_buf(cx, &mut self.rbuf) {
                         Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                             self.read_closed = true;
                             eof = true;
@@ -275,19 +442,12 @@ impl<T: Transport, C: Clock> Driver<T, C> {
                     s.conn.handle_transport_closed();
                 }
                 s.dispatch(&mut wakers);
-                let mut more_output = false;
-                if !self.write_failed {
-                    while self.wbuf.len < WRITE_HIGH_WATER {
-                        let Some(t) = s.conn.poll_transmit() else { break };
-                        s.pulled += t.len() as u64;
-                        self.wbuf.push(t);
-                    }
-                    // Stopped at the high-water mark: frames may be left.
-                    more_output = self.wbuf.len >= WRITE_HIGH_WATER;
-                }
+                let s = &mut *s;
+                // Stopped at the high-water mark: frames may be left.
+                let more_output = io.fill(&mut s.conn, &mut s.pulled);
+                s.flushed = io.flushed;
                 // Producing frames may produce events (Writable).
                 s.dispatch(&mut wakers);
-                s.flushed = self.flushed;
                 if !s.flush_waiters.is_empty() {
                     s.check_flush_waiters(&mut wakers);
                 }
@@ -299,47 +459,35 @@ impl<T: Transport, C: Clock> Driver<T, C> {
             wake_all(wakers);
 
             // 3. Write, then flush once the buffer is empty.
-            if self.wbuf.len > 0 {
-                let r = if self.wbuf.vectored && !self.wbuf.segs.is_empty() {
-                    self.io.poll_write_vectored(cx, &self.wbuf.slices())
-                } else {
-                    self.io.poll_write_vectored(cx, &[IoSlice::new(self.wbuf.tail())])
-                };
-                match r {
-                    Poll::Ready(Ok(0)) => {
-                        self.transport_failed();
-                        again = true;
-                    }
-                    Poll::Ready(Ok(n)) => {
-                        self.wbuf.advance(n);
-                        self.written += n as u64;
-                        self.unflushed = true;
+            let (failed, idle) = {
+                let mut failed = false;
+                if io.wbuf.len > 0 {
+                    match io.write_some(cx) {
                         // A partial write goes on at once; so does taking
                         // the frames left at the high-water mark.
-                        again |= self.wbuf.len > 0 || more_output;
+                        Poll::Ready(true) => again |= io.wbuf.len > 0 || more_output,
+                        Poll::Ready(false) => failed = true,
+                        Poll::Pending => {}
                     }
-                    Poll::Ready(Err(_)) => {
-                        self.transport_failed();
-                        again = true;
-                    }
-                    Poll::Pending => {}
                 }
-            }
-            if self.wbuf.len == 0 && self.unflushed && !self.write_failed {
-                match self.io.poll_flush(cx) {
-                    Poll::Ready(Ok(())) => {
-                        self.unflushed = false;
-                        self.flushed = self.written;
+                if !failed && io.wbuf.len == 0 && io.unflushed && !io.write_failed {
+                    match io.flush(cx) {
                         // Flush waiters learn of it under the lock.
-                        again |= flush_waiting;
+                        Poll::Ready(true) => again |= flush_waiting,
+                        Poll::Ready(false) => failed = true,
+                        Poll::Pending => {}
                     }
-                    Poll::Ready(Err(_)) => {
-                        self.transport_failed();
-                        again = true;
-                    }
-                    Poll::Pending => {}
                 }
+                if failed {
+                    io.fail();
+                }
+                (failed, io.wbuf.len == 0 && !io.unflushed)
+            };
+            if failed {
+                lock(&self.shared).conn.handle_transport_closed();
+                again = true;
             }
+            drop(io);
 
             // 4. Sleep until the connection's next deadline.
             if let (Some(deadline), false) = (deadline, self.conn_closed) {
@@ -350,15 +498,12 @@ impl<T: Transport, C: Clock> Driver<T, C> {
             }
 
             // 5. Ended and flushed: shut the transport down and finish.
-            if self.conn_closed
-                && !pending_output
-                && self.wbuf.len == 0
-                && !self.unflushed
-                && !again
-            {
-                if !self.write_failed && self.io.poll_shutdown(cx).is_pending() {
+            if self.conn_closed && !pending_output && idle && !again {
+                let mut io = lock_io(&self.io);
+                if !io.write_failed && io.transport.poll_shutdown(cx).is_pending() {
                     return Poll::Pending;
                 }
+                drop(io);
                 return Poll::Ready(self.finish());
             }
             if !again {
@@ -370,43 +515,16 @@ impl<T: Transport, C: Clock> Driver<T, C> {
         Poll::Pending
     }
 
-    /// Leaves at least `READ_CHUNK` bytes of room in the read buffer: in
-    /// place when nothing cut from it is still alive (small frames are
-    /// copied out, so this is the usual case), else in a new buffer that
-    /// takes the partial frame along. The first buffer is `READ_CHUNK`
-    /// long; the later ones, needed only while large bodies are in flight,
-    /// `READ_BUF`, or twice the partial frame when that is larger (a frame
-    /// may be as large as the credit the peer holds): growing with what has
-    /// arrived, not with what a header announced, keeps the moves of one
-    /// large frame to O(its size) bytes in all.
-    fn make_read_room(&mut self) {
-        let len = self.rbuf.len();
-        if self.rbuf.capacity() - len >= READ_CHUNK || self.rbuf.try_reclaim(READ_CHUNK) {
-            return;
-        }
-        let size = if self.rbuf_allocated { READ_BUF.max(2 * len) } else { READ_CHUNK };
-        self.rbuf_allocated = true;
-        let mut fresh = BytesMut::with_capacity(size.max(len + READ_CHUNK));
-        fresh.extend_from_slice(&self.rbuf);
-        self.rbuf = fresh;
-    }
-
-    fn transport_failed(&mut self) {
-        self.write_failed = true;
-        self.unflushed = false;
-        self.wbuf.clear();
-        lock(&self.shared).conn.handle_transport_closed();
-    }
-
     /// Marks the driver done and wakes everyone still waiting.
     fn finish(&mut self) -> CloseReason {
+        let flushed = lock_io(&self.io).flushed;
         let reason = with(&self.shared, |s, w| {
             if !s.conn.is_closed() {
                 s.conn.handle_transport_closed();
             }
             s.dispatch(w);
             s.driver_done = true;
-            s.flushed = self.flushed;
+            s.flushed = flushed;
             s.check_flush_waiters(w);
             w.extend(s.done_wakers.drain(..));
             w.extend(s.accept_wakers.drain(..));
@@ -421,7 +539,7 @@ impl<T: Transport, C: Clock> Driver<T, C> {
     }
 }
 
-impl<T, C> Drop for Driver<T, C> {
+impl<C> Drop for Driver<C> {
     fn drop(&mut self) {
         if self.finished.is_some() {
             return;
@@ -444,4 +562,26 @@ impl<T, C> Drop for Driver<T, C> {
             }
         });
     }
+}
+
+/// Leaves at least `READ_CHUNK` bytes of room in the read buffer: in
+/// place when nothing cut from it is still alive (small frames are
+/// copied out, so this is the usual case), else in a new buffer that
+/// takes the partial frame along. The first buffer is `READ_CHUNK`
+/// long; the later ones, needed only while large bodies are in flight,
+/// `READ_BUF`, or twice the partial frame when that is larger (a frame
+/// may be as large as the credit the peer holds): growing with what has
+/// arrived, not with what a header announced, keeps the moves of one
+/// large frame to O(its size) bytes in all.
+#[inline]
+fn make_read_room(rbuf: &mut BytesMut, allocated: &mut bool) {
+    let len = rbuf.len();
+    if rbuf.capacity() - len >= READ_CHUNK || rbuf.try_reclaim(READ_CHUNK) {
+        return;
+    }
+    let size = if *allocated { READ_BUF.max(2 * len) } else { READ_CHUNK };
+    *allocated = true;
+    let mut fresh = BytesMut::with_capacity(size.max(len + READ_CHUNK));
+    fresh.extend_from_slice(rbuf);
+    *rbuf = fresh;
 }

@@ -49,6 +49,7 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -57,7 +58,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 
-use super::driver::{self, Clock, Transport};
+use super::driver::{self, Clock, IoState, Transport};
 pub use super::session::Session;
 use super::shared::Shared;
 pub use super::stream::{ReadHalf, Stream, WriteHalf};
@@ -73,16 +74,17 @@ pub fn new<T, S, F>(
     sleep: S,
 ) -> Result<(Session, Driver<T, S, F>), ConfigError>
 where
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: FnMut(Duration) -> F,
     F: Future,
 {
     let conn = Connection::new(config, role, Instant::now())?;
-    let shared = Arc::new(Mutex::new(Shared::new(conn, Instant::now)));
-    let clock = SleepClock { sleep: Box::new(sleep), current: None };
     let io = Io { io, scratch: vec![0; SCRATCH].into_boxed_slice() };
+    let io = Arc::new(Mutex::new(IoState::new(io)));
+    let shared = Arc::new(Mutex::new(Shared::new(conn, Instant::now, io.clone())));
+    let clock = SleepClock { sleep: Box::new(sleep), current: None };
     let driver = driver::Driver::new(shared.clone(), io, clock);
-    Ok((Session::from_shared(shared), Driver { inner: driver }))
+    Ok((Session::from_shared(shared), Driver { inner: driver, transport: PhantomData }))
 }
 
 /// Copies `stream` to `other` and `other` to `stream` until both directions
@@ -109,14 +111,14 @@ where
 /// fires the timers, wakes the handles. Resolves to the reason the session
 /// ended, after the transport was flushed and closed. Dropping it ends the
 /// session ([`CloseReason::TransportClosed`]): every handle then fails
-/// instead of waiting. It is `Send` when `T`, `S` and `F` are.
+/// instead of waiting. It is `Send` when `S` and `F` are.
 pub struct Driver<T, S, F> {
-    inner: driver::Driver<Io<T>, SleepClock<S, F>>,
+    inner: driver::Driver<SleepClock<S, F>>,
+    transport: PhantomData<fn(T)>,
 }
 
 impl<T, S, F> Future for Driver<T, S, F>
 where
-    T: AsyncRead + AsyncWrite + Unpin,
     S: FnMut(Duration) -> F,
     F: Future,
 {

@@ -6,12 +6,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
+use super::driver::{IoState, Pumped};
 use super::error::close_io_error;
 use crate::id_hash::IdHashBuilder;
 use crate::{CloseReason, Connection, Event, RecvState, ResetReason, SendState, StreamId};
@@ -84,12 +85,18 @@ pub(super) struct PingWait {
     pub(super) waker: Option<Waker>,
 }
 
-/// Everything behind the session's one mutex. The lock is only ever held
-/// for bookkeeping and calls into the (non-blocking) `Connection`: never
-/// across an await, never across transport I/O (the x/net/http2 lesson).
+/// Everything behind the session's mutex. The lock is only ever held for
+/// bookkeeping and calls into the (non-blocking) `Connection`, never across
+/// an await. The one transport I/O under it is a handle's non-blocking
+/// [`pump`](super::driver::IoState::pump) while it waits for a flush, and
+/// only when the transport's own lock is free at once (`try_lock`): nothing
+/// ever blocks under it (the x/net/http2 lesson).
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(super) conn: Connection,
+    /// The transport and the frames waiting for it (the driver's, lent to
+    /// handles waiting for a flush; see `pump_output`).
+    pub(super) io: Arc<Mutex<IoState>>,
     /// The runtime's clock (tokio's, which tests may pause, or std's).
     pub(super) now: fn() -> Instant,
     pub(super) streams: HashMap<StreamId, Slot, IdHashBuilder>,
@@ -172,10 +179,11 @@ pub(super) fn add_waker(list: &mut Vec<Waker>, w: &Waker) {
 }
 
 impl Shared {
-    pub(crate) fn new(conn: Connection, now: fn() -> Instant) -> Shared {
+    pub(crate) fn new(conn: Connection, now: fn() -> Instant, io: Arc<Mutex<IoState>>) -> Shared {
         Shared {
             conn,
             now,
+            io,
             streams: HashMap::with_hasher(IdHashBuilder::new()),
             accept_queue: VecDeque::new(),
             accept_wakers: Vec::new(),
@@ -210,6 +218,34 @@ impl Shared {
             self.driver_notified = true;
             push(w, self.driver_waker.clone());
         }
+    }
+
+    /// For a handle waiting for a flush: writes what the connection has to
+    /// send and flushes, itself, if the driver is not using the transport
+    /// at this moment (see [`IoState::pump`]), sparing a round trip through
+    /// the driver's task. Whatever is left (the transport was not ready,
+    /// more than one pass's worth) stays for the driver, which is woken.
+    pub(super) fn pump_output(&mut self, w: &mut Wakers) {
+        if self.driver_done {
+            return;
+        }
+        let Some(driver) = self.driver_waker.clone() else { return };
+        let pumped = {
+            let Ok(mut io) = self.io.try_lock() else { return };
+            let pumped = io.pump(&mut self.conn, &mut self.pulled, &driver);
+            self.flushed = io.flushed();
+            pumped
+        };
+        match pumped {
+            Pumped::Flushed => {}
+            Pumped::Waiting => self.notify_driver(w),
+            Pumped::Failed => {
+                self.conn.handle_transport_closed();
+                self.notify_driver(w);
+            }
+        }
+        // Taking frames may have produced events (`Writable`).
+        self.dispatch(w);
     }
 
     /// Brings the connection's notion of time up to date before a command

@@ -403,27 +403,25 @@ impl WriteHalf {
 }
 
 /// Ready once everything written on stream `id` (and its FIN, if closing)
-/// has been written to the transport and flushed.
+/// has been written to the transport and flushed. When it is not yet, the
+/// handle first writes and flushes what is pending itself, if the driver is
+/// not using the transport ([`Shared::pump_output`]): a flush then costs no
+/// round trip through the driver's task.
 fn poll_flushed(
     s: &mut Shared,
     id: StreamId,
     cx: &mut Context<'_>,
     w: &mut Wakers,
 ) -> Poll<io::Result<()>> {
-    let drained = drained_in_core(&s.conn, id);
-    let (pulled, flushed, done) = (s.pulled, s.flushed, s.driver_done);
+    if let Some(ready) = flushed_now(s, id) {
+        return Poll::Ready(ready);
+    }
+    s.pump_output(w);
+    if let Some(ready) = flushed_now(s, id) {
+        return Poll::Ready(ready);
+    }
+    let done = s.driver_done;
     let Some(slot) = s.streams.get_mut(&id) else { return Poll::Ready(Ok(())) };
-    if let Some(reason) = slot.reset {
-        return Poll::Ready(Err(reset_io_error(reason)));
-    }
-    if drained {
-        let mark = *slot.flush_mark.get_or_insert(pulled);
-        if mark <= flushed {
-            return Poll::Ready(Ok(()));
-        }
-    } else {
-        slot.flush_mark = None;
-    }
     if done {
         // The driver is gone with our data unsent.
         let reason = s.conn.close_reason().unwrap_or(CloseReason::TransportClosed);
@@ -439,6 +437,25 @@ fn poll_flushed(
         s.notify_driver(w);
     }
     Poll::Pending
+}
+
+/// `Some` once stream `id` is flushed (or can never be: reset, gone).
+fn flushed_now(s: &mut Shared, id: StreamId) -> Option<io::Result<()>> {
+    let drained = drained_in_core(&s.conn, id);
+    let (pulled, flushed) = (s.pulled, s.flushed);
+    let Some(slot) = s.streams.get_mut(&id) else { return Some(Ok(())) };
+    if let Some(reason) = slot.reset {
+        return Some(Err(reset_io_error(reason)));
+    }
+    if drained {
+        let mark = *slot.flush_mark.get_or_insert(pulled);
+        if mark <= flushed {
+            return Some(Ok(()));
+        }
+    } else {
+        slot.flush_mark = None;
+    }
+    None
 }
 
 enum Payload<'a> {

@@ -46,6 +46,7 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -54,7 +55,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
-use super::driver::{self, Clock, Transport};
+use super::driver::{self, Clock, IoState, Transport};
 pub use super::session::Session;
 use super::shared::Shared;
 pub use super::stream::{ReadHalf, Stream, WriteHalf};
@@ -77,13 +78,14 @@ where
 /// Nothing happens on the session while the driver is not polled.
 pub fn new<T>(io: T, config: Config, role: Role) -> Result<(Session, Driver<T>), ConfigError>
 where
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let conn = Connection::new(config, role, now())?;
-    let shared = Arc::new(Mutex::new(Shared::new(conn, now)));
-    let driver =
-        driver::Driver::new(shared.clone(), Io(io), TokioClock { sleep: None, registered: None });
-    Ok((Session::from_shared(shared), Driver { inner: driver }))
+    let io = Arc::new(Mutex::new(IoState::new(Io(io))));
+    let shared = Arc::new(Mutex::new(Shared::new(conn, now, io.clone())));
+    let clock = TokioClock { sleep: None, registered: None };
+    let driver = driver::Driver::new(shared.clone(), io, clock);
+    Ok((Session::from_shared(shared), Driver { inner: driver, transport: PhantomData }))
 }
 
 /// The future that runs a session: owns the transport, reads and writes it,
@@ -92,10 +94,11 @@ where
 /// the session ([`CloseReason::TransportClosed`]): every handle then fails
 /// instead of waiting.
 pub struct Driver<T> {
-    inner: driver::Driver<Io<T>, TokioClock>,
+    inner: driver::Driver<TokioClock>,
+    transport: PhantomData<fn(T)>,
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
+impl<T> Future for Driver<T> {
     type Output = CloseReason;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
