@@ -1115,3 +1115,21 @@ async fn flushing_writers_and_the_driver_share_the_transport_without_loss() {
         t.await.unwrap();
     }
 }
+
+// ---- TCP tuning ----
+
+/// `set_notsent_lowat` sets the option the kernel then reports, on a tokio
+/// `TcpStream`, and fails on a socket that is not TCP.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn set_notsent_lowat_sets_the_socket_option() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (accepted, connected) = tokio::join!(listener.accept(), TcpStream::connect(addr));
+    let (_peer, _) = accepted.unwrap();
+    let sock = connected.unwrap();
+    adapter::set_notsent_lowat(&sock, 32 * 1024).unwrap();
+    assert_eq!(socket2::SockRef::from(&sock).tcp_notsent_lowat().unwrap(), 32 * 1024);
+    let (unix, _other) = std::os::unix::net::UnixStream::pair().unwrap();
+    assert!(adapter::set_notsent_lowat(&unix, 32 * 1024).is_err(), "not a TCP socket");
+}

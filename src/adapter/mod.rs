@@ -138,6 +138,7 @@ mod session;
 mod shared;
 mod splice;
 mod stream;
+mod tcp;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
@@ -145,3 +146,5 @@ pub mod tokio;
 pub use error::{close_reason, open_error, ping_error, reset_reason, stream_error};
 pub use session::Session;
 pub use stream::{ReadHalf, Stream, WriteHalf};
+#[cfg(unix)]
+pub use tcp::set_notsent_lowat;

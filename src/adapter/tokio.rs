@@ -6,7 +6,9 @@
 //! driver writes all the frames it has in one write, so no small segment
 //! waits behind an unacknowledged one (with Nagle on, a 64 B ping-pong
 //! measured 13 µs at p50 where the `yamux` crate's took 88 ms; see
-//! docs/performance.md). Setting it does no harm.
+//! docs/performance.md). Setting it does no harm. What does help beside
+//! bulk streams is [`set_notsent_lowat`](super::set_notsent_lowat) on the
+//! socket, where the network is the bottleneck.
 //!
 //! Timers (keep-alive pings, ping, open, linger and go-away timeouts) run on
 //! tokio's clock, so `tokio::time::pause` applies to them; the runtime needs
