@@ -13,8 +13,9 @@ use std::io;
 /// behind megabytes of a bulk stream. HTTP/2 servers set it for the same
 /// reason. It matters where the network, not the CPU, is the bottleneck:
 /// over loopback limited to 1 Gbit/s (a `tbf` queue), a 64 B ping-pong
-/// beside a bulk stream took 4.2 ms at the median without it and 2.1 ms
-/// with 32 KiB, at the same bulk throughput (docs/performance.md). Over
+/// beside a bulk stream took 4.2–8.4 ms at the median without it and
+/// 2.1 ms with 32 KiB in two runs of three (4.2 ms in the third), at the
+/// same bulk throughput (docs/performance.md). Over
 /// plain loopback, where the CPU is the bottleneck, it changes nothing
 /// measurable. 16–128 KiB are usual values.
 ///
