@@ -137,8 +137,9 @@ impl EventChecker {
                 if let Some(r) = s.reset {
                     return Err(format!("StreamReset twice for {id}: {r:?} then {reason:?}"));
                 }
-                if *reason == ResetReason::Local {
-                    return Err(format!("StreamReset(Local) reported for {id}"));
+                // What the application did itself is not reported back.
+                if matches!(reason, ResetReason::Local | ResetReason::StoppedReading) {
+                    return Err(format!("StreamReset({reason:?}) reported for {id}"));
                 }
                 s.reset = Some(*reason);
             }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use yamux_proto::frame::HEADER_LEN;
 
+use super::events::EventChecker;
 use super::network::Link;
 use super::pattern::{pattern_at, pattern_byte};
 use super::rng::{mix, Rng};
@@ -237,6 +238,9 @@ struct Side {
     /// Our transport is closed (we closed it, or it reached EOF).
     transport_closed: bool,
     pings_outstanding: usize,
+    /// The rules of `Event` every connection keeps (the checks below are
+    /// what this application knows on top of them).
+    checker: EventChecker,
 }
 
 impl Side {
@@ -321,11 +325,12 @@ pub enum Trace {
 ///
 /// * `check_invariants()` on both connections after every input, timeout,
 ///   command and transmission;
-/// * per stream and side: events in a legal order (opened first, no `Data`
-///   after `PeerHalfClosed`, `StreamReset` or `stop_reading`, at most one
-///   `PeerHalfClosed` and one `StreamReset`, `StreamClosed` exactly once and last,
-///   nothing after `ConnectionClosed`), and commands on streams the
-///   application believes live succeed;
+/// * per stream and side: events in a legal order, by the one
+///   [`EventChecker`] (opened first, no `Readable` after `PeerHalfClosed` or
+///   `StreamReset`, each at most once, `StreamClosed` exactly once and last,
+///   nothing after `ConnectionClosed`), plus what this application knows
+///   (no `Readable` after its own `stop_reading` or reset), and commands on
+///   streams the application believes live succeed;
 /// * every byte delivered equals the pattern the peer wrote at that offset;
 /// * a stream that ended normally (no reset, no stop) delivered exactly the
 ///   bytes the writer's `send` accepted, with the FIN;
@@ -349,6 +354,7 @@ pub fn run(seed: u64, trace: Trace) -> Outcome {
         closed: None,
         transport_closed: false,
         pings_outstanding: 0,
+        checker: EventChecker::new(role),
     };
     let sides = [
         side("client", &profile.configs[0], Role::Client, profile.opens[0]),
@@ -727,6 +733,9 @@ impl Sim {
         if side.to_open > 0 && !side.open_blocked && !side.open_full && self.rng.chance(1, 4) {
             match self.sides[i].conn.open() {
                 Ok(id) => {
+                    if let Err(e) = self.sides[i].checker.opened_locally(id) {
+                        self.fail(format!("{}: {e}", self.sides[i].name));
+                    }
                     let s = self.new_stream(i, id, true);
                     let name = self.sides[i].name;
                     self.log(|| format!("{name}: open {id} plan {} ", s.plan));
@@ -919,29 +928,15 @@ impl Sim {
             let line = format!("{name}: {event:?}");
             self.log(|| line);
         }
-        if let Some(reason) = self.sides[i].closed {
-            self.fail(format!("{name}: {event:?} after ConnectionClosed({reason:?})"));
+        // Order, parity, once-only and nothing after the end: the rules
+        // every connection keeps.
+        if let Err(e) = self.sides[i].checker.on_event(&event) {
+            self.fail(format!("{name}: {e}"));
         }
-        let stream_id = event.stream_id();
         if let Event::StreamOpened { id } = event {
-            let role = if i == 0 { Role::Client } else { Role::Server };
-            if id.opener() == Some(role) || id.opener().is_none() {
-                self.fail(format!("{name}: peer opened {id}, an id of ours"));
-            }
-            if self.sides[i].streams.contains_key(&id) {
-                self.fail(format!("{name}: StreamOpened {id} twice"));
-            }
             let s = self.new_stream(i, id, false);
             self.sides[i].streams.insert(id, s);
             return;
-        }
-        if let Some(id) = stream_id {
-            let Some(s) = self.sides[i].streams.get(&id) else {
-                self.fail(format!("{name}: {event:?} for a stream never opened"));
-            };
-            if s.closed {
-                self.fail(format!("{name}: {event:?} after StreamClosed"));
-            }
         }
         let seed = self.seed;
         let seed_fail = |what: String| -> ! { panic!("seed {seed}: {name}: {what}") };
@@ -949,15 +944,16 @@ impl Sim {
             Event::StreamOpened { .. } => unreachable!(),
             Event::Readable { id } => {
                 let s = self.sides[i].streams.get_mut(&id).unwrap();
-                if s.half_closed || s.reset.is_some() || s.stopped || s.local_reset {
-                    seed_fail(format!("Readable {id} after PeerHalfClosed/StreamReset/stop/reset"));
+                // (After PeerHalfClosed or StreamReset: the checker's.)
+                if s.stopped || s.local_reset {
+                    seed_fail(format!("Readable {id} after our stop or reset"));
                 }
                 s.readable = true;
             }
             Event::PeerHalfClosed { id } => {
                 let s = self.sides[i].streams.get_mut(&id).unwrap();
-                if s.half_closed || s.reset.is_some() || s.local_reset || s.stopped {
-                    seed_fail(format!("PeerHalfClosed on {id} twice, after a reset or a stop"));
+                if s.local_reset || s.stopped {
+                    seed_fail(format!("PeerHalfClosed on {id} after our reset or stop"));
                 }
                 s.half_closed = true;
                 // The application reads on to learn the end.
@@ -965,14 +961,11 @@ impl Sim {
             }
             Event::StreamReset { id, reason } => {
                 let s = self.sides[i].streams.get_mut(&id).unwrap();
-                if s.reset.is_some() || s.local_reset {
-                    seed_fail(format!("StreamReset on {id} twice or after our own reset"));
+                if s.local_reset {
+                    seed_fail(format!("StreamReset on {id} after our own reset"));
                 }
+                // (Twice, `Local` or `StoppedReading`: the checker's.)
                 match reason {
-                    ResetReason::Local => seed_fail(format!("{id}: reset reported as Local")),
-                    ResetReason::StoppedReading => {
-                        seed_fail(format!("{id}: our stop-reading reset reported as an event"))
-                    }
                     ResetReason::Remote { code: 0 } | ResetReason::ConnectionClosed(_) => {}
                     ResetReason::Remote { code } => seed_fail(format!("{id}: RST code {code}")),
                     ResetReason::Refused if !s.outbound => {
@@ -1017,9 +1010,6 @@ impl Sim {
                 self.sides[i].pings_outstanding = self.sides[i].pings_outstanding.saturating_sub(1);
             }
             Event::GoAwayReceived { code } => {
-                if self.sides[i].go_away_received.is_some() {
-                    seed_fail("GoAwayReceived twice".into());
-                }
                 if code != GoAwayCode::Normal {
                     seed_fail(format!("peer sent go-away {code:?}"));
                 }
@@ -1031,10 +1021,6 @@ impl Sim {
                 let side = &mut self.sides[i];
                 side.closed = Some(reason);
                 side.to_open = 0;
-                // Every stream ended before this, the last event.
-                if let Some((id, _)) = side.streams.iter().find(|(_, s)| !s.closed) {
-                    seed_fail(format!("ConnectionClosed before StreamClosed of {id}"));
-                }
             }
             other => seed_fail(format!("an event the simulator does not know: {other:?}")),
         }
@@ -1069,8 +1055,8 @@ impl Sim {
         for i in 0..2 {
             let side = &self.sides[i];
             let peer = &self.sides[1 - i];
-            if side.closed.is_none() {
-                self.fail(format!("{}: no ConnectionClosed at the end", side.name));
+            if let Err(e) = side.checker.finish() {
+                self.fail(format!("{}: at the end: {e}", side.name));
             }
             if side.conn.stream_count() != 0 {
                 self.fail(format!("{}: streams left open", side.name));
