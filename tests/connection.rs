@@ -9,8 +9,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::events::check_events;
 use support::frames::*;
 use support::pair::*;
@@ -223,15 +221,7 @@ fn keep_alive() {
     p.delay = ms(10);
     p.advance(ms(10_500));
     for side in [Client, Server] {
-        let pongs: Vec<Duration> = p
-            .end(side)
-            .events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Pong { rtt, .. } => Some(*rtt),
-                _ => None,
-            })
-            .collect();
+        let pongs = pong_rtts(&p.end(side).events);
         assert_eq!(pongs, vec![ms(20); 10], "{side:?}");
         assert_eq!(p.conn(side).stats().pings_sent, 10);
         assert!(!p.conn(side).is_closed());

@@ -160,15 +160,7 @@ fn windows_are_sized_by_the_least_rtt_the_probes_measure() {
     p.delay = ms(1);
     p.stall(Client, false);
     p.advance(ms(20));
-    let rtts: Vec<Duration> = p
-        .server
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Pong { rtt, .. } => Some(*rtt),
-            _ => None,
-        })
-        .collect();
+    let rtts = pong_rtts(&p.server.events);
     assert_eq!(rtts.len(), 3, "three probes, each after the previous answer: {rtts:?}");
     assert!(rtts[0] >= ms(100) && rtts[1] <= ms(3) && rtts[2] <= ms(3), "{rtts:?}");
     assert_eq!(p.server.conn.stats().pings_sent, 3);

@@ -329,6 +329,17 @@ pub fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
     events.iter().filter(|e| f(e)).count()
 }
 
+/// The RTTs of the `Pong` events among `events`, in order.
+pub fn pong_rtts(events: &[Event]) -> Vec<Duration> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Pong { rtt, .. } => Some(*rtt),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The reset reason `events` report for `id`, if any.
 pub fn reset_of(events: &[Event], id: StreamId) -> Option<ResetReason> {
     events.iter().find_map(|e| match e {
