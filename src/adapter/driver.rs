@@ -195,7 +195,7 @@ pub(crate) enum Pumped {
     /// Everything taken from the connection is written and flushed.
     Flushed,
     /// Frames wait (the transport is busy, or there was more than one
-    /// pass takes): the driver must go on.
+    /// pass's worth): the driver must go on.
     Waiting,
     /// The transport failed just now: the connection must be told.
     Failed,
