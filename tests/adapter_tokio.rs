@@ -1133,3 +1133,71 @@ async fn set_notsent_lowat_sets_the_socket_option() {
     let (unix, _other) = std::os::unix::net::UnixStream::pair().unwrap();
     assert!(adapter::set_notsent_lowat(&unix, 32 * 1024).is_err(), "not a TCP socket");
 }
+
+/// A transport whose writes start failing on a switch.
+struct FailingWrites {
+    inner: tokio::io::DuplexStream,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for FailingWrites {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for FailingWrites {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A transport that fails while a stream flushes: the flush (which writes
+/// itself when the driver is idle) fails with the connection's end instead
+/// of hanging, and the session ends `TransportClosed`.
+#[tokio::test]
+async fn a_transport_failing_under_a_flush_fails_the_flush_and_ends_the_session() {
+    let (ours, mut raw) = tokio::io::duplex(1 << 20);
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let io = FailingWrites { inner: ours, fail: fail.clone() };
+    let session = yt::spawn(io, silent_config(), Role::Client).unwrap();
+    // Drain what we send, so the pipe never fills.
+    tokio::spawn(async move {
+        let mut sink = vec![0u8; 64 * 1024];
+        while matches!(raw.read(&mut sink).await, Ok(n) if n > 0) {}
+    });
+    let mut s = session.open().await.unwrap();
+    s.write_all(b"first").await.unwrap();
+    timeout(Duration::from_secs(5), s.flush()).await.unwrap().unwrap();
+    fail.store(true, std::sync::atomic::Ordering::Relaxed);
+    s.write_all(b"second").await.unwrap();
+    let e = timeout(Duration::from_secs(5), s.flush()).await.expect("flush hung").unwrap_err();
+    assert_eq!(adapter::close_reason(&e), Some(CloseReason::TransportClosed), "{e}");
+    let reason = timeout(Duration::from_secs(5), session.closed()).await.expect("session hung");
+    assert_eq!(reason, CloseReason::TransportClosed);
+}
