@@ -72,11 +72,6 @@ impl EventChecker {
         self.streams.get(&id).and_then(|s| s.reset)
     }
 
-    /// Whether `PeerHalfClosed` was seen for `id`.
-    pub fn half_closed(&self, id: StreamId) -> bool {
-        self.streams.get(&id).is_some_and(|s| s.half_closed)
-    }
-
     /// Why the connection closed, once `ConnectionClosed` was seen.
     pub fn connection_closed(&self) -> Option<CloseReason> {
         self.connection_closed

@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use super::events::{check_timers_after, EventChecker};
 use super::harness::InputFeeder;
 use super::network::Link;
-use super::pattern::{pattern_at, pattern_byte};
+use super::pattern::pattern_at;
 pub use super::Side;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
@@ -699,11 +699,6 @@ pub fn is_strict() -> bool {
 /// every payload is checkable at the receiver.
 pub fn stream_key(from: Side, id: StreamId) -> u64 {
     u64::from(id.0) << 1 | from.index() as u64
-}
-
-/// The byte at `offset` of what `from`'s application writes on stream `id`.
-pub fn stream_byte(from: Side, id: StreamId, offset: u64) -> u8 {
-    pattern_byte(stream_key(from, id), offset)
 }
 
 fn pattern(from: Side, id: StreamId, offset: u64, len: usize) -> Vec<u8> {
