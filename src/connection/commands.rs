@@ -248,7 +248,7 @@ impl Connection {
         if self.life.is_closed() {
             return Err(PingError::Closed);
         }
-        if self.pings.len() >= self.config.max_outstanding_pings {
+        if !self.has_ping_room() {
             return Err(PingError::TooMany);
         }
         Ok(self.send_ping(true))
@@ -276,7 +276,7 @@ impl Connection {
         }
         // Queued after the Go Away, so its answer proves the peer read it and
         // still serves the session.
-        if self.pings.len() < self.config.max_outstanding_pings {
+        if self.has_ping_room() {
             self.send_ping(true);
         }
     }

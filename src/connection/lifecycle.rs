@@ -220,6 +220,11 @@ impl Connection {
         self.close_connection(reason, Some(GoAwayCode::ProtocolError));
     }
 
+    /// Whether another ping may be outstanding (`max_outstanding_pings`).
+    pub(super) fn has_ping_room(&self) -> bool {
+        self.pings.len() < self.config.max_outstanding_pings
+    }
+
     /// Queues a ping and tracks it for the ping timeout.
     /// A `timed` ping ends the connection if unanswered past `ping_timeout`.
     pub(super) fn send_ping(&mut self, timed: bool) -> u32 {
@@ -230,10 +235,7 @@ impl Connection {
     /// an RTT estimate: with keep-alive off, a peer that never answers it is
     /// not thereby dead, so it is timed only with keep-alive on.
     pub(super) fn send_rtt_probe(&mut self) {
-        if self.rtt_probes_left == 0
-            || self.life.is_closed()
-            || self.pings.len() >= self.config.max_outstanding_pings
-        {
+        if self.rtt_probes_left == 0 || self.life.is_closed() || !self.has_ping_room() {
             return;
         }
         self.rtt_probes_left -= 1;
@@ -263,7 +265,7 @@ impl Connection {
         let now = self.now;
         match timer {
             Timer::KeepAlive => {
-                if self.pings.len() < self.config.max_outstanding_pings {
+                if self.has_ping_room() {
                     self.send_ping(true);
                 }
                 if let Some(interval) = self.config.keep_alive_interval {
