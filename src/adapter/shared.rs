@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use smallvec::SmallVec;
 
 use super::driver::{IoState, Pumped};
-use super::error::close_io_error;
+use super::error::{close_io_error, reset_io_error};
 use crate::id_hash::IdHashBuilder;
 use crate::{CloseReason, Connection, Event, RecvState, ResetReason, SendState, StreamId};
 
@@ -334,21 +334,38 @@ impl Shared {
     pub(super) fn check_flush_waiters(&mut self, w: &mut Wakers) {
         let mut waiters = std::mem::take(&mut self.flush_waiters);
         waiters.retain(|&id| {
-            let pulled = self.pulled;
-            let flushed = self.flushed;
-            let done = self.driver_done;
-            let drained = drained_in_core(&self.conn, id);
-            let Some(s) = self.streams.get_mut(&id) else { return false };
-            let ready = s.reset.is_some()
-                || done
-                || (drained && *s.flush_mark.get_or_insert(pulled) <= flushed);
-            if ready {
+            let ready = self.driver_done || self.flushed_now(id).is_some();
+            if let Some(s) = self.streams.get_mut(&id).filter(|_| ready) {
                 s.flush_waiting = false;
                 push(w, s.writer.take());
             }
             !ready
         });
         self.flush_waiters = waiters;
+    }
+
+    /// `Some` once stream `id` is flushed: everything written on it (and
+    /// its FIN, if closing) is written to the transport and flushed; or
+    /// once it never can be (reset: the error; gone: `Ok`).
+    pub(super) fn flushed_now(&mut self, id: StreamId) -> Option<io::Result<()>> {
+        let drained = drained_in_core(&self.conn, id);
+        let (pulled, flushed) = (self.pulled, self.flushed);
+        let slot = match self.streams.get_mut(&id) {
+            None => return Some(Ok(())),
+            Some(slot) => slot,
+        };
+        if let Some(reason) = slot.reset {
+            return Some(Err(reset_io_error(reason)));
+        }
+        if drained {
+            let mark = *slot.flush_mark.get_or_insert(pulled);
+            if mark <= flushed {
+                return Some(Ok(()));
+            }
+        } else {
+            slot.flush_mark = None;
+        }
+        None
     }
 
     /// The read handle is gone: like closing a TCP socket's read side, stop
@@ -396,6 +413,6 @@ impl Shared {
 
 /// Whether stream `id` has nothing left in the connection to transmit: its
 /// buffer is empty and no FIN is waiting (or it ended, or it was forgotten).
-pub(super) fn drained_in_core(conn: &Connection, id: StreamId) -> bool {
+fn drained_in_core(conn: &Connection, id: StreamId) -> bool {
     conn.stream_info(id).is_none_or(|i| i.send_buffered == 0 && i.send_state != SendState::Closing)
 }

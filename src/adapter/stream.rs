@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 
 use super::error::{close_io_error, reset_io_error, stream_io_error};
-use super::shared::{drained_in_core, lock, push, set_waker, with, Shared, Slot, Wakers};
+use super::shared::{lock, push, set_waker, with, Shared, Slot, Wakers};
 use crate::{
     CloseReason, CloseWriteError, ReadError, ResetReason, StreamError, StreamId, StreamInfo,
 };
@@ -413,11 +413,11 @@ fn poll_flushed(
     cx: &mut Context<'_>,
     w: &mut Wakers,
 ) -> Poll<io::Result<()>> {
-    if let Some(ready) = flushed_now(s, id) {
+    if let Some(ready) = s.flushed_now(id) {
         return Poll::Ready(ready);
     }
     s.pump_output(w);
-    if let Some(ready) = flushed_now(s, id) {
+    if let Some(ready) = s.flushed_now(id) {
         return Poll::Ready(ready);
     }
     let done = s.driver_done;
@@ -437,25 +437,6 @@ fn poll_flushed(
         s.notify_driver(w);
     }
     Poll::Pending
-}
-
-/// `Some` once stream `id` is flushed (or can never be: reset, gone).
-fn flushed_now(s: &mut Shared, id: StreamId) -> Option<io::Result<()>> {
-    let drained = drained_in_core(&s.conn, id);
-    let (pulled, flushed) = (s.pulled, s.flushed);
-    let Some(slot) = s.streams.get_mut(&id) else { return Some(Ok(())) };
-    if let Some(reason) = slot.reset {
-        return Some(Err(reset_io_error(reason)));
-    }
-    if drained {
-        let mark = *slot.flush_mark.get_or_insert(pulled);
-        if mark <= flushed {
-            return Some(Ok(()));
-        }
-    } else {
-        slot.flush_mark = None;
-    }
-    None
 }
 
 enum Payload<'a> {
